@@ -1,0 +1,48 @@
+# Two commands do everything: `make run` (the default workflow) and `make test` (the suite).
+# Both depend on `make setup`: a .venv from requirements.lock with pip, and Debian's ffmpeg when missing.
+SHELL := /bin/bash
+VENV := .venv
+STAMP := $(VENV)/.setup-done
+export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export PYTHONHASHSEED := 0
+
+.PHONY: setup ffmpeg run test lint dryrun clean lock
+
+setup: ffmpeg $(STAMP)
+
+# Debian's ffmpeg (torchcodec loads its libraries): installed only when missing, and only as root.
+ffmpeg:
+	@command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends ffmpeg >/dev/null; \
+	  else echo "vauflow: ffmpeg is missing; install it (apt-get install ffmpeg) or run make as root" >&2; exit 1; fi; }
+
+# pip, not uv/poetry: pip honours the machine's local torch wheels and constraints.
+$(STAMP): requirements.lock pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -r requirements.lock
+	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
+	touch $(STAMP)
+
+run: setup
+	vauflow budget --report logs/budget.json -- snakemake --cores all
+
+test: setup
+	pytest tests
+
+lint: setup
+	snakefmt --check Snakefile workflow/
+	snakemake --lint
+
+dryrun: setup
+	snakemake -n --cores 2
+
+lock:
+	$(VENV)/bin/pip freeze --exclude-editable | sort -f > requirements.lock.new
+	{ echo "# Pinned lock of the whole environment (pip only: honours the local torch wheels). Regenerate: make lock"; cat requirements.lock.new; } > requirements.lock
+	rm requirements.lock.new
+
+clean:
+	rm -rf results resources logs benchmarks .snakemake

@@ -1,0 +1,42 @@
+# vauflow: VAU-R1 from raw videos to paper tables.
+# download -> frames (decode once, cache) -> vaubench (merge, link) -> sft -> grpo[task] -> eval[model] -> tables
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/synthetic.smk"
+include: "workflow/rules/download.smk"
+include: "workflow/rules/frames.smk"
+include: "workflow/rules/vaubench.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/vaubench/linked",
+        "results/ball/linked",
+
+
+# Named partial targets, one stage each.
+rule data:
+    input:
+        [f"resources/videos/{d}" for d in DATASETS if DATASETS[d]["origin"] != "local"],
+        annotations_dir(),
+        "resources/annotations/ball",
+
+
+rule frames:
+    input:
+        frame_shards(DATASETS),
+
+
+rule vaubench:
+    input:
+        "results/vaubench/linked",
+
+
+rule ball:
+    input:
+        "results/ball/linked",

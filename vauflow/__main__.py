@@ -1,0 +1,3 @@
+from vauflow.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,110 @@
+"""Run a command (the whole workflow) and report wall time and peak RSS, summed over its process tree and
+sampled at 10 Hz, plus per-stage times from Snakemake benchmark files, against the budget."""
+
+import csv
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import psutil
+
+from vauflow.io import write_json
+
+# seconds per stage on 2 cores (issue: foundation budget); whole DAG <= 600 s and <= 4 GB
+BUDGET = {"total_s": 600, "peak_rss_mb": 4096}
+STAGES = {
+    "data + frames": (60, ("synth_ball", "synth_vau", "download_videos", "download_annotations", "extract_frames",
+                           "vaubench_build", "vaubench_link", "ball_link")),
+    "tiny model build": (10, ("build_model",)),
+    "SFT": (120, ("sft",)),
+    "GRPO (all runs)": (180, ("grpo",)),
+    "eval": (150, ("evaluate",)),
+    "tables + report": (30, ("tables", "report")),
+}
+SAMPLE_HZ = 10
+
+
+class TreeRSS:
+    """Peak of the summed RSS of a process and all its descendants."""
+
+    def __init__(self, pid):
+        self.root = psutil.Process(pid)
+        self.peak = 0
+        self.samples = 0
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            total = 0
+            try:
+                procs = [self.root] + self.root.children(recursive=True)
+            except psutil.Error:
+                procs = []
+            for p in procs:
+                try:
+                    total += p.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak = max(self.peak, total)
+            self.samples += 1
+            self._stop.wait(1 / SAMPLE_HZ)
+
+    def __enter__(self):
+        self._t.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+
+
+def stage_times(benchmarks_dir):
+    """{stage: {"s": summed wall seconds, "max_rss_mb": max, "jobs": n}} from Snakemake benchmark TSVs."""
+    out = {}
+    for stage, (_, rules) in STAGES.items():
+        s, rss, n = 0.0, 0.0, 0
+        for rule in rules:
+            for f in sorted(Path(benchmarks_dir).glob(f"{rule}/**/*.tsv")):
+                with open(f) as fh:
+                    for row in csv.DictReader(fh, delimiter="\t"):
+                        s += float(row["s"])
+                        rss = max(rss, float(row["max_rss"]) if row["max_rss"] not in ("NA", "-") else 0.0)
+                        n += 1
+        if n:
+            out[stage] = {"s": round(s, 2), "max_rss_mb": round(rss, 1), "jobs": n}
+    return out
+
+
+def run_with_budget(command, report, benchmarks_dir):
+    if command and command[0] == "--":
+        command = command[1:]
+    t0 = time.monotonic()
+    proc = subprocess.Popen(command)
+    with TreeRSS(proc.pid) as meter:
+        rc = proc.wait()
+    wall = time.monotonic() - t0
+    stages = stage_times(benchmarks_dir)
+    result = {
+        "command": command, "returncode": rc, "wall_s": round(wall, 2),
+        "peak_rss_mb": round(meter.peak / 2**20, 1), "rss_samples": meter.samples, "sample_hz": SAMPLE_HZ,
+        "budget": BUDGET, "stages": {k: v | {"budget_s": STAGES[k][0]} for k, v in stages.items()},
+    }
+    write_json(report, result)
+    print(format_report(result))
+    return rc
+
+
+def format_report(r):
+    ok = lambda v, b: "ok" if v <= b else "OVER"  # noqa: E731
+    lines = [
+        f"budget: wall {r['wall_s']:.1f} s / {r['budget']['total_s']} s [{ok(r['wall_s'], r['budget']['total_s'])}], "
+        f"peak RSS {r['peak_rss_mb']:.0f} MB / {r['budget']['peak_rss_mb']} MB "
+        f"[{ok(r['peak_rss_mb'], r['budget']['peak_rss_mb'])}] ({r['rss_samples']} samples at {r['sample_hz']} Hz)"
+    ]
+    for k, v in r["stages"].items():
+        lines.append(f"budget:   {k:<18} {v['s']:7.1f} s / {v['budget_s']} s [{ok(v['s'], v['budget_s'])}] "
+                     f"({v['jobs']} jobs, max RSS {v['max_rss_mb']:.0f} MB)")
+    return "\n".join(lines)

@@ -1,0 +1,184 @@
+"""`vauflow` command line: what the Snakemake rules call. Each subcommand imports only what it needs
+(data stages never import torch). Errors a user can fix print as one line and exit 2."""
+
+import argparse
+import json
+import logging
+import sys
+
+
+def _shard(text):
+    try:
+        i, k = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected i/K, got '{text}'") from None
+    if not (k >= 1 and 0 <= i < k):
+        raise argparse.ArgumentTypeError(f"shard {text}: need 0 <= i < K")
+    return i, k
+
+
+def _json(text):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {e}") from None
+
+
+def cmd_frames_extract(a):
+    from vauflow.frames.budget import PAPER_BUDGETS, parse_budgets
+    from vauflow.frames.extract import extract_dir
+
+    budgets = parse_budgets(a.budgets) if a.budgets else PAPER_BUDGETS
+    s = extract_dir(a.videos, a.out, shard=a.shard, budgets=budgets, dataset=a.dataset, threads=a.threads)
+    print(f"frames: {s['extracted']} extracted, {s['quarantined']} quarantined of {s['videos']} videos -> {a.out}")
+
+
+def cmd_vaubench_build(a):
+    from vauflow.vaubench.build import build
+
+    s = build(a.annotations, a.out, sources=a.sources)
+    for split, v in s.items():
+        print(f"vaubench {split}: {v['rows']} rows, usable {v['usable']}")
+
+
+def cmd_vaubench_link(a):
+    from vauflow.vaubench.link import link_vaubench
+
+    s = link_vaubench(a.annotations, a.frames, a.out)
+    for split, tasks in s.items():
+        print(f"link {split}: " + ", ".join(f"{t} {v['linked']}/{v['rows']}" for t, v in tasks.items()))
+
+
+def cmd_ball_link(a):
+    from vauflow.vaubench.link import link_ball
+
+    s = link_ball(a.annotations, a.frames, a.out)
+    print("ball: " + ", ".join(f"{k} {v['linked']}/{v['rows']}" for k, v in s.items()))
+
+
+def cmd_synth_ball(a):
+    from vauflow.synth.ball import generate
+
+    m = generate(a.params, a.seed, a.videos, a.annotations)
+    print(f"ball: {len(m['files'])} clips -> {a.videos}")
+
+
+def cmd_synth_vau(a):
+    from vauflow.synth.vau import generate
+
+    m = generate(a.params, a.seed, a.sources, a.videos_root, a.annotations)
+    print(f"synth-vau: {len(m['clips'])} clips -> {a.videos_root}")
+
+
+def cmd_download(a):
+    from vauflow.download import download_dataset
+
+    files = download_dataset(a.manifest, a.dataset, a.out, a.lock, a.partial_dir, a.quarantine_dir,
+                             retries=a.retries, timeout=a.timeout)
+    print(f"download {a.dataset}: {len(files)} file(s) -> {a.out}")
+
+
+def cmd_config_check(a):
+    from vauflow.config import load_config
+
+    cfg = load_config(*a.configfile)
+    print(json.dumps(cfg, indent=2, sort_keys=True) if a.show else "config ok")
+
+
+def cmd_budget(a):
+    from vauflow.budget import run_with_budget
+
+    return run_with_budget(a.command, a.report, a.benchmarks)
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="vauflow", description=__doc__)
+    p.add_argument("-v", "--verbose", action="store_true")
+    sub = p.add_subparsers(dest="group", required=True)
+
+    fr = sub.add_parser("frames", help="frame cache").add_subparsers(dest="cmd", required=True)
+    x = fr.add_parser("extract", help="decode every video under --videos once into the cache under --out")
+    x.add_argument("--videos", required=True)
+    x.add_argument("--out", required=True)
+    x.add_argument("--shard", type=_shard, default=(0, 1), help="i/K: this job's share (stable hash of the path)")
+    x.add_argument("--budgets", type=_json, help="JSON {consumer: {fps, min_frames, max_frames, min_pixels, ...}}")
+    x.add_argument("--dataset", help="dataset name recorded in the cache (default: the folder name)")
+    x.add_argument("--threads", type=int, default=2)
+    x.set_defaults(func=cmd_frames_extract)
+
+    vb = sub.add_parser("vaubench", help="VAU-Bench annotations").add_subparsers(dest="cmd", required=True)
+    b = vb.add_parser("build", help="normalise annotation CSVs into per-split, per-task JSONL")
+    b.add_argument("--annotations", required=True)
+    b.add_argument("--out", required=True)
+    b.add_argument("--sources", type=_json, help="JSON {source: {prefix, test_split, dataset}}")
+    b.set_defaults(func=cmd_vaubench_build)
+    lk = vb.add_parser("link", help="join built rows to the frame cache")
+    lk.add_argument("--annotations", required=True, help="output folder of 'vaubench build'")
+    lk.add_argument("--frames", required=True, nargs="+", help="frame-cache shard folders")
+    lk.add_argument("--out", required=True)
+    lk.set_defaults(func=cmd_vaubench_link)
+
+    bl = sub.add_parser("ball", help="moving-ball set").add_subparsers(dest="cmd", required=True)
+    x = bl.add_parser("link", help="join ball rows to the frame cache")
+    x.add_argument("--annotations", required=True)
+    x.add_argument("--frames", required=True, nargs="+")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_ball_link)
+
+    sy = sub.add_parser("synth", help="synthetic datasets").add_subparsers(dest="cmd", required=True)
+    x = sy.add_parser("ball")
+    x.add_argument("--params", type=_json, required=True)
+    x.add_argument("--seed", type=int, required=True)
+    x.add_argument("--videos", required=True)
+    x.add_argument("--annotations", required=True)
+    x.set_defaults(func=cmd_synth_ball)
+    x = sy.add_parser("vau")
+    x.add_argument("--params", type=_json, required=True)
+    x.add_argument("--sources", type=_json, required=True)
+    x.add_argument("--seed", type=int, required=True)
+    x.add_argument("--videos-root", required=True)
+    x.add_argument("--annotations", required=True)
+    x.set_defaults(func=cmd_synth_vau)
+
+    d = sub.add_parser("download", help="fetch one dataset of a download manifest")
+    d.add_argument("--manifest", required=True)
+    d.add_argument("--dataset", required=True)
+    d.add_argument("--out", required=True)
+    d.add_argument("--lock", required=True, help="JSON file recording sha256 values the manifest cannot cite")
+    d.add_argument("--partial-dir", default="resources/partial")
+    d.add_argument("--quarantine-dir", default="resources/quarantine")
+    d.add_argument("--retries", type=int, default=3)
+    d.add_argument("--timeout", type=float, default=30.0)
+    d.set_defaults(func=cmd_download)
+
+    c = sub.add_parser("config", help="configuration").add_subparsers(dest="cmd", required=True)
+    x = c.add_parser("check", help="validate config file(s) merged left to right")
+    x.add_argument("configfile", nargs="+")
+    x.add_argument("--show", action="store_true", help="print the config with defaults filled in")
+    x.set_defaults(func=cmd_config_check)
+
+    bu = sub.add_parser("budget", help="run a command, report wall time and peak RSS against the budget")
+    bu.add_argument("--report", default="logs/budget.json")
+    bu.add_argument("--benchmarks", default="benchmarks")
+    bu.add_argument("command", nargs=argparse.REMAINDER)
+    bu.set_defaults(func=cmd_budget)
+    return p
+
+
+def main(argv=None):
+    from vauflow.io import UsageError
+
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        return args.func(args) or 0
+    except UsageError as e:
+        print(f"vauflow: error: {e}", file=sys.stderr)
+        return 2
+    except Exception as e:  # the config module's errors are user errors too
+        from vauflow.config import ConfigError
+
+        if isinstance(e, ConfigError):
+            print(f"vauflow: error: {e}", file=sys.stderr)
+            return 2
+        raise

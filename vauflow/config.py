@@ -1,0 +1,87 @@
+"""Config validation: JSON schema with defaults filled in, and one-line errors that name the key."""
+
+import copy
+from pathlib import Path
+
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+
+
+class ConfigError(Exception):
+    pass
+
+
+def _with_defaults(cls):
+    """Extend a validator so that `properties` fills in each missing key's `default` first."""
+    check_properties = cls.VALIDATORS["properties"]
+
+    def fill_then_check(validator, properties, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in properties.items():
+                if "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, properties, instance, schema)
+
+    return validators.extend(cls, {"properties": fill_then_check})
+
+
+_Validator = _with_defaults(Draft202012Validator)
+
+
+def _key(path):
+    return "/".join(str(p) for p in path) or "<top level>"
+
+
+def validate_config(config, schema_path=SCHEMA_PATH):
+    """Fill defaults into `config` in place and check it; raise ConfigError with one line naming the key."""
+    schema = yaml.safe_load(Path(schema_path).read_text())
+    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    if errors:
+        e = errors[0]
+        more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+        raise ConfigError(f"config key '{_key(e.absolute_path)}': {e.message}{more}")
+    _check_consistency(config)
+    return config
+
+
+def _check_consistency(config):
+    """Cross-key rules the schema cannot express."""
+    sources = config["vaubench"]["sources"]
+    for name, src in sources.items():
+        if src["dataset"] not in config["datasets"]:
+            raise ConfigError(
+                f"config key 'vaubench/sources/{name}/dataset': '{src['dataset']}' is not in 'datasets'"
+            )
+    if config["annotations"]["vaubench"]["origin"] == "synthetic":
+        for name, src in sources.items():
+            if config["datasets"][src["dataset"]]["origin"] != "synthetic":
+                raise ConfigError(
+                    f"config key 'datasets/{src['dataset']}/origin': synthetic annotations need "
+                    f"synthetic videos for source '{name}'"
+                )
+    for name, ds in config["datasets"].items():
+        if ds["origin"] == "local" and not ds.get("path"):
+            raise ConfigError(f"config key 'datasets/{name}/path': required when origin is 'local'")
+    if config["datasets"].get("ball", {}).get("origin", "synthetic") != "synthetic":
+        raise ConfigError("config key 'datasets/ball/origin': the ball set is always synthetic")
+    ann = config["annotations"]["vaubench"]
+    if ann["origin"] == "local" and not ann.get("path"):
+        raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
+
+
+def load_config(*paths):
+    """Merge YAML files left to right (as Snakemake's --configfile does) and validate."""
+    config = {}
+    for p in paths:
+        _merge(config, yaml.safe_load(Path(p).read_text()) or {})
+    return validate_config(config)
+
+
+def _merge(base, extra):
+    for k, v in extra.items():
+        if isinstance(v, dict) and isinstance(base.get(k), dict):
+            _merge(base[k], v)
+        else:
+            base[k] = v

@@ -1,0 +1,230 @@
+"""Decode each video once into the frame cache.
+
+For every video we take the union of the frame indices that all consumers (training 2 fps, QA inference 1 fps,
+TAG/CLS inference 2 fps, ...) will ask for, decode the file a single time with PyAV, and store those frames at
+native resolution (downscaled only when larger than any consumer can use). Consumers then pick their own subset
+(`vauflow.frames.cache`), so a derived clip equals a direct decode at that budget.
+
+A file that cannot be used is quarantined with a one-line reason; nothing is skipped silently.
+"""
+
+import json
+import logging
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+
+from vauflow.frames.budget import BudgetError, PAPER_BUDGETS
+from vauflow.io import atomic_path, shard_of, write_json, write_text
+
+log = logging.getLogger(__name__)
+
+CACHE_FORMAT = 1
+
+
+class VideoRejected(Exception):
+    """The video cannot be used; the message is the quarantine reason."""
+
+
+def list_videos(videos_dir):
+    """Every regular file under `videos_dir` (hidden files and partial downloads excluded), as sorted relpaths."""
+    root = Path(videos_dir)
+    out = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for f in filenames:
+            if f.startswith(".") or f.endswith(".part"):
+                continue
+            p = Path(dirpath, f)
+            if p.is_file():
+                out.append(p.relative_to(root).as_posix())
+    return sorted(out)
+
+
+def cache_key(relpath):
+    import hashlib
+
+    return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:20]
+
+
+def _store_size(height, width, budgets):
+    """Native size, unless it exceeds the largest frame any consumer can ask for (then shrink, keep aspect)."""
+    cap = max(b.max_pixels for b in budgets.values())
+    if height * width <= cap:
+        return height, width
+    scale = math.sqrt(cap / (height * width))
+    return max(2, int(height * scale) // 2 * 2), max(2, int(width * scale) // 2 * 2)
+
+
+def probe(path):
+    """Open the container and return (container, stream, expected frame count, fps); raise VideoRejected."""
+    import av
+
+    size = os.path.getsize(path)
+    if size == 0:
+        raise VideoRejected("empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except av.error.FFmpegError as e:
+        raise VideoRejected(f"not a readable media file: {_one_line(e)}") from None
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams}) or ["none"]
+        container.close()
+        raise VideoRejected(f"no video stream (streams: {', '.join(kinds)})")
+    stream = container.streams.video[0]
+    rate = stream.average_rate or stream.guessed_rate or stream.base_rate
+    fps = float(rate) if rate else 0.0
+    if not fps or not math.isfinite(fps) or fps <= 0:
+        container.close()
+        raise VideoRejected("video stream has no frame rate")
+    return container, stream, int(stream.frames or 0), fps
+
+
+def _count_packets(path):
+    import av
+
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        return sum(1 for p in c.demux(s) if p.size)
+
+
+def _decode(path, wanted, store_hw, threads):
+    """Decode the whole stream once; keep frames whose index is in `wanted`. Returns (frames, times, n_decoded, rot)."""
+    import av
+
+    keep = {}
+    times = {}
+    rotation = 0
+    n = 0
+    with av.open(str(path)) as c:
+        s = c.streams.video[0]
+        s.thread_type = "AUTO"
+        s.codec_context.thread_count = threads
+        try:
+            for frame in c.decode(s):
+                if n in wanted:
+                    rotation = int(getattr(frame, "rotation", 0) or 0)
+                    h, w = store_hw  # coded orientation; rotation is applied after scaling
+                    if (h, w) == (frame.height, frame.width):
+                        img = frame.to_ndarray(format="rgb24")
+                    else:
+                        img = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
+                    if rotation:
+                        img = np.rot90(img, k=rotation // 90)
+                    keep[n] = np.ascontiguousarray(img)
+                    times[n] = float(frame.time) if frame.time is not None else None
+                n += 1
+        except av.error.FFmpegError as e:
+            raise VideoRejected(f"decode error after {n} frame(s): {_one_line(e)}") from None
+    return keep, times, n, rotation
+
+
+def extract_video(path, budgets, threads=2):
+    """Return (frames uint8 [T,H,W,3], meta) for one file, or raise VideoRejected."""
+    container, stream, expected, fps = probe(path)
+    try:
+        height, width = stream.codec_context.height, stream.codec_context.width
+        duration = float(stream.duration * stream.time_base) if stream.duration else None
+        codec = stream.codec_context.name
+    finally:
+        container.close()
+    if not height or not width:
+        raise VideoRejected("video stream has no frame size")
+    if expected <= 0:  # container header without a frame count (e.g. some MPEG-TS): count packets instead
+        try:
+            expected = _count_packets(path)
+        except Exception as e:  # noqa: BLE001 - any demux failure is a reason to quarantine, reported below
+            raise VideoRejected(f"cannot count frames: {_one_line(e)}") from None
+    if expected < 2:
+        raise VideoRejected(f"video has {expected} frame(s); the sampler needs at least 2")
+
+    store_hw = _store_size(height, width, budgets)
+    union = _union_indices(budgets, expected, fps)
+    keep, times, decoded, rotation = _decode(path, union, store_hw, threads)
+    if decoded != expected:
+        if decoded < expected and decoded < max(2, int(0.98 * expected)):
+            raise VideoRejected(f"truncated: the header announces {expected} frames but only {decoded} decode")
+        # small disagreements (B-frame delay, VFR edit lists): resample from the real count, decoding again
+        # only if the indices changed
+        expected = decoded
+        if decoded < 2:
+            raise VideoRejected(f"video has {decoded} frame(s); the sampler needs at least 2")
+        new_union = _union_indices(budgets, expected, fps)
+        if set(new_union) - set(keep):
+            keep, times, decoded, rotation = _decode(path, new_union, store_hw, threads)
+        union = new_union
+    missing = [i for i in union if i not in keep]
+    if missing:
+        raise VideoRejected(f"frames {missing[:3]} could not be decoded")
+    frames = np.stack([keep[i] for i in union])
+    if rotation % 180:
+        height, width = width, height
+    meta = {
+        "format": CACHE_FORMAT,
+        "total_frames": expected,
+        "fps": fps,
+        "duration": expected / fps,
+        "container_duration": duration,
+        "codec": codec,
+        "native_hw": [height, width],
+        "stored_hw": list(frames.shape[1:3]),
+        "rotation": rotation,
+        "indices": union,
+        "times": [times[i] if times[i] is not None else i / fps for i in union],
+        "consumers": {name: b.indices(expected, fps) for name, b in budgets.items()},
+    }
+    return frames, meta
+
+
+def _union_indices(budgets, total, fps):
+    try:
+        return sorted({i for b in budgets.values() for i in b.indices(total, fps)})
+    except BudgetError as e:
+        raise VideoRejected(str(e)) from None
+
+
+def _one_line(e):
+    return " ".join(str(e).split())[:300]
+
+
+def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, threads=2):
+    """Extract every video of one shard of `videos_dir` into `out_dir`; returns the summary dict."""
+    budgets = budgets or PAPER_BUDGETS
+    videos_dir, out_dir = Path(videos_dir), Path(out_dir)
+    if not videos_dir.is_dir():
+        from vauflow.io import UsageError
+
+        raise UsageError(f"--videos {videos_dir}: not a directory")
+    i, k = shard
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "frames").mkdir(exist_ok=True)
+    mine = [v for v in list_videos(videos_dir) if shard_of(v, k) == i]
+    index, quarantine = {}, []
+    for rel in mine:
+        key = cache_key(rel)
+        try:
+            frames, meta = extract_video(videos_dir / rel, budgets, threads=threads)
+        except VideoRejected as e:
+            quarantine.append({"video": rel, "reason": str(e)})
+            log.warning("quarantined %s: %s", rel, e)
+            continue
+        with atomic_path(out_dir / "frames" / f"{key}.npy") as tmp:
+            with open(tmp, "wb") as f:
+                np.save(f, frames)
+        meta["key"] = key
+        index[rel] = meta
+    summary = {
+        "dataset": dataset or videos_dir.name,
+        "shard": [i, k],
+        "videos": len(mine),
+        "extracted": len(index),
+        "quarantined": len(quarantine),
+        "budgets": {n: b.to_dict() for n, b in budgets.items()},
+    }
+    assert summary["videos"] == summary["extracted"] + summary["quarantined"]
+    write_json(out_dir / "index.json", index)
+    write_text(out_dir / "quarantine.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine))
+    write_json(out_dir / "summary.json", summary)
+    return summary

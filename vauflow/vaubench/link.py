@@ -1,0 +1,63 @@
+"""Join annotation rows to the frame cache; rows that cannot be joined are excluded with a counted reason."""
+
+import collections
+import json
+from pathlib import Path
+
+from vauflow.frames.cache import FrameCache
+from vauflow.io import UsageError, read_jsonl, write_json, write_jsonl
+
+END_TOLERANCE_S = 0.5  # annotations are rounded to 0.1 s; containers disagree on duration by a frame or two
+
+
+def link_rows(rows, cache, tolerance=END_TOLERANCE_S):
+    """(linked rows, Counter of exclusion reasons). Rows need `dataset`, `video` and optionally `end`."""
+    linked, excluded = [], collections.Counter()
+    for r in rows:
+        hit = cache.lookup(r["dataset"], r["video"])
+        if hit is None:
+            q = cache.quarantined.get((r["dataset"], r["video"]))
+            excluded["video_quarantined" if q else "video_missing"] += 1
+            continue
+        shard, meta = hit
+        if r.get("end", 0) > meta["duration"] + tolerance:
+            excluded["interval_past_end"] += 1
+            continue
+        linked.append(r | {"frames": {"shard": str(shard), "key": meta["key"], "duration": meta["duration"],
+                                      "fps": meta["fps"], "total_frames": meta["total_frames"]}})
+    return linked, excluded
+
+
+def _shard_dirs(frames):
+    dirs = [Path(f) for f in frames]
+    bad = [str(d) for d in dirs if not (d / "summary.json").is_file()]
+    if bad:
+        raise UsageError(f"--frames {bad[0]}: not a frame-cache shard (no summary.json)")
+    return dirs
+
+
+def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S):
+    cache = FrameCache(_shard_dirs(frames))
+    built = json.loads((Path(annotations_dir) / "summary.json").read_text())
+    summary = {}
+    for split in built:
+        summary[split] = {}
+        for path in sorted((Path(annotations_dir) / split).glob("*.jsonl")):
+            rows = read_jsonl(path)
+            linked, excluded = link_rows(rows, cache, tolerance)
+            write_jsonl(Path(out_dir) / split / path.name, linked)
+            summary[split][path.stem] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
+    write_json(Path(out_dir) / "summary.json", summary)
+    return summary
+
+
+def link_ball(annotations_dir, frames, out_dir):
+    cache = FrameCache(_shard_dirs(frames))
+    summary = {}
+    for split in ("train", "val"):
+        rows = [r | {"dataset": "ball"} for r in read_jsonl(Path(annotations_dir) / f"{split}.jsonl")]
+        linked, excluded = link_rows(rows, cache)
+        write_jsonl(Path(out_dir) / f"{split}.jsonl", linked)
+        summary[split] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
+    write_json(Path(out_dir) / "summary.json", summary)
+    return summary

@@ -1,0 +1,37 @@
+rule synth_ball:
+    output:
+        videos=directory("resources/videos/ball"),
+        annotations=directory("resources/annotations/ball"),
+    log:
+        "logs/synth_ball.log",
+    benchmark:
+        "benchmarks/synth_ball/ball.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        ball=as_json(config["synthetic"]["ball"]),
+        seed=config["seed"],
+    shell:
+        "vauflow synth ball --params {params.ball:q} --seed {params.seed} "
+        "--videos {output.videos:q} --annotations {output.annotations:q} > {log:q} 2>&1"
+
+
+if SYNTH_VAU_DATASETS:
+
+    rule synth_vau:
+        output:
+            videos=[directory(f"resources/videos/{d}") for d in SYNTH_VAU_DATASETS],
+            annotations=directory("resources/annotations/vaubench"),
+        log:
+            "logs/synth_vau.log",
+        benchmark:
+            "benchmarks/synth_vau/vau.tsv"
+        conda:
+            "../../envs/data.yaml"
+        params:
+            vau=as_json(config["synthetic"]["vau"]),
+            sources=as_json(SOURCES),
+            seed=config["seed"],
+        shell:
+            "vauflow synth vau --params {params.vau:q} --sources {params.sources:q} --seed {params.seed} "
+            "--videos-root resources/videos --annotations {output.annotations:q} > {log:q} 2>&1"
