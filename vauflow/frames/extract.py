@@ -90,7 +90,7 @@ def _count_packets(path):
         return sum(1 for p in c.demux(s) if p.size)
 
 
-def _decode(path, wanted, store_hw, threads):
+def _decode(path, wanted, store_hw, threads, expected):
     """Decode the whole stream once; keep frames whose index is in `wanted`. Returns (frames, times, n_decoded, rot)."""
     import av
 
@@ -117,7 +117,7 @@ def _decode(path, wanted, store_hw, threads):
                     times[n] = float(frame.time) if frame.time is not None else None
                 n += 1
         except av.error.FFmpegError as e:
-            raise VideoRejected(f"decode error after {n} frame(s): {_one_line(e)}") from None
+            raise VideoRejected(f"decode error after {n} of {expected} frame(s) (truncated or corrupt): {_one_line(e)}") from None
     return keep, times, n, rotation
 
 
@@ -142,7 +142,7 @@ def extract_video(path, budgets, threads=2):
 
     store_hw = _store_size(height, width, budgets)
     union = _union_indices(budgets, expected, fps)
-    keep, times, decoded, rotation = _decode(path, union, store_hw, threads)
+    keep, times, decoded, rotation = _decode(path, union, store_hw, threads, expected)
     if decoded != expected:
         if decoded < expected and decoded < max(2, int(0.98 * expected)):
             raise VideoRejected(f"truncated: the header announces {expected} frames but only {decoded} decode")
@@ -153,7 +153,7 @@ def extract_video(path, budgets, threads=2):
             raise VideoRejected(f"video has {decoded} frame(s); the sampler needs at least 2")
         new_union = _union_indices(budgets, expected, fps)
         if set(new_union) - set(keep):
-            keep, times, decoded, rotation = _decode(path, new_union, store_hw, threads)
+            keep, times, decoded, rotation = _decode(path, new_union, store_hw, threads, expected)
         union = new_union
     missing = [i for i in union if i not in keep]
     if missing:

@@ -1,0 +1,71 @@
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+VENV_BIN = Path(sys.executable).parent
+
+
+def env():
+    e = dict(os.environ)
+    e["PATH"] = f"{VENV_BIN}:{e.get('PATH', '')}"
+    e["HF_HUB_OFFLINE"] = e["TRANSFORMERS_OFFLINE"] = "1"
+    e["PYTHONHASHSEED"] = "0"
+    return e
+
+
+def run(cmd, cwd=REPO, check=True, timeout=600, **kw):
+    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout, **kw)
+    if check and p.returncode != 0:
+        raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
+    return p
+
+
+def snakemake(*args, workdir=REPO, configfiles=(), check=True, timeout=600):
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
+    for c in configfiles:
+        cmd += ["--configfile", str(c)]
+    return run(cmd + list(args), cwd=workdir, check=check, timeout=timeout)
+
+
+def vauflow(*args, check=True, **kw):
+    return run([str(VENV_BIN / "vauflow"), *map(str, args)], check=check, **kw)
+
+
+def load_merged(*paths):
+    from vauflow.config import load_config
+
+    return load_config(*paths)
+
+
+@pytest.fixture
+def workdir(tmp_path):
+    """A working directory for a workflow run, holding the relative paths the config refers to."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    shutil.copytree(REPO / "presets", tmp_path / "presets")
+    return tmp_path
+
+
+@pytest.fixture(scope="session")
+def ffmpeg():
+    exe = shutil.which("ffmpeg")
+    if not exe:
+        pytest.fail("ffmpeg is missing: `make setup` installs it")
+    return exe
+
+
+def make_video(ffmpeg_exe, path, src="testsrc=size=64x48:rate=8:duration=2", extra=(), codec=("-c:v", "libx264", "-pix_fmt", "yuv420p")):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    subprocess.run([ffmpeg_exe, "-v", "error", "-y", "-f", "lavfi", "-i", src, *codec, *extra, str(path)], check=True)
+    return path
+
+
+def read_yaml(path):
+    return yaml.safe_load(Path(path).read_text())

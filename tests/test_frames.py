@@ -1,0 +1,180 @@
+"""Frames stage: decode once, derive every consumer's clip exactly; every bad file quarantined with a reason."""
+
+import json
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import make_video, run, vauflow
+from vauflow.frames.budget import PAPER_BUDGETS, VideoBudget
+from vauflow.frames.cache import FrameCache
+from vauflow.frames.extract import extract_video, list_videos
+from vauflow.io import shard_of
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory, ffmpeg):
+    d = tmp_path_factory.mktemp("videos")
+    make_video(ffmpeg, d / "good.mp4")
+    make_video(ffmpeg, d / "mpeg4.avi", codec=("-c:v", "mpeg4"))
+    make_video(ffmpeg, d / "with space ü 日本.mp4")
+    make_video(ffmpeg, d / "sub dir" / "a;b $(echo x) 'q'.mkv")
+    (d / "zero.mp4").write_bytes(b"")
+    (d / "notes.txt").write_text("this is not a video\n")
+    make_video(ffmpeg, d / "audio_only.m4a", src="sine=frequency=440:duration=1", codec=("-c:a", "aac"))
+    make_video(ffmpeg, d / "single_frame.mp4", extra=("-frames:v", "1"))
+    full = make_video(ffmpeg, d / ".full_fast.mp4", src="testsrc=size=64x48:rate=8:duration=6", extra=("-movflags", "+faststart"))
+    data = full.read_bytes()
+    (d / "truncated_faststart.mp4").write_bytes(data[: len(data) // 2])
+    full.unlink()
+    moov_end = make_video(ffmpeg, d / ".moov_end.mp4", src="testsrc=size=64x48:rate=8:duration=4")
+    (d / "truncated_moov_at_end.mp4").write_bytes(moov_end.read_bytes()[:2000])
+    moov_end.unlink()
+    # variable frame rate: timestamps grow quadratically
+    make_video(ffmpeg, d / "vfr.mkv", src="testsrc=size=64x48:rate=10:duration=3",
+               extra=("-vf", "setpts=N*N/40/TB", "-fps_mode", "passthrough"))
+    make_video(ffmpeg, d / "huge.mp4", src="testsrc=size=3840x2160:rate=2:duration=2")
+    src = make_video(ffmpeg, d / ".src_rot.mp4", src="testsrc=size=64x48:rate=8:duration=2")
+    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(src), "-c", "copy", "-metadata:s:v:0", "rotate=90",
+                    str(d / "rotated.mp4")], check=True)
+    src.unlink()
+    return d
+
+
+EXPECT_QUARANTINED = {
+    "zero.mp4": "empty file",
+    "notes.txt": "not a readable media file",
+    "audio_only.m4a": "no video stream",
+    "single_frame.mp4": "1 frame",
+    "truncated_faststart.mp4": "truncated or corrupt",
+    "truncated_moov_at_end.mp4": "not a readable media file",
+}
+
+
+@pytest.fixture(scope="module")
+def extracted(corpus, tmp_path_factory):
+    out = tmp_path_factory.mktemp("cache") / "shard-0"
+    p = vauflow("frames", "extract", "--videos", corpus, "--out", out)
+    return out, p
+
+
+def test_cli_contract_and_counts(corpus, extracted):
+    out, p = extracted
+    assert "Traceback" not in p.stdout + p.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    quarantine = [json.loads(line) for line in (out / "quarantine.jsonl").read_text().splitlines()]
+    index = json.loads((out / "index.json").read_text())
+    videos = list_videos(corpus)
+    assert summary["videos"] == len(videos) == summary["extracted"] + summary["quarantined"]
+    assert summary["quarantined"] == len(quarantine) and summary["extracted"] == len(index)
+    assert set(index) | {q["video"] for q in quarantine} == set(videos)
+
+
+@pytest.mark.parametrize("name, reason", sorted(EXPECT_QUARANTINED.items()))
+def test_bad_files_quarantined_with_reason(extracted, name, reason):
+    out, _ = extracted
+    q = {json.loads(line)["video"]: json.loads(line)["reason"] for line in (out / "quarantine.jsonl").read_text().splitlines()}
+    assert name in q, q
+    assert reason in q[name] and "\n" not in q[name]
+
+
+@pytest.mark.parametrize("name", ["good.mp4", "mpeg4.avi", "with space ü 日本.mp4", "sub dir/a;b $(echo x) 'q'.mkv",
+                                  "vfr.mkv", "huge.mp4", "rotated.mp4"])
+def test_good_files_extracted(extracted, name):
+    out, _ = extracted
+    meta = json.loads((out / "index.json").read_text())[name]
+    frames = np.load(out / "frames" / f"{meta['key']}.npy")
+    assert frames.dtype == np.uint8 and frames.shape[0] == len(meta["indices"]) >= 2
+    assert list(frames.shape[1:3]) == meta["stored_hw"]
+    assert frames.std() > 5  # real picture content, not a blank frame
+
+
+def test_huge_resolution_stored_within_the_largest_budget(extracted):
+    out, _ = extracted
+    meta = json.loads((out / "index.json").read_text())["huge.mp4"]
+    h, w = meta["stored_hw"]
+    assert meta["native_hw"] == [2160, 3840]
+    assert h * w <= max(b.max_pixels for b in PAPER_BUDGETS.values()) and abs(w / h - 16 / 9) < 0.02
+
+
+def test_rotation_applied_like_ffmpeg(extracted, corpus, ffmpeg):
+    out, _ = extracted
+    meta = json.loads((out / "index.json").read_text())["rotated.mp4"]
+    frames = np.load(out / "frames" / f"{meta['key']}.npy")
+    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(corpus / "rotated.mp4"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+                         check=True, capture_output=True).stdout
+    ref = np.frombuffer(raw, np.uint8).reshape(-1, 64, 48, 3)  # ffmpeg autorotates: 64x48 -> 48 wide, 64 high
+    assert meta["native_hw"] == [64, 48] and frames.shape[1:3] == (64, 48)
+    assert np.abs(frames[0].astype(int) - ref[meta["indices"][0]].astype(int)).mean() < 3
+
+
+def test_vfr_uses_real_frame_count_and_timestamps(extracted):
+    out, _ = extracted
+    meta = json.loads((out / "index.json").read_text())["vfr.mkv"]
+    assert meta["total_frames"] == 30
+    assert all(b > a for a, b in zip(meta["times"], meta["times"][1:]))
+
+
+def test_usage_error_is_one_line(tmp_path):
+    p = vauflow("frames", "extract", "--videos", tmp_path / "nope", "--out", tmp_path / "o", check=False)
+    assert p.returncode != 0 and p.stderr.strip().count("\n") == 0 and "not a directory" in p.stderr
+    p = vauflow("frames", "extract", "--videos", tmp_path, "--out", tmp_path / "o", "--shard", "3/2", check=False)
+    assert p.returncode != 0 and "Traceback" not in p.stderr
+
+
+def test_sharding_partitions_the_videos(corpus, tmp_path):
+    k = 3
+    seen = []
+    for i in range(k):
+        vauflow("frames", "extract", "--videos", corpus, "--out", tmp_path / f"s{i}", "--shard", f"{i}/{k}")
+        s = json.loads((tmp_path / f"s{i}" / "summary.json").read_text())
+        idx = json.loads((tmp_path / f"s{i}" / "index.json").read_text())
+        q = [json.loads(line)["video"] for line in (tmp_path / f"s{i}" / "quarantine.jsonl").read_text().splitlines()]
+        assert s["videos"] == len(idx) + len(q)
+        assert all(shard_of(v, k) == i for v in [*idx, *q])
+        seen += [*idx, *q]
+    assert sorted(seen) == list_videos(corpus)
+
+
+@pytest.mark.parametrize("consumer", sorted(PAPER_BUDGETS))
+def test_derived_clip_equals_direct_decode(consumer, ffmpeg, tmp_path, monkeypatch):
+    """Cache -> consumer clip vs qwen_vl_utils decoding the file itself at that budget."""
+    monkeypatch.setenv("FORCE_QWENVL_VIDEO_READER", "decord")
+    import torch
+    from qwen_vl_utils import vision_process as vp
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    video = make_video(ffmpeg, tmp_path / "v dir" / "clip.mp4", src="testsrc2=size=320x240:rate=30:duration=7")
+    vauflow("frames", "extract", "--videos", video.parent, "--out", tmp_path / "cache")
+    budget = PAPER_BUDGETS[consumer]
+    clip = FrameCache([tmp_path / "cache"]).clip("v dir", "clip.mp4", budget)
+    ele = {"video": str(video), "fps": budget.fps, "min_frames": budget.min_frames, "max_frames": budget.max_frames,
+           "min_pixels": budget.min_pixels, "max_pixels": budget.max_pixels, "total_pixels": budget.total_pixels}
+    (ref, meta), sample_fps = vp.fetch_video(ele, return_video_sample_fps=True, return_video_metadata=True)
+    assert clip.indices == list(meta["frames_indices"])
+    assert clip.sample_fps == pytest.approx(sample_fps, rel=1e-9)
+    assert clip.second_per_grid_ts == pytest.approx(2 / sample_fps, rel=1e-9)
+    assert tuple(ref.shape[2:]) == clip.resized_hw
+    ours = TF.resize(torch.from_numpy(clip.frames).permute(0, 3, 1, 2), list(clip.resized_hw),
+                     interpolation=InterpolationMode.BICUBIC, antialias=True).float()
+    assert (ours - ref).abs().max().item() <= 1.0
+
+
+def test_budget_rejects_too_short():
+    with pytest.raises(ValueError):
+        VideoBudget(fps=2.0).indices(1, 30.0)
+
+
+def test_data_stages_never_import_torch(corpus, tmp_path):
+    code = (
+        "import sys; from vauflow.cli import main;"
+        f"main(['frames', 'extract', '--videos', {str(corpus)!r}, '--out', {str(tmp_path / 'c')!r}]);"
+        f"main(['vaubench', 'build', '--annotations', {str(tmp_path)!r}, '--out', {str(tmp_path / 'b')!r}]) if False else None;"
+        "from vauflow.vaubench import build, link; from vauflow.synth import ball, vau; from vauflow import download;"
+        "assert 'torch' not in sys.modules, 'torch imported'; print('no torch')"
+    )
+    p = run(["python", "-c", code])
+    assert "no torch" in p.stdout

@@ -1,0 +1,119 @@
+"""Lint, format, schema and dry runs: the DAG's shape follows from the config alone."""
+
+import re
+
+import pytest
+import yaml
+
+from conftest import REPO, load_merged, run, snakemake
+
+PRESETS = sorted((REPO / "presets").glob("*.yaml"))
+PRESETS = [p for p in PRESETS if p.name != "manifest.yaml"]
+
+
+def expected_jobs(cfg):
+    """Job count of `snakemake` (rule all) computed from the config, independently of the rules."""
+    ds = cfg["datasets"]
+    vau = {s["dataset"] for s in cfg["vaubench"]["sources"].values()}
+    n = 1  # all
+    n += 1  # synth_ball
+    n += any(ds[d]["origin"] == "synthetic" for d in vau)  # synth_vau: one job for every synthetic source
+    n += sum(v["origin"] == "download" for v in ds.values())  # download_videos
+    n += cfg["annotations"]["vaubench"]["origin"] == "download"  # download_annotations
+    n += cfg["frames"]["shards"] * len(ds)  # extract_frames
+    n += 3  # vaubench_build, vaubench_link, ball_link
+    return n
+
+
+def dry_run_total(*configfiles, target=(), workdir):
+    p = snakemake("-n", *target, workdir=workdir, configfiles=[REPO / "config.yaml", *configfiles])
+    m = re.search(r"^total\s+(\d+)$", p.stdout, re.M)
+    assert m, p.stdout[-2000:]
+    return int(m.group(1)), p.stdout
+
+
+def test_lint_clean():
+    p = run(["snakemake", "--lint"], check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    assert "Congratulations" in p.stdout + p.stderr
+
+
+def test_snakefmt_clean():
+    p = run(["snakefmt", "--check", "Snakefile", "workflow/"], check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+
+
+@pytest.mark.parametrize("configfiles", [[], [REPO / "tests/smoke/config.yaml"], *[[p] for p in PRESETS]],
+                         ids=["default", "smoke", *[p.stem for p in PRESETS]])
+def test_dry_run_job_count(configfiles, workdir):
+    cfg = load_merged(REPO / "config.yaml", *configfiles)
+    total, out = dry_run_total(*configfiles, workdir=workdir)
+    assert total == expected_jobs(cfg), out[-3000:]
+
+
+def test_default_dag_is_small(workdir):
+    total, _ = dry_run_total(workdir=workdir)
+    assert total < 60  # tens of jobs, not hundreds: every Python start costs seconds
+
+
+def test_shards_change_only_frame_jobs(workdir, tmp_path):
+    extra = tmp_path / "more_shards.yaml"
+    extra.write_text("frames: {shards: 5}\n")
+    a, _ = dry_run_total(workdir=workdir)
+    b, out = dry_run_total(extra, workdir=workdir)
+    assert b - a == 3 * 4  # 4 datasets, 2 -> 5 shards each
+    assert re.search(r"^extract_frames\s+20$", out, re.M), out[-2000:]
+
+
+def test_partial_target_data(workdir):
+    total, out = dry_run_total(target=["data"], workdir=workdir)
+    assert total == 3, out  # synth_ball, synth_vau, data
+    assert "extract_frames" not in out
+
+
+@pytest.mark.parametrize(
+    "bad, key",
+    [
+        ("frames: {shards: 0}", "frames/shards"),
+        ("datasets: {msad: {origin: ftp}}", "datasets/msad/origin"),
+        ("synthetic: {ball: {n_trian: 3}}", "synthetic/ball"),
+        ("datasets: {extra: {origin: local}}", "datasets/extra/path"),
+        ("datasets: {ecva: {origin: download}}", "datasets/ecva/origin"),
+        ("vaubench: {sources: {x: {prefix: x_, test_split: test_x, dataset: nope}}}", "vaubench/sources/x/dataset"),
+    ],
+)
+def test_bad_config_one_line_naming_the_key(bad, key, workdir, tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text(bad + "\n")
+    p = snakemake("-n", workdir=workdir, configfiles=[REPO / "config.yaml", f], check=False)
+    assert p.returncode != 0
+    err = [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("vauflow:")]
+    assert len(err) == 1 and f"'{key}'" in err[0], p.stdout + p.stderr
+    assert "Traceback" not in p.stdout + p.stderr
+
+
+def test_defaults_filled(tmp_path):
+    f = tmp_path / "minimal.yaml"
+    f.write_text("datasets: {ball: {origin: synthetic}, msad: {origin: synthetic}, "
+                 "ucf_crime: {origin: synthetic}, ecva: {origin: synthetic}}\n")
+    p = run(["vauflow", "config", "check", "--show", str(f)])
+    cfg = yaml.safe_load(p.stdout)
+    assert cfg["frames"]["shards"] == 2 and cfg["download"]["retries"] == 3
+    assert cfg["synthetic"]["ball"]["augment"] == {"blur": 0.2, "crop": 0.2}
+    assert set(cfg["frames"]["budgets"]) == {"train", "infer_qa", "infer_tag"}
+
+
+def test_every_schema_key_described():
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())
+    missing = []
+
+    def walk(node, path):
+        for key, sub in (node.get("properties") or {}).items():
+            if "description" not in sub:
+                missing.append(f"{path}/{key}")
+            walk(sub, f"{path}/{key}")
+        if isinstance(node.get("additionalProperties"), dict):
+            walk(node["additionalProperties"], f"{path}/*")
+
+    walk(schema, "")
+    assert not missing
