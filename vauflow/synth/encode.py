@@ -1,4 +1,4 @@
-"""Deterministic H.264 encoding of uint8 frames, in process (no ffmpeg process per clip)."""
+"""Deterministic video encoding of uint8 frames, in process (no ffmpeg process per clip)."""
 
 from pathlib import Path
 
@@ -8,18 +8,43 @@ import numpy as np
 from vauflow.io import atomic_path
 
 
-def write_mp4(path, frames, fps):
-    """Encode [T,H,W,3] uint8 RGB frames as H.264/yuv420p MP4. Single-threaded x264: byte-identical reruns."""
+def rgb_to_yuv420p(img):
+    """BT.601 limited-range RGB -> planar YUV 4:2:0, in numpy.
+
+    libswscale's SIMD paths round differently with buffer alignment and CPU, so the same frames could encode to
+    different bytes; converting here keeps synthetic videos byte-identical across runs and machines.
+    """
+    rgb = img.astype(np.float32)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = 16 + 0.256788 * r + 0.504129 * g + 0.097906 * b
+    u = 128 - 0.148223 * r - 0.290993 * g + 0.439216 * b
+    v = 128 + 0.439216 * r - 0.367788 * g - 0.071427 * b
+    h, w = y.shape
+
+    def sub(c):  # 2x2 mean
+        return c.reshape(h // 2, 2, w // 2, 2).mean((1, 3))
+
+    planes = [y, sub(u), sub(v)]
+    q = [np.clip(np.floor(p + 0.5), 0, 255).astype(np.uint8) for p in planes]
+    return np.concatenate([q[0], q[1].reshape(h // 4, w), q[2].reshape(h // 4, w)])
+
+
+def write_mp4(path, frames, fps, codec="mpeg4"):
+    """Encode [T,H,W,3] uint8 RGB frames (even H, W; W divisible by 4 when H is not) as a yuv420p MP4."""
     frames = np.asarray(frames, dtype=np.uint8)
     t, h, w, _ = frames.shape
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as c:
-            s = c.add_stream("libx264", rate=int(fps))
+            s = c.add_stream(codec, rate=int(fps))
             s.width, s.height, s.pix_fmt = w, h, "yuv420p"
             s.codec_context.thread_count = 1
-            s.options = {"crf": "18", "preset": "veryfast", "x264-params": "threads=1:sliced-threads=0"}
+            # libx264 carries state between encoders in one process (same frames, different bytes); the native
+            # MPEG-4 Part 2 encoder is single-threaded and stateless, so reruns are byte-identical.
+            s.options = {"qscale": "3"} if codec == "mpeg4" else {"crf": "18", "x264-params": "threads=1"}
+            s.codec_context.flags |= av.codec.context.Flags.qscale if codec == "mpeg4" else 0
             for img in frames:
-                for pkt in s.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(img), format="yuv420p")
+                for pkt in s.encode(frame):
                     c.mux(pkt)
             for pkt in s.encode():
                 c.mux(pkt)

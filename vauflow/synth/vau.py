@@ -19,7 +19,7 @@ from vauflow.vaubench.schema import COLUMNS
 # class -> (event sentence, key object, colour, shape)
 EVENTS = {
     "Fire": ("flames flare up and flicker", "orange flames", (255, 120, 0), "flicker"),
-    "Explosion": ("a bright blast expands outwards", "expanding bright flash", (255, 255, 140), "ring"),
+    "Explosion": ("a bright blast expands outwards", "expanding bright flash", (255, 80, 160), "ring"),
     "Fighting": ("two people grapple and strike each other", "two people fighting", (220, 30, 30), "pair"),
     "Traffic_accident": ("two vehicles collide", "colliding vehicles", (40, 90, 255), "collide"),
     "Robbery": ("a person snatches a bag and runs off", "fleeing robber", (230, 0, 230), "dash"),
@@ -96,7 +96,7 @@ def _draw_event(img, shape, colour, cx, cy, phase):
 def render_clip(look, size, n_frames, fps, event, interval, rng):
     bg = _background(look, size, rng)
     walkers = [
-        (rng.uniform(0, size), rng.uniform(size * 0.3, size - 10), rng.uniform(-1.2, 1.2), rng.integers(150, 200))
+        (rng.uniform(0, size), rng.uniform(size * 0.3, size - 10), rng.uniform(-1.2, 1.2), rng.integers(100, 150))
         for _ in range(int(rng.integers(1, 4)))
     ]
     cx, cy = rng.uniform(16, size - 16, 2)
