@@ -172,7 +172,6 @@ def test_data_stages_never_import_torch(corpus, tmp_path):
     code = (
         "import sys; from vauflow.cli import main;"
         f"main(['frames', 'extract', '--videos', {str(corpus)!r}, '--out', {str(tmp_path / 'c')!r}]);"
-        f"main(['vaubench', 'build', '--annotations', {str(tmp_path)!r}, '--out', {str(tmp_path / 'b')!r}]) if False else None;"
         "from vauflow.vaubench import build, link; from vauflow.synth import ball, vau; from vauflow import download;"
         "assert 'torch' not in sys.modules, 'torch imported'; print('no torch')"
     )

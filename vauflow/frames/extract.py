@@ -8,6 +8,7 @@ native resolution (downscaled only when larger than any consumer can use). Consu
 A file that cannot be used is quarantined with a one-line reason; nothing is skipped silently.
 """
 
+import hashlib
 import json
 import logging
 import math
@@ -17,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from vauflow.frames.budget import BudgetError, PAPER_BUDGETS
-from vauflow.io import atomic_path, shard_of, write_json, write_text
+from vauflow.io import UsageError, atomic_path, shard_of, write_json, write_text
 
 log = logging.getLogger(__name__)
 
@@ -44,8 +45,6 @@ def list_videos(videos_dir):
 
 
 def cache_key(relpath):
-    import hashlib
-
     return hashlib.sha1(relpath.encode("utf-8")).hexdigest()[:20]
 
 
@@ -194,8 +193,6 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
     budgets = budgets or PAPER_BUDGETS
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():
-        from vauflow.io import UsageError
-
         raise UsageError(f"--videos {videos_dir}: not a directory")
     i, k = shard
     out_dir.mkdir(parents=True, exist_ok=True)
