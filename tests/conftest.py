@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
@@ -65,7 +64,3 @@ def make_video(ffmpeg_exe, path, src="testsrc=size=64x48:rate=8:duration=2", ext
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg_exe, "-v", "error", "-y", "-f", "lavfi", "-i", src, *codec, *extra, str(path)], check=True)
     return path
-
-
-def read_yaml(path):
-    return yaml.safe_load(Path(path).read_text())

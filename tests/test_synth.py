@@ -106,9 +106,6 @@ def test_vau_no_label_in_names_questions_or_positions(vau_set):
         rows = list(csv.DictReader(open(p, encoding="utf-8")))
         assert not any(c in r["Video Name"].lower() for r in rows for c in classes)
         letters = collections.Counter(answer_letter(r["Correct Option"]) for r in rows if r["Question"] != "-1")
-        by_class = collections.defaultdict(collections.Counter)
-        for r in rows:
-            by_class[r["Anomaly Class"]][r["Question"]] += 1
         assert max(letters.values()) - min(letters.values()) <= max(3, len(rows) // 8), (p.name, letters)
     # the question wording is drawn independently of the class: every class sees several templates
     train = list(csv.DictReader(open(d / "ann" / "train.csv", encoding="utf-8")))

@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -52,8 +53,6 @@ def test_smoke_full_dag_deterministic_and_fast(tmp_path):
         wd = tmp_path / name
         wd.mkdir()
         (wd / "config.yaml").write_text((REPO / "config.yaml").read_text())
-        import time
-
         t0 = time.monotonic()
         snakemake(workdir=wd, configfiles=[REPO / "config.yaml", REPO / "tests/smoke/config.yaml"])
         assert time.monotonic() - t0 <= 90

@@ -11,8 +11,8 @@ from vauflow.io import atomic_path
 def rgb_to_yuv420p(img):
     """BT.601 limited-range RGB -> planar YUV 4:2:0, in numpy.
 
-    libswscale's SIMD paths round differently with buffer alignment and CPU, so the same frames could encode to
-    different bytes; converting here keeps synthetic videos byte-identical across runs and machines.
+    Done here rather than by libswscale so the pixels handed to the encoder do not depend on its CPU-specific
+    SIMD code paths.
     """
     rgb = img.astype(np.float32)
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
@@ -29,19 +29,19 @@ def rgb_to_yuv420p(img):
     return np.concatenate([q[0], q[1].reshape(h // 4, w), q[2].reshape(h // 4, w)])
 
 
-def write_mp4(path, frames, fps, codec="mpeg4"):
-    """Encode [T,H,W,3] uint8 RGB frames (even H, W; W divisible by 4 when H is not) as a yuv420p MP4."""
+def write_mp4(path, frames, fps):
+    """Encode [T,H,W,3] uint8 RGB frames (H divisible by 4, W even) as MPEG-4 Part 2 / yuv420p MP4."""
     frames = np.asarray(frames, dtype=np.uint8)
     t, h, w, _ = frames.shape
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as c:
-            s = c.add_stream(codec, rate=int(fps))
+            s = c.add_stream("mpeg4", rate=int(fps))
             s.width, s.height, s.pix_fmt = w, h, "yuv420p"
             s.codec_context.thread_count = 1
-            # libx264 carries state between encoders in one process (same frames, different bytes); the native
-            # MPEG-4 Part 2 encoder is single-threaded and stateless, so reruns are byte-identical.
-            s.options = {"qscale": "3"} if codec == "mpeg4" else {"crf": "18", "x264-params": "threads=1"}
-            s.codec_context.flags |= av.codec.context.Flags.qscale if codec == "mpeg4" else 0
+            # not libx264: in one process it gave different bytes for the same frames; this native encoder is
+            # single-threaded and reruns are byte-identical
+            s.options = {"qscale": "3"}
+            s.codec_context.flags |= av.codec.context.Flags.qscale
             for img in frames:
                 frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(img), format="yuv420p")
                 for pkt in s.encode(frame):
