@@ -27,6 +27,7 @@ $(STAMP): requirements.lock pyproject.toml
 	touch $(STAMP)
 
 run: setup
+	vauflow unlock-stale
 	vauflow budget --report logs/budget.json -- snakemake --cores all
 
 test: setup
@@ -45,4 +46,4 @@ lock:
 	rm requirements.lock.new
 
 clean:
-	rm -rf results resources logs benchmarks .snakemake
+	rm -rf results resources logs benchmarks checkpoints .snakemake

@@ -13,6 +13,8 @@ include: "workflow/rules/synthetic.smk"
 include: "workflow/rules/download.smk"
 include: "workflow/rules/frames.smk"
 include: "workflow/rules/vaubench.smk"
+include: "workflow/rules/model.smk"
+include: "workflow/rules/sft.smk"
 
 
 rule all:
@@ -20,6 +22,7 @@ rule all:
     input:
         "results/vaubench/linked",
         "results/ball/linked",
+        expand("results/sft/{task}", task=SFT_TASKS),
 
 
 # Named partial targets, one stage each.
@@ -43,3 +46,13 @@ rule vaubench:
 rule ball:
     input:
         "results/ball/linked",
+
+
+rule model:
+    input:
+        model_dir(BASE_MODEL),
+
+
+rule sft_all:
+    input:
+        expand("results/sft/{task}", task=SFT_TASKS),

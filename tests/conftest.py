@@ -27,10 +27,10 @@ def run(cmd, cwd=REPO, check=True, timeout=600, **kw):
 
 
 def snakemake(*args, workdir=REPO, configfiles=(), check=True, timeout=600):
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"]
-    for c in configfiles:
-        cmd += ["--configfile", str(c)]
-    return run(cmd + list(args), cwd=workdir, check=check, timeout=timeout)
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    if configfiles:  # last: --configfile takes every following word
+        cmd += ["--configfile", *map(str, configfiles)]
+    return run(cmd, cwd=workdir, check=check, timeout=timeout)
 
 
 def vauflow(*args, check=True, **kw):
@@ -64,3 +64,20 @@ def make_video(ffmpeg_exe, path, src="testsrc=size=64x48:rate=8:duration=2", ext
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg_exe, "-v", "error", "-y", "-f", "lavfi", "-i", src, *codec, *extra, str(path)], check=True)
     return path
+
+
+SMOKE = REPO / "tests" / "smoke" / "config.yaml"
+
+
+@pytest.fixture(scope="session")
+def smoke_models(tmp_path_factory):
+    """A smoke-config workdir with linked data and both tiny models, built by the workflow itself."""
+    wd = tmp_path_factory.mktemp("smoke-models")
+    shutil.copy(REPO / "config.yaml", wd / "config.yaml")
+    snakemake("resources/models/tiny", "resources/models/tiny-qwen2vl", workdir=wd,
+              configfiles=[REPO / "config.yaml", SMOKE])
+    return wd
+
+
+def smoke_config():
+    return load_merged(REPO / "config.yaml", SMOKE)

@@ -22,6 +22,8 @@ def expected_jobs(cfg):
     n += cfg["annotations"]["vaubench"]["origin"] == "download"  # download_annotations
     n += cfg["frames"]["shards"] * len(ds)  # extract_frames
     n += 3  # vaubench_build, vaubench_link, ball_link
+    n += 1  # build_model or fetch_model: the base model
+    n += len(cfg["sft"]["tasks"])  # sft, one per task
     return n
 
 

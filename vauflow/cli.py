@@ -91,6 +91,41 @@ def cmd_budget(a):
     return run_with_budget(a.command, a.report, a.benchmarks)
 
 
+def cmd_model_build(a):
+    from vauflow.model.build import build_tiny
+    from vauflow.model.corpus import corpus_lines
+
+    model = build_tiny(a.spec, corpus_lines(a.vau_linked, a.ball_linked), a.out, a.seed)
+    print(f"model {a.name}: {a.spec['class']}, {sum(p.numel() for p in model.parameters()):,} parameters -> {a.out}")
+
+
+def cmd_model_fetch(a):
+    from vauflow.model.fetch import fetch
+
+    fetch(a.spec, a.out)
+    print(f"model {a.spec['repo']} -> {a.out}")
+
+
+def cmd_sft(a):
+    from vauflow.sft.train import train
+
+    train(a.task, a.base, a.data, a.out, a.checkpoints, a.params, a.budget)
+
+
+def cmd_launch(a):
+    from vauflow.launch import launch
+
+    args = a.command[1:] if a.command[:1] == ["--"] else a.command
+    return launch(a.gpus, a.accelerate_config, a.port, args)
+
+
+def cmd_unlock_stale(a):
+    from vauflow.locks import unlock_if_stale
+
+    if unlock_if_stale(a.directory):
+        print("vauflow: removed stale Snakemake locks (no Snakemake process is running here)")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="vauflow", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
@@ -156,6 +191,41 @@ def build_parser():
     x.add_argument("configfile", nargs="+")
     x.add_argument("--show", action="store_true", help="print the config with defaults filled in")
     x.set_defaults(func=cmd_config_check)
+
+    mo = sub.add_parser("model", help="base models").add_subparsers(dest="cmd", required=True)
+    x = mo.add_parser("build", help="build a tiny model locally: tokenizer trained on the workflow's text")
+    x.add_argument("--name", required=True)
+    x.add_argument("--spec", type=_json, required=True, help="JSON models.<name> entry of the config")
+    x.add_argument("--vau-linked", required=True)
+    x.add_argument("--ball-linked", required=True)
+    x.add_argument("--seed", type=int, required=True)
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_model_build)
+    x = mo.add_parser("fetch", help="download a released checkpoint (needs internet)")
+    x.add_argument("--spec", type=_json, required=True)
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_model_fetch)
+
+    x = sub.add_parser("sft", help="supervised fine-tuning of one task")
+    x.add_argument("--task", required=True, choices=["qa", "tag", "cls", "ball"])
+    x.add_argument("--base", required=True, help="model folder to start from")
+    x.add_argument("--data", required=True, help="linked rows (results/vaubench/linked or results/ball/linked)")
+    x.add_argument("--out", required=True)
+    x.add_argument("--checkpoints", required=True, help="checkpoint root, outside Snakemake outputs")
+    x.add_argument("--params", type=_json, required=True, help="JSON resolved sft settings of this task")
+    x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
+    x.set_defaults(func=cmd_sft)
+
+    x = sub.add_parser("launch", help="run a vauflow command on CPU or through accelerate on N GPUs")
+    x.add_argument("--gpus", type=int, default=0)
+    x.add_argument("--accelerate-config", default=None)
+    x.add_argument("--port", type=int, default=29500)
+    x.add_argument("command", nargs=argparse.REMAINDER)
+    x.set_defaults(func=cmd_launch)
+
+    x = sub.add_parser("unlock-stale", help="remove Snakemake locks left by a killed run (none alive here)")
+    x.add_argument("--directory", default=".")
+    x.set_defaults(func=cmd_unlock_stale)
 
     bu = sub.add_parser("budget", help="run a command, report wall time and peak RSS against the budget")
     bu.add_argument("--report", default="logs/budget.json")

@@ -66,9 +66,34 @@ def _check_consistency(config):
             raise ConfigError(f"config key 'datasets/{name}/path': required when origin is 'local'")
     if config["datasets"].get("ball", {}).get("origin", "synthetic") != "synthetic":
         raise ConfigError("config key 'datasets/ball/origin': the ball set is always synthetic")
+    if config["model"]["base"] not in config["models"]:
+        raise ConfigError(f"config key 'model/base': '{config['model']['base']}' is not in 'models'")
+    for name, m in config["models"].items():
+        if m["source"] == "build" and "shape" not in m:
+            raise ConfigError(f"config key 'models/{name}/shape': required when source is 'build'")
+        if m["source"] == "hub" and not m.get("repo"):
+            raise ConfigError(f"config key 'models/{name}/repo': required when source is 'hub'")
+    for task in config["sft"]["per_task"]:
+        sft_params(config, task)
     ann = config["annotations"]["vaubench"]
     if ann["origin"] == "local" and not ann.get("path"):
         raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
+
+
+def sft_params(config, task, schema_path=SCHEMA_PATH):
+    """The SFT settings of one task: shared keys with the task's `per_task` overrides merged over them."""
+    sft = config["sft"]
+    params = {k: copy.deepcopy(v) for k, v in sft.items() if k not in ("tasks", "per_task")}
+    _merge(params, copy.deepcopy(sft["per_task"].get(task, {})))
+    schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["sft"]
+    schema = schema | {"properties": {k: v for k, v in schema["properties"].items() if k not in ("tasks", "per_task")}}
+    errors = list(_Validator(schema).iter_errors(params))
+    if errors:
+        e = errors[0]
+        raise ConfigError(f"config key 'sft/per_task/{task}/{_key(e.absolute_path)}': {e.message}")
+    params["seed"] = config["seed"]
+    params["dtype"] = config["model"]["dtype"]
+    return params
 
 
 def load_config(*paths):

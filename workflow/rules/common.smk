@@ -1,10 +1,11 @@
 import json
 import sys
+import zlib
 from pathlib import Path
 
 from snakemake.utils import min_version
 
-from vauflow.config import ConfigError, validate_config
+from vauflow.config import ConfigError, sft_params, validate_config
 
 min_version("9.27")
 
@@ -22,10 +23,16 @@ SHARDS = list(range(config["frames"]["shards"]))
 SYNTH_VAU_DATASETS = [d for d in VAU_DATASETS if DATASETS[d]["origin"] == "synthetic"]
 DOWNLOAD_DATASETS = [d for d, v in DATASETS.items() if v["origin"] == "download"]
 ANNOTATIONS = config["annotations"]["vaubench"]
+MODELS = config["models"]
+BASE_MODEL = config["model"]["base"]
+BUILD_MODELS = [m for m, v in MODELS.items() if v["source"] == "build"]
+HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
+SFT_TASKS = config["sft"]["tasks"]
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
+    task="qa|tag|cls|ball",
     shard=r"\d+",
 
 
@@ -54,3 +61,26 @@ def frame_shards(datasets):
 
 def as_json(obj):
     return json.dumps(obj, sort_keys=True, separators=(",", ":"))
+
+
+def model_dir(name):
+    return f"resources/models/{name}"
+
+
+def sft_data(wildcards):
+    return "results/ball/linked" if wildcards.task == "ball" else "results/vaubench/linked"
+
+
+def sft_settings(wildcards):
+    return as_json(sft_params(config, wildcards.task))
+
+
+def accelerate_config(stage):
+    return str(
+        Path(workflow.basedir) / "workflow" / "accelerate" / f"{config[stage]['accelerate']}.yaml"
+    )
+
+
+def job_port(wildcards, rule):
+    """A rendezvous port per job (concurrent jobs on one node must not share 29500)."""
+    return 29500 + zlib.crc32(f"{rule}/{dict(wildcards)}".encode()) % 2000

@@ -1,0 +1,195 @@
+"""Tiny models built offline, and the one input builder: video tokens, exact time, positions, batching."""
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import REPO, smoke_config, vauflow
+from vauflow.frames.budget import VideoBudget
+from vauflow.model.inputs import VideoMismatch, build_inputs, model_inputs, vision_token_ids
+from vauflow.model.load import load_model, load_processor
+from vauflow.sft.data import example, frame_cache, load_rows
+
+MODELS = ["tiny", "tiny-qwen2vl"]
+
+
+@pytest.fixture(scope="module")
+def loaded(smoke_models):
+    out = {}
+    for name in MODELS:
+        model, manifest = load_model(smoke_models / "resources/models" / name)
+        out[name] = (model.eval(), load_processor(smoke_models / "resources/models" / name), manifest)
+    return out
+
+
+@pytest.fixture(scope="module")
+def examples(smoke_models):
+    """Three TAG training examples with clips of different lengths."""
+    budget = VideoBudget.from_dict(smoke_config()["frames"]["budgets"]["train"])
+    rows, _ = load_rows("tag", smoke_models / "results/vaubench/linked", "train", target="think")
+    cache = frame_cache(rows)
+    exs, seen = [], set()
+    for r in rows:
+        ex = example(r, cache, budget)
+        if len(ex.clip.indices) not in seen:
+            seen.add(len(ex.clip.indices))
+            exs.append(ex)
+        if len(exs) == 3:
+            return exs
+    pytest.fail(f"smoke data has fewer than 3 distinct clip lengths: {sorted(seen)}")
+
+
+def test_tiny_models_offline_untied_and_from_config(smoke_models, loaded):
+    trl_template = (Path(__import__("trl").__file__).parent / "chat_templates" / "qwen2_5_vl.jinja").read_text()
+    cfg = smoke_config()
+    for name, (model, processor, manifest) in loaded.items():
+        spec = cfg["models"][name]
+        assert type(model).__name__ == spec["class"] == manifest["class"]
+        assert type(processor).__name__ == spec["processor"]
+        assert processor.chat_template == trl_template  # TRL recognises Qwen's template
+        assert not model.config.tie_word_embeddings
+        assert model.lm_head.weight.data_ptr() != model.get_input_embeddings().weight.data_ptr()
+        size = processor.video_processor.size
+        assert (size["shortest_edge"], size["longest_edge"]) == (spec["video_min_pixels"], spec["video_max_pixels"])
+        tok = processor.tokenizer
+        assert tok.convert_tokens_to_ids("<|video_pad|>") == model.config.video_token_id
+        assert len(tok) <= spec["shape"]["vocab_size"]
+    assert loaded["tiny"][0].config.vision_config.tokens_per_second == 2
+
+
+def test_build_is_deterministic(smoke_models, tmp_path):
+    spec = smoke_config()["models"]["tiny"]
+    out = tmp_path / "again"
+    vauflow("model", "build", "--name", "tiny", "--spec", json.dumps(spec), "--seed", str(smoke_config()["seed"]),
+            "--vau-linked", smoke_models / "results/vaubench/linked",
+            "--ball-linked", smoke_models / "results/ball/linked", "--out", out)
+    ref = smoke_models / "resources/models/tiny"
+    for f in ("model.safetensors", "tokenizer.json", "config.json", "processor_config.json"):
+        assert (out / f).read_bytes() == (ref / f).read_bytes(), f
+
+
+def test_bad_mrope_section_is_one_line_error(smoke_models, tmp_path):
+    spec = copy.deepcopy(smoke_config()["models"]["tiny"])
+    spec["shape"]["mrope_section"] = [16, 24, 24]
+    p = vauflow("model", "build", "--name", "tiny", "--spec", json.dumps(spec), "--seed", "0",
+                "--vau-linked", smoke_models / "results/vaubench/linked",
+                "--ball-linked", smoke_models / "results/ball/linked", "--out", tmp_path / "x", check=False)
+    assert p.returncode != 0 and "mrope_section" in p.stderr
+
+
+def test_fetch_offline_is_one_line_error(tmp_path):
+    spec = smoke_config()["models"]["qwen2.5-vl-3b"]
+    p = vauflow("model", "fetch", "--spec", json.dumps(spec), "--out", tmp_path / "m", check=False)
+    assert p.returncode == 2
+    assert p.stderr.strip().count("\n") == 0 and "HF_HUB_OFFLINE" in p.stderr
+    assert not (tmp_path / "m").exists()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_inputs_video_tokens_time_and_types(loaded, examples, name):
+    model, processor, _ = loaded[name]
+    batch = build_inputs(processor, examples)
+    merge = processor.video_processor.merge_size ** 2
+    for i, ex in enumerate(examples):
+        t, h, w = batch["video_grid_thw"][i].tolist()
+        assert t == len(ex.clip.indices) // 2 and (h * 14, w * 14) == ex.clip.resized_hw
+        n = int((batch["input_ids"][i] == model.config.video_token_id).sum())
+        assert n == t * h * w // merge == int((batch["mm_token_type_ids"][i] == 2).sum())
+    if name == "tiny":  # exact seconds per temporal grid, from the sampled fps (not 2/24, not 2/2.0)
+        want = torch.tensor([ex.clip.second_per_grid_ts for ex in examples], dtype=batch["second_per_grid_ts"].dtype)
+        assert torch.allclose(batch["second_per_grid_ts"], want)
+        assert all(abs(ex.clip.second_per_grid_ts - 2 / 24) > 0.1 for ex in examples)
+    else:
+        assert "second_per_grid_ts" not in batch
+
+
+def temporal_positions(model, batch, i):
+    """Temporal M-RoPE component of sample i's video tokens, grouped per temporal grid."""
+    kw = {k: batch[k] for k in ("video_grid_thw", "second_per_grid_ts", "attention_mask") if k in batch}
+    pos, _ = model.model.get_rope_index(batch["input_ids"], mm_token_type_ids=batch["mm_token_type_ids"], **kw)
+    t, h, w = batch["video_grid_thw"][i].tolist()
+    per_grid = (h // 2) * (w // 2)
+    video = pos[0, i][batch["input_ids"][i] == model.config.video_token_id]
+    return [sorted(set(video[g * per_grid:(g + 1) * per_grid].tolist())) for g in range(t)]
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_temporal_positions_differ_between_grids(loaded, examples, name):
+    model, processor, _ = loaded[name]
+    batch = build_inputs(processor, examples)
+    for i in range(len(examples)):
+        grids = temporal_positions(model, batch, i)
+        assert all(len(g) == 1 for g in grids)  # one time per grid
+        times = [g[0] for g in grids]
+        assert times == sorted(set(times)) and len(times) >= 2, times  # strictly increasing: no collapse
+    if name == "tiny":
+        # the control: with the processor's 24-fps fall-back, positions collapse (what the builder prevents)
+        wrong = dict(batch, second_per_grid_ts=torch.full_like(batch["second_per_grid_ts"], 2 / 24))
+        times = [g[0] for g in temporal_positions(model, wrong, 0)]
+        assert len(set(times[:3])) < 3
+
+
+def greedy(model, processor, batch, n):
+    with torch.no_grad():
+        out = model.generate(**model_inputs(batch), max_new_tokens=n, min_new_tokens=n, do_sample=False,
+                             output_logits=True, return_dict_in_generate=True,
+                             suppress_tokens=vision_token_ids(processor))
+    return out.sequences[:, batch["input_ids"].shape[1]:], torch.stack(out.logits, 1)
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_generate_time_equals_loss_time(loaded, examples, name):
+    """Logits of the completion under generate() (prefill + KV cache) and under one loss-time forward over
+    prompt + completion (the policy/reference pass) are the same: same video, same positions."""
+    model, processor, _ = loaded[name]
+    batch = build_inputs(processor, examples)
+    completion, gen_logits = greedy(model, processor, batch, 6)
+    full = build_inputs(processor, examples, completions=completion.tolist())
+    with torch.no_grad():
+        logits = model(**model_inputs(full)).logits
+    n = completion.shape[1]
+    loss_logits = logits[:, -n - 1:-1]
+    assert torch.allclose(loss_logits, gen_logits, atol=1e-4), (loss_logits - gen_logits).abs().max()
+    assert torch.equal(full["labels"][:, -n:], completion)
+    assert (full["labels"][:, :-n] == -100).all() and (full["completion_mask"][:, -n:] == 1).all()
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_batch_equals_one_by_one(loaded, examples, name):
+    model, processor, _ = loaded[name]
+    batch = build_inputs(processor, examples)
+    assert len({int(m.sum()) for m in batch["attention_mask"]}) == len(examples)  # really different lengths
+    with torch.no_grad():
+        together = model(**model_inputs(batch)).logits
+        for i, ex in enumerate(examples):
+            alone = build_inputs(processor, [ex])
+            logits = model(**model_inputs(alone)).logits[0]
+            keep = batch["attention_mask"][i].bool()
+            assert torch.allclose(together[i][keep], logits, atol=1e-5), (together[i][keep] - logits).abs().max()
+    seqs, _ = greedy(model, processor, batch, 5)
+    for i, ex in enumerate(examples):
+        one, _ = greedy(model, processor, build_inputs(processor, [ex]), 5)
+        assert torch.equal(seqs[i], one[0])
+
+
+def test_mismatches_raise(loaded, examples):
+    model, processor, _ = loaded["tiny"]
+    video_pad = model.config.video_token_id
+    with pytest.raises(VideoMismatch, match="vision special tokens"):
+        build_inputs(processor, examples[:1], completions=[[5, video_pad]])
+    bad = copy.copy(examples[0].clip)
+    bad.resized_hw = (bad.resized_hw[0] + 28, bad.resized_hw[1])
+    ex = type(examples[0])(chat=examples[0].chat, clip=bad)
+    bad.frames = examples[1].clip.frames  # frames of another length than the indices say
+    with pytest.raises(VideoMismatch):
+        build_inputs(processor, [ex])
+
+
+def test_one_builder_everywhere():
+    """Only the input builder calls the processor on videos; training, rollout and eval code import it."""
+    hits = [p for p in (REPO / "vauflow").rglob("*.py")
+            if "videos=" in p.read_text() and p.name != "inputs.py"]
+    assert hits == []

@@ -1,0 +1,127 @@
+"""SFT: LoRA targets and counts, assistant-only labels, batch arithmetic, full fine-tuning, the GPU launcher."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import smoke_config, vauflow
+from vauflow.config import ConfigError, sft_params, validate_config
+from vauflow.frames.budget import VideoBudget
+from vauflow.io import UsageError
+from vauflow.model.load import load_processor
+from vauflow.sft.data import example, frame_cache, load_rows, target
+from vauflow.sft.train import Collator, prepare_model
+from vauflow.training import count_trainable, grad_accum
+
+
+def lora_formula(cfg, r, vocab):
+    """LoRA parameters on q/k/v/o + gate/up/down of every text layer, plus a trainable lm_head copy."""
+    t = cfg.text_config
+    h, hd = t.hidden_size, t.hidden_size // t.num_attention_heads
+    q, kv = t.num_attention_heads * hd, t.num_key_value_heads * hd
+    per_layer = r * ((h + q) + 2 * (h + kv) + (q + h) + 2 * (h + t.intermediate_size) + (t.intermediate_size + h))
+    return t.num_hidden_layers * per_layer + vocab * h
+
+
+@pytest.mark.parametrize("name", ["tiny", "tiny-qwen2vl"])
+def test_lora_targets_language_model_only(smoke_models, name, capsys):
+    params = sft_params(smoke_config(), "qa")
+    model, _ = prepare_model(smoke_models / "resources/models" / name, params)
+    names = [n for n, p in model.named_parameters() if p.requires_grad]
+    assert names and all(".language_model." in n or "lm_head" in n for n in names)
+    assert not any("visual" in n for n in names)
+    cfg = model.base_model.model.config
+    vocab = model.base_model.model.lm_head.weight.shape[0]
+    assert count_trainable(model) == lora_formula(cfg, params["lora"]["r"], vocab)
+
+
+def test_full_finetuning_trains_everything(smoke_models):
+    params = sft_params(smoke_config(), "qa") | {"method": "full"}
+    model, _ = prepare_model(smoke_models / "resources/models/tiny", params)
+    assert count_trainable(model) == sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("task", ["qa", "tag", "cls", "ball"])
+def test_labels_cover_the_assistant_turn_only(smoke_models, task):
+    cfg = smoke_config()
+    base = smoke_models / "resources/models/tiny"
+    processor = load_processor(base)
+    data = smoke_models / ("results/ball/linked" if task == "ball" else "results/vaubench/linked")
+    rows, _ = load_rows(task, data, "train", target="think")
+    rows = rows[:3]
+    collate = Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(cfg["frames"]["budgets"]["train"]))
+    batch = collate([{"row": i} for i in range(len(rows))])
+    tok = processor.tokenizer
+    for i, row in enumerate(rows):
+        labels = batch["labels"][i]
+        supervised = labels[labels != -100]
+        assert tok.decode(supervised) == target(row) + "<|im_end|>"
+        assert target(row).startswith("<think>")
+        # the supervised span is exactly the tail: nothing of the prompt, the video or padding
+        n = len(supervised)
+        assert (labels[:-n] == -100).all() and (labels[-n:] == batch["input_ids"][i][-n:]).all()
+        # prompt + target tokens are what the chat template gives for the finished conversation
+        ex = example(row, frame_cache(rows), VideoBudget.from_dict(cfg["frames"]["budgets"]["train"]))
+        conv = ex.chat + [{"role": "assistant", "content": target(row)}]
+        text = processor.apply_chat_template(conv, tokenize=False)
+        video = (batch["input_ids"][i] == processor.video_token_id)
+        ids = batch["input_ids"][i][batch["attention_mask"][i].bool() & ~video]
+        assert tok.decode(ids).replace("<|video_pad|>", "") + "\n" == text.replace("<|video_pad|>", "")
+
+
+def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
+    from safetensors.torch import load_file
+
+    params = sft_params(smoke_config(), "cls") | {"method": "full", "max_steps": 2, "save_steps": 1,
+                                                  "learning_rate": 1e-3}
+    base = smoke_models / "resources/models/tiny"
+    out = tmp_path / "sft_cls"
+    p = vauflow("sft", "--task", "cls", "--base", base, "--data", smoke_models / "results/vaubench/linked",
+                "--out", out, "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params),
+                "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"]))
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["steps"] == 2 and manifest["trainable_parameters"] == manifest["parameters_total"]
+    assert f"trainable parameters {manifest['trainable_parameters']:,}" in p.stdout
+    a, b = load_file(base / "model.safetensors"), load_file(out / "model.safetensors")
+    assert a.keys() == b.keys() and all(not torch.equal(a[k], b[k]) for k in a if "lm_head" in k or "embed" in k)
+    assert not (out / "adapter").exists()
+    from vauflow.model.load import load_model
+
+    load_model(out)
+
+
+def test_effective_batch_and_accumulation():
+    assert grad_accum(8, 8, 1) == 1
+    assert grad_accum(8, 2, 2) == 2
+    assert grad_accum(16, 1, 4) == 4
+    with pytest.raises(UsageError, match="not a multiple"):
+        grad_accum(8, 3, 1)
+    with pytest.raises(UsageError, match="not a multiple"):
+        grad_accum(8, 4, 3)
+
+
+def test_per_task_overrides_are_validated():
+    cfg = smoke_config()
+    assert sft_params(cfg, "tag")["datasets"] == ["msad", "ecva"]
+    assert sft_params(cfg, "qa")["datasets"] is None
+    bad = json.loads(json.dumps(cfg))
+    bad["sft"]["per_task"]["cls"] = {"method": "lorax"}
+    with pytest.raises(ConfigError, match="sft/per_task/cls/method"):
+        validate_config(bad)
+
+
+def test_launcher_commands_and_gpu_check(smoke_models):
+    from vauflow.launch import command
+
+    cpu = command(0, "acc.yaml", 29555, ["sft", "--task", "qa"])
+    assert cpu[1:] == ["-m", "vauflow", "sft", "--task", "qa"]
+    gpu = command(4, "acc.yaml", 29555, ["sft", "--task", "qa"])
+    assert gpu[:2] == ["accelerate", "launch"] and gpu[gpu.index("--num_processes") + 1] == "4"
+    assert gpu[gpu.index("--main_process_port") + 1] == "29555" and gpu[gpu.index("--config_file") + 1] == "acc.yaml"
+    if torch.cuda.device_count() == 1:
+        pytest.skip("this machine has exactly one GPU: the mismatch below would not be one")
+    p = vauflow("launch", "--gpus", "1", "--", "sft", "--task", "qa", "--base", "x", "--data", "x", "--out", "x",
+                "--checkpoints", "x", "--params", "{}", "--budget", "{}", check=False)
+    assert p.returncode == 2 and "asked for 1 GPU(s) but sees" in p.stderr
+    assert p.stderr.strip().count("\n") == 0

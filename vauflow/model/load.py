@@ -1,0 +1,27 @@
+"""Load a model folder (built, fetched or trained): the class named in its manifest, which came from the config."""
+
+import torch
+
+from vauflow.model.build import read_manifest
+
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+def load_processor(model_dir):
+    from transformers import AutoProcessor
+
+    processor = AutoProcessor.from_pretrained(model_dir)
+    processor.tokenizer.padding_side = "left"
+    return processor
+
+
+def load_model(model_dir, dtype="float32", device="cpu", attn_implementation="sdpa"):
+    import transformers
+
+    m = read_manifest(model_dir)
+    model_cls = getattr(transformers, m["class"])
+    model = model_cls.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
+    arch = (model.config.architectures or [m["class"]])[0]
+    if arch != m["class"]:
+        raise ValueError(f"{model_dir}: config says {arch}, the workflow config says {m['class']}")
+    return model.to(device), m

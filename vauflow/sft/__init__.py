@@ -1,0 +1,1 @@
+"""Supervised fine-tuning: data (rows → prompt + target) and training (TRL SFTTrainer, LoRA or full)."""

@@ -1,0 +1,53 @@
+"""Training rows for one task: linked annotations → (chat, clip, target text). Shared by SFT and GRPO."""
+
+import collections
+from pathlib import Path
+
+from vauflow.frames.cache import FrameCache
+from vauflow.io import read_jsonl
+from vauflow.prompts import chat, prompt_text, rationale, target_text
+
+VAU_TASKS = ("qa", "tag", "cls")
+TASKS = VAU_TASKS + ("ball",)
+
+
+def load_rows(task, linked_dir, split, datasets=None, target="answer"):
+    """(rows, Counter of exclusion reasons). Rows get `task`, `target` and, for think targets, `rationale`."""
+    linked_dir = Path(linked_dir)
+    excluded = collections.Counter()
+    if task == "ball":
+        rows = read_jsonl(linked_dir / f"{split}.jsonl")
+        reasons = {}
+    else:
+        rows = read_jsonl(linked_dir / split / f"{task}.jsonl")
+        reasons = {r["id"]: r for r in read_jsonl(linked_dir / split / "reasoning.jsonl")}
+    out = []
+    for r in rows:
+        if datasets is not None and r["dataset"] not in datasets:
+            excluded["other_dataset"] += 1
+            continue
+        r = r | {"task": task, "target": target}
+        if target == "think":
+            source = r if task == "ball" else reasons.get(r["id"])
+            if source is None:
+                excluded["no_rationale"] += 1
+                continue
+            r["rationale"] = rationale(task, source)
+        out.append(r)
+    return out, excluded
+
+
+def frame_cache(rows):
+    return FrameCache(sorted({r["frames"]["shard"] for r in rows}))
+
+
+def example(row, cache, budget):
+    """The model-facing example: training prompt (text before video, as upstream) + the clip at `budget`."""
+    from vauflow.model.inputs import Example  # torch: not needed to read rows
+
+    clip = cache.clip(row["dataset"], row["video"], budget)
+    return Example(chat=chat(prompt_text(row["task"], row, row["target"])), clip=clip)
+
+
+def target(row):
+    return target_text(row["task"], row, row["target"])

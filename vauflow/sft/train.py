@@ -1,0 +1,109 @@
+"""SFT with TRL's SFTTrainer: our dataset + collator (the one input builder), LoRA or full fine-tuning.
+
+TRL's own VLM collator handles images, not our cached video frames; so TRL prepares nothing
+(`skip_prepare_dataset`) and our collator builds every batch. Labels cover the assistant turn only
+(target + <|im_end|>): prompt, video and padding tokens are -100."""
+
+import json
+import logging
+import time
+
+import torch
+
+from vauflow.frames.budget import VideoBudget
+from vauflow.io import UsageError
+from vauflow.model.inputs import build_inputs, model_inputs
+from vauflow.model.load import load_model, load_processor
+from vauflow.sft.data import example, frame_cache, load_rows, target
+from vauflow.training import (complete_marker_callback, count_trainable, export, grad_accum, latest_checkpoint,
+                              lora_config, run_dir, world_size)
+
+log = logging.getLogger("vauflow.sft")
+
+
+def index_dataset(n):
+    """TRL wants a `datasets.Dataset`; it holds row indices only, so Arrow never rewrites our rows (it would add
+    None keys to content blocks, cpu-stack.md gotcha 7)."""
+    from datasets import Dataset
+
+    return Dataset.from_dict({"row": list(range(n))})
+
+
+class Collator:
+    """rows → model inputs + labels, through build_inputs."""
+
+    def __init__(self, rows, processor, cache, budget):
+        self.rows, self.processor, self.cache, self.budget = rows, processor, cache, budget
+        tok = processor.tokenizer
+        self.eos = tok.convert_tokens_to_ids("<|im_end|>")
+
+    def completion_ids(self, row):
+        return self.processor.tokenizer(target(row), add_special_tokens=False)["input_ids"] + [self.eos]
+
+    def __call__(self, items):
+        rows = [self.rows[it["row"]] for it in items]
+        batch = build_inputs(self.processor, [example(r, self.cache, self.budget) for r in rows],
+                             [self.completion_ids(r) for r in rows])
+        return model_inputs(batch) | {"labels": batch["labels"]}
+
+
+def prepare_model(base, params):
+    model, manifest = load_model(base, dtype=params["dtype"],
+                                 device="cuda" if torch.cuda.is_available() else "cpu")
+    if params["method"] == "lora":
+        from peft import get_peft_model
+
+        model = get_peft_model(model, lora_config(params["lora"]))
+    elif params["method"] != "full":
+        raise UsageError(f"sft method {params['method']!r}: expected lora or full")
+    return model, manifest
+
+
+def train(task, base, linked, out, ckpt_root, params, budget):
+    """Train one task's SFT; resume from the newest complete checkpoint; export to `out`."""
+    from trl import SFTConfig, SFTTrainer
+
+    t0 = time.time()
+    rows, excluded = load_rows(task, linked, "train", datasets=params.get("datasets"), target=params["target"])
+    if not rows:
+        raise UsageError(f"sft {task}: no training rows in {linked} (excluded: {dict(excluded)})")
+    processor = load_processor(base)
+    torch.manual_seed(params["seed"])
+    model, base_manifest = prepare_model(base, params)
+    trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
+    print(f"sft {task}: {len(rows)} rows ({dict(excluded)} excluded), method {params['method']}, "
+          f"trainable parameters {trainable:,} of {total:,}", flush=True)
+
+    run = run_dir(ckpt_root, params | {"task": task}, base)
+    accum = grad_accum(params["effective_batch"], params["per_device_batch"], world_size())
+    args = SFTConfig(
+        output_dir=str(run), per_device_train_batch_size=params["per_device_batch"],
+        gradient_accumulation_steps=accum, learning_rate=params["learning_rate"],
+        lr_scheduler_type=params["lr_scheduler"], warmup_steps=params["warmup_steps"],
+        num_train_epochs=params["epochs"], max_steps=params["max_steps"] or -1,
+        weight_decay=0.0, max_grad_norm=1.0, seed=params["seed"], data_seed=params["seed"],
+        save_strategy="steps", save_steps=params["save_steps"], save_total_limit=2, logging_steps=params["log_steps"],
+        report_to=params["report_to"], bf16=params["dtype"] == "bfloat16", use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=params["gradient_checkpointing"], remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True}, max_length=None, dataloader_num_workers=0,
+        disable_tqdm=True, full_determinism=True)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
+                         data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
+                         callbacks=[complete_marker_callback()])
+    resume = latest_checkpoint(run)
+    print(f"sft {task}: checkpoints in {run}; " + (f"resuming from {resume.name}" if resume else "fresh start"),
+          flush=True)
+    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+
+    history = [h for h in trainer.state.log_history if "loss" in h]
+    manifest = {"stage": "sft", "task": task, "base_model": str(base), "params": params, "budget": budget,
+                "rows": len(rows), "excluded": dict(excluded), "trainable_parameters": trainable, "parameters_total": total,
+                "gradient_accumulation_steps": accum, "processes": world_size(),
+                "steps": trainer.state.global_step, "resumed_from": resume.name if resume else None,
+                "final_loss": history[-1]["loss"] if history else None,
+                "loss_curve": [[h["step"], h["loss"]] for h in history]}
+    model.eval()
+    export(model, processor, base_manifest, out, manifest)
+    print(f"sft {task}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
+          f"loss {json.dumps([round(h['loss'], 3) for h in history[:: max(1, len(history) // 8)]])}", flush=True)
+    return manifest

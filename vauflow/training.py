@@ -1,0 +1,95 @@
+"""What SFT and GRPO share: process counts, LoRA, checkpoints outside Snakemake outputs, resume, export."""
+
+import json
+import os
+import re
+import shutil
+from pathlib import Path
+
+from vauflow.io import UsageError, atomic_dir, sha256_file, stable_hash, write_json
+
+COMPLETE = ".complete"  # written after a checkpoint is fully saved; a kill mid-save leaves none
+
+
+def world_size():
+    return int(os.environ.get("WORLD_SIZE", "1"))
+
+
+def grad_accum(effective_batch, per_device_batch, processes):
+    """Prompts per optimizer step are fixed in the config; accumulation follows the number of processes."""
+    per_step = per_device_batch * processes
+    if effective_batch % per_step:
+        raise UsageError(f"effective batch {effective_batch} is not a multiple of per-device batch "
+                         f"{per_device_batch} x {processes} process(es)")
+    return effective_batch // per_step
+
+
+def check_visible_gpus(expected):
+    """Start-up check: the GPUs this job sees equal what the scheduler allocated ({resources.gpu})."""
+    import torch
+
+    seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    if expected and seen != expected:
+        raise UsageError(f"job asked for {expected} GPU(s) but sees {seen} "
+                         f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
+    return seen
+
+
+def lora_config(spec):
+    from peft import LoraConfig
+
+    return LoraConfig(r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
+                      target_modules=spec["target_regex"], modules_to_save=list(spec["modules_to_save"]),
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def count_trainable(model):
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def run_dir(root, params, base_model):
+    """Checkpoints of one training run: keyed by its parameters and base model, so a changed config never
+    resumes from another run's checkpoint."""
+    cfg = Path(base_model) / "config.json"
+    key = stable_hash(json.dumps(params, sort_keys=True) + str(base_model) + (cfg.read_text() if cfg.exists() else ""))
+    return Path(root) / f"run-{key:016x}"
+
+
+def latest_checkpoint(run):
+    """Newest complete checkpoint-N under `run`; incomplete ones (killed mid-save) are removed."""
+    best = None
+    for d in sorted(Path(run).glob("checkpoint-*")):
+        if not re.fullmatch(r"checkpoint-\d+", d.name):
+            continue
+        if not (d / COMPLETE).exists():
+            shutil.rmtree(d, ignore_errors=True)
+            continue
+        if best is None or int(d.name.split("-")[1]) > int(best.name.split("-")[1]):
+            best = d
+    return best
+
+
+def complete_marker_callback():
+    from transformers import TrainerCallback
+
+    class MarkComplete(TrainerCallback):
+        def on_save(self, args, state, control, **kwargs):
+            if state.is_world_process_zero:
+                (Path(args.output_dir) / f"checkpoint-{state.global_step}" / COMPLETE).touch()
+
+    return MarkComplete()
+
+
+def export(model, processor, base_manifest, out_dir, manifest):
+    """The rule's output: merged weights (loadable like any model folder), the LoRA adapter, and a manifest."""
+    from vauflow.model.build import MANIFEST
+
+    with atomic_dir(out_dir) as tmp:
+        if hasattr(model, "peft_config"):  # LoRA: keep the adapter, export the merged weights
+            model.save_pretrained(tmp / "adapter")
+            model = model.merge_and_unload()
+        model.save_pretrained(tmp)
+        processor.save_pretrained(tmp)
+        write_json(tmp / MANIFEST, base_manifest)
+        manifest["weights_sha256"] = {p.name: sha256_file(p) for p in sorted(tmp.glob("*.safetensors"))}
+        write_json(tmp / "manifest.json", manifest)
