@@ -80,14 +80,24 @@ def complete_marker_callback():
     return MarkComplete()
 
 
-def export(model, processor, base_manifest, out_dir, manifest):
-    """The rule's output: merged weights (loadable like any model folder), the LoRA adapter, and a manifest."""
+def export(saved, base, processor, base_manifest, out_dir, manifest):
+    """The rule's output, from the trainer's final save (which gathers sharded weights under ZeRO-3): merged
+    weights (loadable like any model folder), the LoRA adapter when there is one, and a manifest. Main process only."""
     from vauflow.model.build import MANIFEST
+    from vauflow.model.load import load_model
 
+    saved = Path(saved)
     with atomic_dir(out_dir) as tmp:
-        if hasattr(model, "peft_config"):  # LoRA: keep the adapter, export the merged weights
-            model.save_pretrained(tmp / "adapter")
-            model = model.merge_and_unload()
+        if (saved / "adapter_config.json").exists():  # LoRA: keep the adapter, export base + adapter merged
+            from peft import PeftModel
+
+            model, _ = load_model(base, dtype=manifest["params"]["dtype"])
+            model = PeftModel.from_pretrained(model, saved).merge_and_unload()
+            (tmp / "adapter").mkdir()
+            for f in saved.glob("adapter_*"):
+                shutil.copy2(f, tmp / "adapter" / f.name)
+        else:
+            model, _ = load_model(saved, dtype=manifest["params"]["dtype"], class_name=base_manifest["class"])
         model.save_pretrained(tmp)
         processor.save_pretrained(tmp)
         write_json(tmp / MANIFEST, base_manifest)

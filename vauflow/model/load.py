@@ -15,10 +15,11 @@ def load_processor(model_dir):
     return processor
 
 
-def load_model(model_dir, dtype="float32", device="cpu", attn_implementation="sdpa"):
+def load_model(model_dir, dtype="float32", device="cpu", attn_implementation="sdpa", class_name=None):
+    """`class_name` for a trainer's raw save, which has no manifest yet."""
     import transformers
 
-    m = read_manifest(model_dir)
+    m = {"class": class_name} if class_name else read_manifest(model_dir)
     model_cls = getattr(transformers, m["class"])
     model = model_cls.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
     arch = (model.config.architectures or [m["class"]])[0]

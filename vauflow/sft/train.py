@@ -48,8 +48,7 @@ class Collator:
 
 
 def prepare_model(base, params):
-    model, manifest = load_model(base, dtype=params["dtype"],
-                                 device="cuda" if torch.cuda.is_available() else "cpu")
+    model, manifest = load_model(base, dtype=params["dtype"])  # the trainer places it on this rank's device
     if params["method"] == "lora":
         from peft import get_peft_model
 
@@ -102,8 +101,11 @@ def train(task, base, linked, out, ckpt_root, params, budget):
                 "steps": trainer.state.global_step, "resumed_from": resume.name if resume else None,
                 "final_loss": history[-1]["loss"] if history else None,
                 "loss_curve": [[h["step"], h["loss"]] for h in history]}
-    model.eval()
-    export(model, processor, base_manifest, out, manifest)
+    final = run / "final"
+    trainer.save_model(str(final))  # every rank: gathers ZeRO-3 shards
+    if trainer.accelerator.is_main_process:
+        export(final, base, processor, base_manifest, out, manifest)
+    trainer.accelerator.wait_for_everyone()
     print(f"sft {task}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
           f"loss {json.dumps([round(h['loss'], 3) for h in history[:: max(1, len(history) // 8)]])}", flush=True)
     return manifest
