@@ -15,6 +15,7 @@ include: "workflow/rules/frames.smk"
 include: "workflow/rules/vaubench.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/sft.smk"
+include: "workflow/rules/grpo.smk"
 
 
 rule all:
@@ -22,7 +23,8 @@ rule all:
     input:
         "results/vaubench/linked",
         "results/ball/linked",
-        expand("results/sft/{task}", task=SFT_TASKS),
+        expand("results/sft/{run}", run=SFT_RUNS),
+        expand("results/grpo/{run}", run=GRPO_RUNS),
 
 
 # Named partial targets, one stage each.
@@ -55,4 +57,9 @@ rule model:
 
 rule sft_all:
     input:
-        expand("results/sft/{task}", task=SFT_TASKS),
+        expand("results/sft/{run}", run=SFT_RUNS),
+
+
+rule grpo_all:
+    input:
+        expand("results/grpo/{run}", run=GRPO_RUNS),

@@ -30,6 +30,8 @@ def examples(smoke_models):
     """Three TAG training examples with clips of different lengths."""
     budget = VideoBudget.from_dict(smoke_config()["frames"]["budgets"]["train"])
     rows, _ = load_rows("tag", smoke_models / "results/vaubench/linked", "train", target="think")
+    # the cache is found through the linked folder, never through the current directory
+    assert all(r["frames"]["shard"].startswith(str(smoke_models / "results/vaubench/linked")) for r in rows)
     cache = frame_cache(rows)
     exs, seen = [], set()
     for r in rows:

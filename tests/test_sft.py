@@ -77,8 +77,9 @@ def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
                                                   "learning_rate": 1e-3}
     base = smoke_models / "resources/models/tiny"
     out = tmp_path / "sft_cls"
-    p = vauflow("sft", "--task", "cls", "--base", base, "--data", smoke_models / "results/vaubench/linked",
-                "--out", out, "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params),
+    p = vauflow("sft", "--run", "cls", "--tasks", "cls", "--base", base,
+                "--vau-data", smoke_models / "results/vaubench/linked",
+                "--ball-data", smoke_models / "results/ball/linked", "--out", out, "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params),
                 "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"]))
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["steps"] == 2 and manifest["trainable_parameters"] == manifest["parameters_total"]
@@ -103,8 +104,7 @@ def test_effective_batch_and_accumulation():
 
 def test_per_task_overrides_are_validated():
     cfg = smoke_config()
-    assert sft_params(cfg, "tag")["datasets"] == ["msad", "ecva"]
-    assert sft_params(cfg, "qa")["datasets"] is None
+    assert sft_params(cfg, "tag")["datasets"] == {"tag": ["msad", "ecva"]}
     bad = json.loads(json.dumps(cfg))
     bad["sft"]["per_task"]["cls"] = {"method": "lorax"}
     with pytest.raises(ConfigError, match="sft/per_task/cls/method"):
@@ -121,7 +121,8 @@ def test_launcher_commands_and_gpu_check(smoke_models):
     assert gpu[gpu.index("--main_process_port") + 1] == "29555" and gpu[gpu.index("--config_file") + 1] == "acc.yaml"
     if torch.cuda.device_count() == 1:
         pytest.skip("this machine has exactly one GPU: the mismatch below would not be one")
-    p = vauflow("launch", "--gpus", "1", "--", "sft", "--task", "qa", "--base", "x", "--data", "x", "--out", "x",
-                "--checkpoints", "x", "--params", "{}", "--budget", "{}", check=False)
+    p = vauflow("launch", "--gpus", "1", "--", "sft", "--run", "qa", "--tasks", "qa", "--base", "x",
+                "--vau-data", "x", "--ball-data", "x", "--out", "x", "--checkpoints", "x", "--params", "{}",
+                "--budget", "{}", check=False)
     assert p.returncode == 2 and "asked for 1 GPU(s) but sees" in p.stderr
     assert p.stderr.strip().count("\n") == 0

@@ -17,7 +17,8 @@ def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench
                                 "results/ball/**/*", "resources/annotations/**/*", "resources/videos/**/*",
                                 "results/frames/**/*.json*", "results/frames/**/*.npy",
                                 "resources/models/tiny/*.safetensors", "resources/models/tiny/tokenizer.json",
-                                "results/sft/*/*.safetensors", "results/sft/*/adapter/*.safetensors")):
+                                "results/sft/*/*.safetensors", "results/sft/*/adapter/*.safetensors",
+                                "results/grpo/*/*.safetensors", "results/grpo/*/log.jsonl")):
     h = {}
     for pat in patterns:
         for p in sorted(Path(root).glob(pat)):
@@ -65,9 +66,9 @@ def test_smoke_full_dag_deterministic_and_fast(tmp_path):
         (wd / "config.yaml").write_text((REPO / "config.yaml").read_text())
         t0 = time.monotonic()
         snakemake(workdir=wd, configfiles=[REPO / "config.yaml", REPO / "tests/smoke/config.yaml"])
-        assert time.monotonic() - t0 <= 150
+        assert time.monotonic() - t0 <= 90  # the smoke budget (foundation issue)
         digests.append(tree_digest(wd))
-    assert any("results/sft/qa/" in k for k in digests[0])
+    assert any("results/sft/qa/" in k for k in digests[0]) and any("results/grpo/qa-tag/" in k for k in digests[0])
     assert digests[0] and digests[0] == digests[1]  # bit-identical videos, frames, tiny model and SFT weights
     pytest.smoke_reference = tmp_path / "a"  # reused by the kill test below
     # checkpoints (outside the outputs) hold the adapter + trainable tensors only, never the frozen base
@@ -120,6 +121,6 @@ def test_kill_during_sft_then_make_run_resumes_to_the_same_weights(tmp_path):
     run(cmd, cwd=wd)
     m = json.loads((wd / "results/sft/qa/manifest.json").read_text())
     assert m["resumed_from"] and m["resumed_from"].startswith("checkpoint-")
-    for task in ("qa", "tag", "cls", "ball"):
-        a = (ref / f"results/sft/{task}/model.safetensors").read_bytes()
-        assert (wd / f"results/sft/{task}/model.safetensors").read_bytes() == a, task
+    for out in ("sft/qa", "sft/qa-tag", "grpo/qa", "grpo/qa-tag"):
+        a = (ref / f"results/{out}/model.safetensors").read_bytes()
+        assert (wd / f"results/{out}/model.safetensors").read_bytes() == a, out

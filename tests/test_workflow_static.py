@@ -23,7 +23,9 @@ def expected_jobs(cfg):
     n += cfg["frames"]["shards"] * len(ds)  # extract_frames
     n += 3  # vaubench_build, vaubench_link, ball_link
     n += 1  # build_model or fetch_model: the base model
-    n += len(cfg["sft"]["tasks"])  # sft, one per task
+    grpo = cfg["grpo"]["runs"]
+    n += len(set(cfg["sft"]["tasks"]) | (set(grpo) if cfg["grpo"]["init"] == "sft" else set()))  # sft runs
+    n += len(grpo)  # grpo, one per task or mix
     return n
 
 

@@ -109,7 +109,15 @@ def cmd_model_fetch(a):
 def cmd_sft(a):
     from vauflow.sft.train import train
 
-    train(a.task, a.base, a.data, a.out, a.checkpoints, a.params, a.budget)
+    train(a.run, a.tasks, a.base, {"vau": a.vau_data, "ball": a.ball_data}, a.out, a.checkpoints, a.params,
+          a.budget)
+
+
+def cmd_grpo(a):
+    from vauflow.grpo.loop import train
+
+    train(a.run, a.tasks, a.init, {"vau": a.vau_data, "ball": a.ball_data}, a.out, a.checkpoints, a.params,
+          a.budget)
 
 
 def cmd_launch(a):
@@ -206,15 +214,18 @@ def build_parser():
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_model_fetch)
 
-    x = sub.add_parser("sft", help="supervised fine-tuning of one task")
-    x.add_argument("--task", required=True, choices=["qa", "tag", "cls", "ball"])
-    x.add_argument("--base", required=True, help="model folder to start from")
-    x.add_argument("--data", required=True, help="linked rows (results/vaubench/linked or results/ball/linked)")
-    x.add_argument("--out", required=True)
-    x.add_argument("--checkpoints", required=True, help="checkpoint root, outside Snakemake outputs")
-    x.add_argument("--params", type=_json, required=True, help="JSON resolved sft settings of this task")
-    x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
-    x.set_defaults(func=cmd_sft)
+    for stage, init_help in (("sft", "model folder to start from"), ("grpo", "model folder to start from (base or SFT)")):
+        x = sub.add_parser(stage, help=f"{stage.upper()} of one run (a task or a mix of tasks)")
+        x.add_argument("--run", required=True, help="run name (a task or a mix name)")
+        x.add_argument("--tasks", required=True, nargs="+", choices=["qa", "tag", "cls", "ball"])
+        x.add_argument("--base" if stage == "sft" else "--init", required=True, help=init_help)
+        x.add_argument("--vau-data", required=True, help="linked VAU-Bench rows (results/vaubench/linked)")
+        x.add_argument("--ball-data", required=True, help="linked ball rows (results/ball/linked)")
+        x.add_argument("--out", required=True)
+        x.add_argument("--checkpoints", required=True, help="checkpoint root, outside Snakemake outputs")
+        x.add_argument("--params", type=_json, required=True, help=f"JSON resolved {stage} settings of this run")
+        x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
+        x.set_defaults(func=cmd_sft if stage == "sft" else cmd_grpo)
 
     x = sub.add_parser("launch", help="run a vauflow command on CPU or through accelerate on N GPUs")
     x.add_argument("--gpus", type=int, default=0)

@@ -73,27 +73,48 @@ def _check_consistency(config):
             raise ConfigError(f"config key 'models/{name}/shape': required when source is 'build'")
         if m["source"] == "hub" and not m.get("repo"):
             raise ConfigError(f"config key 'models/{name}/repo': required when source is 'hub'")
+    tasks = ("qa", "tag", "cls", "ball")
+    for stage, key in (("sft", "tasks"), ("grpo", "runs")):
+        for name in config[stage][key]:
+            if name not in tasks and name not in config["mixes"]:
+                raise ConfigError(f"config key '{stage}/{key}': '{name}' is neither a task nor a mix in 'mixes'")
     for task in config["sft"]["per_task"]:
         sft_params(config, task)
+    for name in config["grpo"]["per_run"]:
+        grpo_params(config, name)
     ann = config["annotations"]["vaubench"]
     if ann["origin"] == "local" and not ann.get("path"):
         raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
 
 
-def sft_params(config, task, schema_path=SCHEMA_PATH):
-    """The SFT settings of one task: shared keys with the task's `per_task` overrides merged over them."""
-    sft = config["sft"]
-    params = {k: copy.deepcopy(v) for k, v in sft.items() if k not in ("tasks", "per_task")}
-    _merge(params, copy.deepcopy(sft["per_task"].get(task, {})))
-    schema = yaml.safe_load(Path(schema_path).read_text())["properties"]["sft"]
-    schema = schema | {"properties": {k: v for k, v in schema["properties"].items() if k not in ("tasks", "per_task")}}
-    errors = list(_Validator(schema).iter_errors(params))
+def run_tasks(config, name):
+    """Tasks of a run: a task name, or a mix from `mixes`."""
+    return list(config["mixes"][name]) if name in config["mixes"] else [name]
+
+
+def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
+    section = config[stage]
+    params = {k: copy.deepcopy(v) for k, v in section.items() if k not in (*list_keys, overrides_key)}
+    _merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
+    schema = yaml.safe_load(Path(schema_path).read_text())["properties"][stage]
+    keep = {k: v for k, v in schema["properties"].items() if k not in (*list_keys, overrides_key)}
+    errors = list(_Validator(schema | {"properties": keep}).iter_errors(params))
     if errors:
         e = errors[0]
-        raise ConfigError(f"config key 'sft/per_task/{task}/{_key(e.absolute_path)}': {e.message}")
+        raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/{_key(e.absolute_path)}': {e.message}")
     params["seed"] = config["seed"]
     params["dtype"] = config["model"]["dtype"]
     return params
+
+
+def sft_params(config, name, schema_path=SCHEMA_PATH):
+    """The SFT settings of one run (task or mix): shared keys with its `per_task` overrides merged over them."""
+    return _stage_params(config, "sft", name, "per_task", ("tasks",), schema_path)
+
+
+def grpo_params(config, name, schema_path=SCHEMA_PATH):
+    """The GRPO settings of one run (task or mix): shared keys with its `per_run` overrides merged over them."""
+    return _stage_params(config, "grpo", name, "per_run", ("runs",), schema_path)
 
 
 def load_config(*paths):

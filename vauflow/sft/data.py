@@ -1,6 +1,7 @@
 """Training rows for one task: linked annotations → (chat, clip, target text). Shared by SFT and GRPO."""
 
 import collections
+import os
 from pathlib import Path
 
 from vauflow.frames.cache import FrameCache
@@ -26,7 +27,9 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer"):
         if datasets is not None and r["dataset"] not in datasets:
             excluded["other_dataset"] += 1
             continue
-        r = r | {"task": task, "target": target}
+        # the cache location is stored relative to the linked folder: resolve it from wherever we run
+        r = r | {"task": task, "target": target,
+                 "frames": r["frames"] | {"shard": os.path.join(linked_dir, r["frames"]["shard"])}}
         if target == "think":
             source = r if task == "ball" else reasons.get(r["id"])
             if source is None:
@@ -35,6 +38,18 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer"):
             r["rationale"] = rationale(task, source)
         out.append(r)
     return out, excluded
+
+
+def run_rows(tasks, data, datasets, target):
+    """Training rows of every task of a run (a task or a mix): ({task: excluded counts}, rows). `data` maps
+    "vau" and "ball" to linked folders; `datasets` maps a task to the datasets it trains on."""
+    rows, excluded = [], {}
+    for task in tasks:
+        root = data["ball"] if task == "ball" else data["vau"]
+        r, ex = load_rows(task, root, "train", datasets=(datasets or {}).get(task), target=target)
+        rows += r
+        excluded[task] = dict(ex)
+    return rows, excluded
 
 
 def frame_cache(rows):

@@ -14,7 +14,7 @@ from vauflow.frames.budget import VideoBudget
 from vauflow.io import UsageError
 from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
-from vauflow.sft.data import example, frame_cache, load_rows, target
+from vauflow.sft.data import example, frame_cache, run_rows, target
 from vauflow.training import (complete_marker_callback, count_trainable, export, grad_accum, latest_checkpoint,
                               lora_config, run_dir, world_size)
 
@@ -58,22 +58,22 @@ def prepare_model(base, params):
     return model, manifest
 
 
-def train(task, base, linked, out, ckpt_root, params, budget):
-    """Train one task's SFT; resume from the newest complete checkpoint; export to `out`."""
+def train(name, tasks, base, data, out, ckpt_root, params, budget):
+    """Train one SFT run (a task or a mix); resume from the newest complete checkpoint; export to `out`."""
     from trl import SFTConfig, SFTTrainer
 
     t0 = time.time()
-    rows, excluded = load_rows(task, linked, "train", datasets=params.get("datasets"), target=params["target"])
+    rows, excluded = run_rows(tasks, data, params["datasets"], params["target"])
     if not rows:
-        raise UsageError(f"sft {task}: no training rows in {linked} (excluded: {dict(excluded)})")
+        raise UsageError(f"sft {name}: no training rows in {data} (excluded: {excluded})")
     processor = load_processor(base)
     torch.manual_seed(params["seed"])
     model, base_manifest = prepare_model(base, params)
     trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
-    print(f"sft {task}: {len(rows)} rows ({dict(excluded)} excluded), method {params['method']}, "
+    print(f"sft {name}: tasks {tasks}, {len(rows)} rows ({excluded} excluded), method {params['method']}, "
           f"trainable parameters {trainable:,} of {total:,}", flush=True)
 
-    run = run_dir(ckpt_root, params | {"task": task}, base)
+    run = run_dir(ckpt_root, params | {"tasks": tasks}, base)
     accum = grad_accum(params["effective_batch"], params["per_device_batch"], world_size())
     args = SFTConfig(
         output_dir=str(run), per_device_train_batch_size=params["per_device_batch"],
@@ -90,13 +90,13 @@ def train(task, base, linked, out, ckpt_root, params, budget):
                          data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
                          callbacks=[complete_marker_callback()])
     resume = latest_checkpoint(run)
-    print(f"sft {task}: checkpoints in {run}; " + (f"resuming from {resume.name}" if resume else "fresh start"),
+    print(f"sft {name}: checkpoints in {run}; " + (f"resuming from {resume.name}" if resume else "fresh start"),
           flush=True)
     trainer.train(resume_from_checkpoint=str(resume) if resume else None)
 
     history = [h for h in trainer.state.log_history if "loss" in h]
-    manifest = {"stage": "sft", "task": task, "base_model": str(base), "params": params, "budget": budget,
-                "rows": len(rows), "excluded": dict(excluded), "trainable_parameters": trainable, "parameters_total": total,
+    manifest = {"stage": "sft", "run": name, "tasks": tasks, "base_model": str(base), "params": params, "budget": budget,
+                "rows": len(rows), "excluded": excluded, "trainable_parameters": trainable, "parameters_total": total,
                 "gradient_accumulation_steps": accum, "processes": world_size(),
                 "steps": trainer.state.global_step, "resumed_from": resume.name if resume else None,
                 "final_loss": history[-1]["loss"] if history else None,
@@ -106,6 +106,6 @@ def train(task, base, linked, out, ckpt_root, params, budget):
     if trainer.accelerator.is_main_process:
         export(final, base, processor, base_manifest, out, manifest)
     trainer.accelerator.wait_for_everyone()
-    print(f"sft {task}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
+    print(f"sft {name}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
           f"loss {json.dumps([round(h['loss'], 3) for h in history[:: max(1, len(history) // 8)]])}", flush=True)
     return manifest

@@ -2,6 +2,7 @@
 
 import collections
 import json
+import os
 from pathlib import Path
 
 from vauflow.frames.cache import FrameCache
@@ -10,8 +11,10 @@ from vauflow.io import UsageError, read_jsonl, write_json, write_jsonl
 END_TOLERANCE_S = 0.5  # annotations are rounded to 0.1 s; containers disagree on duration by a frame or two
 
 
-def link_rows(rows, cache, tolerance=END_TOLERANCE_S):
-    """(linked rows, Counter of exclusion reasons). Rows need `dataset`, `video` and optionally `end`."""
+def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None):
+    """(linked rows, Counter of exclusion reasons). Rows need `dataset`, `video` and optionally `end`.
+    `frames.shard` is written relative to `relative_to` (the linked folder), so readers find the cache from
+    any working directory (vauflow.sft.data.load_rows resolves it)."""
     linked, excluded = [], collections.Counter()
     for r in rows:
         hit = cache.lookup(r["dataset"], r["video"])
@@ -23,7 +26,8 @@ def link_rows(rows, cache, tolerance=END_TOLERANCE_S):
         if r.get("end", 0) > meta["duration"] + tolerance:
             excluded["interval_past_end"] += 1
             continue
-        linked.append(r | {"frames": {"shard": str(shard), "key": meta["key"], "duration": meta["duration"],
+        shard = os.path.relpath(shard, relative_to) if relative_to is not None else str(shard)
+        linked.append(r | {"frames": {"shard": shard, "key": meta["key"], "duration": meta["duration"],
                                       "fps": meta["fps"], "total_frames": meta["total_frames"]}})
     return linked, excluded
 
@@ -44,7 +48,7 @@ def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S):
         summary[split] = {}
         for path in sorted((Path(annotations_dir) / split).glob("*.jsonl")):
             rows = read_jsonl(path)
-            linked, excluded = link_rows(rows, cache, tolerance)
+            linked, excluded = link_rows(rows, cache, tolerance, relative_to=out_dir)
             write_jsonl(Path(out_dir) / split / path.name, linked)
             summary[split][path.stem] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
     write_json(Path(out_dir) / "summary.json", summary)
@@ -56,7 +60,7 @@ def link_ball(annotations_dir, frames, out_dir):
     summary = {}
     for split in ("train", "val"):
         rows = [r | {"dataset": "ball"} for r in read_jsonl(Path(annotations_dir) / f"{split}.jsonl")]
-        linked, excluded = link_rows(rows, cache)
+        linked, excluded = link_rows(rows, cache, relative_to=out_dir)
         write_jsonl(Path(out_dir) / f"{split}.jsonl", linked)
         summary[split] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
     write_json(Path(out_dir) / "summary.json", summary)

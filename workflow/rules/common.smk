@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from vauflow.config import ConfigError, sft_params, validate_config
+from vauflow.config import ConfigError, grpo_params, run_tasks, sft_params, validate_config
 
 min_version("9.27")
 
@@ -27,12 +27,17 @@ MODELS = config["models"]
 BASE_MODEL = config["model"]["base"]
 BUILD_MODELS = [m for m, v in MODELS.items() if v["source"] == "build"]
 HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
-SFT_TASKS = config["sft"]["tasks"]
+MIXES = config["mixes"]
+GRPO_RUNS = config["grpo"]["runs"]
+# SFT runs: the configured ones, plus the warm starts of GRPO runs that start from SFT
+SFT_RUNS = list(
+    dict.fromkeys(config["sft"]["tasks"] + (GRPO_RUNS if config["grpo"]["init"] == "sft" else []))
+)
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
-    task="qa|tag|cls|ball",
+    run="|".join(["qa", "tag", "cls", "ball", *MIXES]),
     shard=r"\d+",
 
 
@@ -67,12 +72,22 @@ def model_dir(name):
     return f"resources/models/{name}"
 
 
-def sft_data(wildcards):
-    return "results/ball/linked" if wildcards.task == "ball" else "results/vaubench/linked"
-
-
 def sft_settings(wildcards):
-    return as_json(sft_params(config, wildcards.task))
+    return as_json(sft_params(config, wildcards.run))
+
+
+def grpo_settings(wildcards):
+    return as_json(grpo_params(config, wildcards.run))
+
+
+def tasks_of(wildcards):
+    return " ".join(run_tasks(config, wildcards.run))
+
+
+def grpo_init(wildcards):
+    if config["grpo"]["init"] == "sft":
+        return f"results/sft/{wildcards.run}"
+    return model_dir(BASE_MODEL)
 
 
 def accelerate_config(stage):

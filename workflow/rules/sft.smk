@@ -1,26 +1,28 @@
 rule sft:
     input:
         base=model_dir(BASE_MODEL),
-        data=sft_data,
+        vau="results/vaubench/linked",
+        ball="results/ball/linked",
     output:
-        directory("results/sft/{task}"),
+        directory("results/sft/{run}"),
     log:
-        "logs/sft/{task}.log",
+        "logs/sft/{run}.log",
     benchmark:
-        "benchmarks/sft/{task}.tsv"
+        "benchmarks/sft/{run}.tsv"
     conda:
         "../../envs/train.yaml"
     threads: 2
     resources:
         gpu=0,
     params:
+        tasks=tasks_of,
         settings=sft_settings,
         budget=as_json(config["frames"]["budgets"]["train"]),
         accelerate=accelerate_config("sft"),
         port=lambda wc: job_port(wc, "sft"),
-        checkpoints=lambda wc: f"checkpoints/sft/{wc.task}",
+        checkpoints=lambda wc: f"checkpoints/sft/{wc.run}",
     shell:
         "vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
-        "sft --task {wildcards.task} --base {input.base:q} --data {input.data:q} --out {output:q} "
-        "--checkpoints {params.checkpoints:q} --params {params.settings:q} --budget {params.budget:q} "
-        "> {log:q} 2>&1"
+        "sft --run {wildcards.run} --tasks {params.tasks} --base {input.base:q} --vau-data {input.vau:q} "
+        "--ball-data {input.ball:q} --out {output:q} --checkpoints {params.checkpoints:q} "
+        "--params {params.settings:q} --budget {params.budget:q} > {log:q} 2>&1"

@@ -1,0 +1,1 @@
+"""Evaluation: batched greedy predictions through the one input builder, and the metrics (one module)."""

@@ -1,0 +1,52 @@
+"""Batched greedy predictions on cached frames. `frames` can be transformed (shuffled in time, blanked) to check
+that a model reads the video rather than a leak in the text."""
+
+import dataclasses
+
+import numpy as np
+import torch
+
+from vauflow.frames.budget import VideoBudget
+from vauflow.model.inputs import build_inputs, model_inputs, vision_token_ids
+from vauflow.model.load import load_model, load_processor
+from vauflow.sft.data import example, frame_cache
+
+TRANSFORMS = ("none", "shuffle", "blank")
+
+
+def transform_clip(clip, how, seed):
+    if how == "none":
+        return clip
+    frames = np.array(clip.frames)
+    if how == "shuffle":  # time order destroyed, content kept
+        frames = frames[np.random.default_rng(seed).permutation(len(frames))]
+    elif how == "blank":  # content destroyed, length and timing kept
+        frames = np.zeros_like(frames)
+    else:
+        raise ValueError(f"unknown frame transform {how!r}")
+    return dataclasses.replace(clip, frames=frames)
+
+
+@torch.no_grad()
+def predict(model_dir, rows, budget, batch_size=8, max_new_tokens=64, transform="none", seed=0, model=None):
+    """Greedy completions (text) for `rows`, in order."""
+    if model is None:
+        model, _ = load_model(model_dir)
+    processor = load_processor(model_dir)
+    tok = processor.tokenizer
+    eos = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    cache, budget = frame_cache(rows), VideoBudget.from_dict(budget)
+    model.eval()
+    out = []
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        examples = []
+        for k, r in enumerate(chunk):
+            ex = example(r, cache, budget)
+            examples.append(dataclasses.replace(ex, clip=transform_clip(ex.clip, transform, seed + start + k)))
+        batch = build_inputs(processor, examples)
+        seqs = model.generate(**model_inputs(batch), do_sample=False, max_new_tokens=max_new_tokens,
+                              suppress_tokens=vision_token_ids(processor), eos_token_id=eos,
+                              pad_token_id=tok.pad_token_id)
+        out += tok.batch_decode(seqs[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+    return out

@@ -1,0 +1,226 @@
+"""GRPO with the video in every pass: rollout, reference and policy log-probs all go through the one input builder.
+
+Why our own loop and not TRL's GRPOTrainer (1.16): TRL builds multimodal prompts from message content (decoding
+video files itself, never our frame cache), forwards only image tensors to the policy / reference / old log-prob
+passes (the video is silently dropped: cpu-stack.md §6, kept as a canary test), and a video-correct subclass would
+override five private methods — most of its data path — pinned to one TRL release. This loop is one file: every
+forward takes `build_inputs(...)`, rewards are plain TRL-style functions, and a step is a pure function of
+(seed, step), so a resumed run is bit-identical to an uninterrupted one.
+
+One optimizer step: P prompts (the effective batch) x G completions; sampling with explicit temperature / top-k /
+top-p and vision special tokens suppressed; completions cut after the first EOS; rewards summed per row's task;
+advantages normalised per group; reference log-probs with the LoRA adapter disabled (or a frozen copy under full
+fine-tuning); one policy update per batch (ratio 1, so clipping is inert unless num_iterations > 1)."""
+
+import copy
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from vauflow.frames.budget import VideoBudget
+from vauflow.grpo.loss import completion_logps, group_advantages, policy_loss
+from vauflow.io import UsageError, write_json
+from vauflow.model.inputs import build_inputs, model_inputs, vision_token_ids
+from vauflow.model.load import load_model, load_processor
+from vauflow.rewards import REWARDS
+from vauflow.sft.data import example, frame_cache, run_rows
+from vauflow.training import COMPLETE, count_trainable, grad_accum, latest_checkpoint, lora_config, run_dir, world_size
+
+
+def rewards_for(rows, completions):
+    """{task/function: [value or None per completion]} and the summed reward per completion."""
+    per_fn, total = {}, [0.0] * len(rows)
+    for task in sorted({r["task"] for r in rows}):
+        idx = [i for i, r in enumerate(rows) if r["task"] == task]
+        cols = {k: [rows[i].get(k) for i in idx] for k in ("answer", "options", "gt", "label", "class", "letter",
+                                                           "target")}
+        for fn in REWARDS[task]:
+            values = fn([completions[i] for i in idx], **cols)
+            key = f"{task}/{fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__}"
+            per_fn[key] = [None] * len(rows)
+            for i, v in zip(idx, values):
+                per_fn[key][i] = v
+                total[i] += v
+    return per_fn, total
+
+
+class GRPO:
+    def __init__(self, init_model, rows, params, budget, seed):
+        self.p, self.rows, self.seed = params, rows, seed
+        self.processor = load_processor(init_model)
+        self.tok = self.processor.tokenizer
+        self.eos = [self.tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+        torch.manual_seed(seed)
+        self.model, self.manifest = load_model(init_model, dtype=params["dtype"])
+        if params["method"] == "lora":
+            from peft import get_peft_model
+
+            self.model = get_peft_model(self.model, lora_config(params["lora"]))
+            self.ref = None  # the reference is the same model with the adapter disabled
+        else:
+            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False) if params["beta"] else None
+        self.model.train()
+        self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        self.opt = torch.optim.AdamW(self.trainable, lr=params["learning_rate"], betas=(0.9, 0.999), eps=1e-8,
+                                     weight_decay=0.0)
+        self.cache = frame_cache(rows)
+        self.budget = VideoBudget.from_dict(budget)
+        self.accum = grad_accum(params["effective_batch"], params["per_device_batch"], world_size())
+        self.steps = params["max_steps"] or int(params["epochs"] * len(rows) / params["effective_batch"])
+        self.step = 0
+
+    # -- data: prompt order is a function of (seed, epoch) only ----------------------------------------------
+    def prompts_for(self, step):
+        per_step = self.p["effective_batch"]
+        start = step * per_step
+        out = []
+        for k in range(start, start + per_step):
+            epoch, i = divmod(k, len(self.rows))
+            order = np.random.default_rng([self.seed, epoch]).permutation(len(self.rows))
+            out.append(self.rows[order[i]])
+        return out
+
+    def lr_at(self, step):
+        if self.p["lr_scheduler"] == "linear":
+            return self.p["learning_rate"] * max(0.0, 1 - step / max(1, self.steps))
+        return self.p["learning_rate"]
+
+    # -- one step ---------------------------------------------------------------------------------------------
+    @torch.no_grad()
+    def rollout(self, rows):
+        g = self.p["num_generations"]
+        examples = [example(r, self.cache, self.budget) for r in rows for _ in range(g)]
+        batch = build_inputs(self.processor, examples)
+        self.model.eval()
+        out = self.model.generate(
+            **model_inputs(batch), do_sample=True, temperature=self.p["temperature"], top_k=self.p["top_k"],
+            top_p=self.p["top_p"], max_new_tokens=self.p["max_completion_length"],
+            suppress_tokens=vision_token_ids(self.processor), eos_token_id=self.eos,
+            pad_token_id=self.tok.pad_token_id)
+        self.model.train()
+        completions = []
+        for seq in out[:, batch["input_ids"].shape[1]:].tolist():
+            cut = next((k + 1 for k, t in enumerate(seq) if t in self.eos), len(seq))
+            completions.append(seq[:cut])
+        return examples, completions
+
+    def train_step(self, step):
+        torch.manual_seed(self.seed * 1_000_003 + step)  # sampling is a function of (seed, step): resumable
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(step)
+        rows = self.prompts_for(step)
+        g = self.p["num_generations"]
+        examples, completions = self.rollout(rows)
+        texts = self.tok.batch_decode(completions, skip_special_tokens=True)
+        group_rows = [r for r in rows for _ in range(g)]
+        per_fn, rewards = rewards_for(group_rows, texts)
+        adv, zero_std = group_advantages(rewards, g)
+
+        full = build_inputs(self.processor, examples, completions=completions)
+        n = max(len(c) for c in completions)
+        mask = full["completion_mask"][:, -n:]
+        with torch.no_grad():
+            if self.p["beta"]:
+                if self.ref is None:
+                    with self.model.disable_adapter():
+                        ref = completion_logps(self.model, full, n)
+                else:
+                    ref = completion_logps(self.ref, full, n)
+        logp = completion_logps(self.model, full, n)
+        ref = ref if self.p["beta"] else logp.detach()
+        loss, kl = policy_loss(logp, logp.detach(), ref, adv, mask, self.p["beta"], self.p["epsilon"],
+                               self.p["loss_type"], self.p["max_completion_length"])
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.p["max_grad_norm"])
+        self.opt.step()
+        lengths = [len(c) for c in completions]
+        log = {"step": step + 1, "loss": float(loss), "reward": float(np.mean(rewards)),
+               "reward_std": float(np.std(rewards)), "frac_zero_std_groups": zero_std, "kl": kl,
+               "completion_length": float(np.mean(lengths)), "grad_norm": float(grad_norm), "lr": self.lr_at(step)}
+        for k, v in per_fn.items():
+            vals = [x for x in v if x is not None]
+            log[f"rewards/{k}"] = float(np.mean(vals))
+        return log
+
+    # -- checkpoints: trainable tensors + optimizer + step; nothing else is state -----------------------------
+    def save(self, run, history):
+        from safetensors.torch import save_file
+
+        d = Path(run) / f"checkpoint-{self.step}"
+        d.mkdir(parents=True, exist_ok=True)
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        save_file({n: p.detach().contiguous() for n, p in zip(names, self.trainable)}, d / "trainable.safetensors")
+        torch.save(self.opt.state_dict(), d / "optimizer.pt")
+        write_json(d / "state.json", {"step": self.step, "history": history})
+        (d / COMPLETE).touch()
+        for old in sorted(Path(run).glob("checkpoint-*"), key=lambda x: int(x.name.split("-")[1]))[:-2]:
+            import shutil
+
+            shutil.rmtree(old)
+
+    def load(self, ckpt):
+        from safetensors.torch import load_file
+
+        tensors = load_file(ckpt / "trainable.safetensors")
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for n, t in tensors.items():
+                params[n].copy_(t)
+        self.opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=False))
+        state = json.loads((ckpt / "state.json").read_text())
+        self.step = state["step"]
+        return state["history"]
+
+
+def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
+    t0 = time.time()
+    rows, excluded = run_rows(tasks, data, params["datasets"], params["target"])
+    if not rows:
+        raise UsageError(f"grpo {run_name}: no training rows (excluded: {excluded})")
+    trainer = GRPO(init_model, rows, params, budget, params["seed"])
+    print(f"grpo {run_name}: tasks {tasks}, {len(rows)} rows, init {init_model}, {trainer.steps} steps of "
+          f"{params['effective_batch']} prompts x {params['num_generations']}; trainable parameters "
+          f"{count_trainable(trainer.model):,}", flush=True)
+    run = run_dir(ckpt_root, params | {"tasks": tasks, "init": str(init_model)}, init_model)
+    history = []
+    resume = latest_checkpoint(run)
+    if resume:
+        history = trainer.load(resume)
+        print(f"grpo {run_name}: resuming from {resume}", flush=True)
+    while trainer.step < trainer.steps:
+        log = trainer.train_step(trainer.step)
+        trainer.step += 1
+        history.append(log)
+        if trainer.step % params["log_steps"] == 0 or trainer.step == trainer.steps:
+            print("grpo " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in log.items()}),
+                  flush=True)
+        if trainer.step % params["save_steps"] == 0 and trainer.step < trainer.steps:
+            trainer.save(run, history)
+    manifest = {"stage": "grpo", "run": run_name, "tasks": tasks, "init_model": str(init_model), "params": params,
+                "budget": budget, "rows": len(rows), "excluded": excluded, "steps": trainer.step,
+                "trainable_parameters": count_trainable(trainer.model),
+                "resumed_from": resume.name if resume else None}
+    export(trainer, out, manifest, history)
+    print(f"grpo {run_name}: {trainer.step} steps in {time.time() - t0:.1f} s", flush=True)
+    return manifest
+
+
+def export(trainer, out_dir, manifest, history):
+    from vauflow.io import atomic_dir, sha256_file, write_jsonl
+    from vauflow.model.build import MANIFEST
+
+    model = trainer.model
+    with atomic_dir(out_dir) as tmp:
+        if hasattr(model, "peft_config"):
+            model.save_pretrained(tmp / "adapter")
+            model = model.merge_and_unload()
+        model.save_pretrained(tmp)
+        trainer.processor.save_pretrained(tmp)
+        write_json(tmp / MANIFEST, trainer.manifest)
+        write_jsonl(tmp / "log.jsonl", history)
+        manifest["weights_sha256"] = {p.name: sha256_file(p) for p in sorted(tmp.glob("*.safetensors"))}
+        write_json(tmp / "manifest.json", manifest)

@@ -1,0 +1,48 @@
+"""GRPO math (spec vau-r1.md §5), small and testable on its own."""
+
+import torch
+
+
+def group_advantages(rewards, group_size, eps=1e-4):
+    """(r - mean_group) / (std_group + eps), unbiased std as upstream; also the fraction of zero-std groups."""
+    r = torch.as_tensor(rewards, dtype=torch.float32).view(-1, group_size)
+    mean, std = r.mean(1, keepdim=True), r.std(1, keepdim=True, unbiased=True) if group_size > 1 else r * 0
+    adv = ((r - mean) / (std + eps)).view(-1)
+    return adv, float((std.view(-1) < 1e-6).float().mean())
+
+
+def k3_kl(logp, ref_logp):
+    """Per-token k3 estimator of KL(policy || reference): exp(ref - logp) - (ref - logp) - 1 >= 0."""
+    d = ref_logp - logp
+    return torch.exp(d) - d - 1
+
+
+def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_type, max_completion_length):
+    """Clipped surrogate + beta * k3 KL, aggregated as `loss_type`:
+    grpo = mean over sequences of the per-sequence token mean (upstream; length-biased);
+    dapo = token mean over the batch; dr_grpo = token sum / (sequences x max_completion_length)."""
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages.unsqueeze(1)
+    per_token = -torch.min(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
+    kl = k3_kl(logp, ref_logp) if beta else torch.zeros_like(logp)
+    per_token = per_token + beta * kl
+    mask = mask.to(per_token.dtype)
+    if loss_type == "grpo":
+        loss = ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+    elif loss_type == "dapo":
+        loss = (per_token * mask).sum() / mask.sum().clamp(min=1)
+    elif loss_type == "dr_grpo":
+        loss = (per_token * mask).sum() / (mask.shape[0] * max_completion_length)
+    else:
+        raise ValueError(f"loss_type {loss_type!r}: expected grpo, dapo or dr_grpo")
+    mean_kl = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
+    return loss, mean_kl
+
+
+def completion_logps(model, batch, n_completion):
+    """Per-token log-probs of the last `n_completion` positions (the completions, left-padded batch)."""
+    from vauflow.model.inputs import model_inputs
+
+    logits = model(**model_inputs(batch)).logits[:, -n_completion - 1:-1].float()
+    targets = batch["input_ids"][:, -n_completion:]
+    return torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)

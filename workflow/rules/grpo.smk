@@ -1,0 +1,28 @@
+rule grpo:
+    input:
+        init=grpo_init,
+        vau="results/vaubench/linked",
+        ball="results/ball/linked",
+    output:
+        directory("results/grpo/{run}"),
+    log:
+        "logs/grpo/{run}.log",
+    benchmark:
+        "benchmarks/grpo/{run}.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    resources:
+        gpu=0,
+    params:
+        tasks=tasks_of,
+        settings=grpo_settings,
+        budget=as_json(config["frames"]["budgets"]["train"]),
+        accelerate=accelerate_config("grpo"),
+        port=lambda wc: job_port(wc, "grpo"),
+        checkpoints=lambda wc: f"checkpoints/grpo/{wc.run}",
+    shell:
+        "vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
+        "grpo --run {wildcards.run} --tasks {params.tasks} --init {input.init:q} --vau-data {input.vau:q} "
+        "--ball-data {input.ball:q} --out {output:q} --checkpoints {params.checkpoints:q} "
+        "--params {params.settings:q} --budget {params.budget:q} > {log:q} 2>&1"
