@@ -138,7 +138,7 @@ class GRPO:
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.p["max_grad_norm"])
         self.opt.step()
         lengths = [len(c) for c in completions]
-        log = {"step": step + 1, "loss": float(loss), "reward": float(np.mean(rewards)),
+        log = {"step": step + 1, "loss": float(loss.detach()), "reward": float(np.mean(rewards)),
                "reward_std": float(np.std(rewards)), "frac_zero_std_groups": zero_std, "kl": kl,
                "completion_length": float(np.mean(lengths)), "grad_norm": float(grad_norm), "lr": self.lr_at(step)}
         for k, v in per_fn.items():

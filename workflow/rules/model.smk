@@ -12,6 +12,7 @@ rule build_model:
         model=regex_or_nothing(BUILD_MODELS),
     conda:
         "../../envs/train.yaml"
+    threads: 2  # alone on 2 cores: its time is measured against the build budget
     params:
         spec=lambda wc: as_json(MODELS[wc.model]),
         seed=config["seed"],
