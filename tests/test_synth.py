@@ -152,3 +152,15 @@ def test_vau_deterministic(tmp_path):
     assert a["files"] == b["files"] and a["clips"] == b["clips"]
     for name in ("train.csv", "test_ecva.csv"):
         assert (tmp_path / "a_ann" / name).read_bytes() == (tmp_path / "b_ann" / name).read_bytes()
+
+
+def test_event_scale_draws_larger_events_in_the_same_place():
+    look = vau.LOOKS[0]
+    sizes = {}
+    for scale in (1, 3):
+        rng_ev, rng_none = np.random.default_rng(5), np.random.default_rng(5)
+        with_event, _ = vau.render_clip(look, 64, 8, 4, "Stealing", (0.0, 2.0), rng_ev, event_scale=scale)
+        without, _ = vau.render_clip(look, 64, 8, 4, None, (0.0, 2.0), rng_none, event_scale=scale)
+        changed = np.abs(with_event.astype(int) - without.astype(int)).sum(-1) > 0
+        sizes[scale] = int(changed[0].sum())
+    assert sizes[1] > 0 and sizes[3] > 4 * sizes[1]

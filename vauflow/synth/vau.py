@@ -93,7 +93,19 @@ def _draw_event(img, shape, colour, cx, cy, phase):
         _rect(img, cx - 2 + 6 * phase, cy - 2, 4, 4, (40, 40, 40))
 
 
-def render_clip(look, size, n_frames, fps, event, interval, rng):
+def _draw_scaled_event(img, shape, colour, cx, cy, phase, scale):
+    """The event drawn `scale` times larger (nearest-neighbour), so it covers whole visual tokens."""
+    if scale == 1:
+        _draw_event(img, shape, colour, cx, cy, phase)
+        return
+    small = np.full((img.shape[0] // scale + 1,) * 2 + (3,), -1.0, np.float32)
+    _draw_event(small, shape, colour, cx / scale, cy / scale, phase)
+    layer = np.repeat(np.repeat(small, scale, 0), scale, 1)[: img.shape[0], : img.shape[1]]
+    drawn = (layer >= 0).all(-1)
+    img[drawn] = layer[drawn]
+
+
+def render_clip(look, size, n_frames, fps, event, interval, rng, event_scale=1):
     bg = _background(look, size, rng)
     walkers = [
         (rng.uniform(0, size), rng.uniform(size * 0.3, size - 10), rng.uniform(-1.2, 1.2), rng.integers(100, 150))
@@ -108,7 +120,7 @@ def render_clip(look, size, n_frames, fps, event, interval, rng):
         t = i / fps
         if event is not None and interval[0] <= t <= interval[1]:
             phase = (t - interval[0]) / max(interval[1] - interval[0], 1e-6)
-            _draw_event(img, EVENTS[event][3], EVENTS[event][2], cx, cy, phase)
+            _draw_scaled_event(img, EVENTS[event][3], EVENTS[event][2], cx, cy, phase, event_scale)
         if look["noise"]:
             img = img + rng.normal(0, look["noise"], img.shape)
         frames[i] = np.clip(img, 0, 255).astype(np.uint8)
@@ -185,7 +197,8 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
                     length = rng.uniform(0.25, 0.45) * dur
                     start = round(float(rng.uniform(0.1 * dur, 0.9 * dur - length)), 1)
                     interval = (start, round(start + length, 1))
-                frames, (cx, cy) = render_clip(look, size, n_frames, fps, None if cls == "Normal" else cls, interval, rng)
+                frames, (cx, cy) = render_clip(look, size, n_frames, fps, None if cls == "Normal" else cls, interval, rng,
+                                               cfg["event_scale"])
                 write_mp4(Path(videos_root) / src["dataset"] / stem, frames, fps)
                 row = _csv_row(cls, look, interval, _location(cx, cy, size), pos, classes, rng, split)
                 row["Video Name"] = stem if is_test else src["prefix"] + stem
