@@ -92,7 +92,8 @@ def test_rewards_routed_by_each_rows_task():
             {"task": "cls", "class": "Fire", "target": "think"}]
     per_fn, total = rewards_for(rows, ["<think>x</think><answer>A</answer>", "<think>x</think><answer>Fire</answer>"])
     assert total == [2.0, 2.0]
-    assert per_fn["qa/qa_answer_reward"] == [1.0, None] and per_fn["cls/cls_answer_reward"] == [None, 1.0]
+    assert per_fn["qa/answer_reward"] == [1.0, None] and per_fn["cls/answer_reward"] == [None, 1.0]
+    assert per_fn["cls/format_reward"] == [None, 1.0]
 
 
 def test_rollouts_never_emit_vision_tokens(smoke_models):

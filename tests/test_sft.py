@@ -40,6 +40,10 @@ def test_full_finetuning_trains_everything(smoke_models):
     params = sft_params(smoke_config(), "qa") | {"method": "full"}
     model, _ = prepare_model(smoke_models / "resources/models/tiny", params)
     assert count_trainable(model) == sum(p.numel() for p in model.parameters())
+    frozen, _ = prepare_model(smoke_models / "resources/models/tiny", params | {"freeze_vision": True})
+    trainable = {n for n, p in frozen.named_parameters() if p.requires_grad}
+    assert not any(n.startswith("model.visual.") and ".merger." not in n for n in trainable)
+    assert any(".merger." in n for n in trainable) and any("language_model" in n for n in trainable)
 
 
 @pytest.mark.parametrize("task", ["qa", "tag", "cls", "ball"])

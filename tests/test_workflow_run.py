@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from vauflow.config import sft_params
+
 from conftest import REPO, env, load_merged, run, snakemake
 
 
@@ -46,7 +48,7 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     assert r["stages"]["GRPO (all runs)"]["jobs"] == len(cfg["grpo"]["runs"]) == 6, r["stages"]
     for run_name in sft_runs:
         m = json.loads((workdir / f"results/sft/{run_name}/manifest.json").read_text())
-        assert m["steps"] == cfg["sft"]["max_steps"]
+        assert m["steps"] == sft_params(cfg, run_name)["max_steps"]
         assert m["loss_curve"][-1][1] < m["loss_curve"][0][1] / 2, (run_name, m["loss_curve"])
     for run_name in cfg["grpo"]["runs"]:
         m = json.loads((workdir / f"results/grpo/{run_name}/manifest.json").read_text())

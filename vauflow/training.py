@@ -43,6 +43,16 @@ def lora_config(spec):
                       bias="none", task_type="CAUSAL_LM")
 
 
+def freeze_vision_tower(model, freeze):
+    """Full fine-tuning with the vision tower's patch embedding and blocks frozen (the merger still trains). On the
+    tiny model the random tower is a usable fixed feature extractor; training it at a high rate washes it out."""
+    if not freeze:
+        return
+    for name, p in model.named_parameters():
+        if ".visual." in f".{name}" and ".merger." not in name:
+            p.requires_grad_(False)
+
+
 def count_trainable(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

@@ -27,7 +27,8 @@ from vauflow.model.inputs import build_inputs, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
-from vauflow.training import COMPLETE, count_trainable, grad_accum, latest_checkpoint, lora_config, run_dir, world_size
+from vauflow.training import (COMPLETE, count_trainable, freeze_vision_tower, grad_accum, latest_checkpoint, lora_config,
+                              run_dir, world_size)
 
 
 def rewards_for(rows, completions):
@@ -39,7 +40,7 @@ def rewards_for(rows, completions):
                                                            "target")}
         for fn in REWARDS[task]:
             values = fn([completions[i] for i in idx], **cols)
-            key = f"{task}/{fn.__module__.rsplit('.', 1)[-1]}_{fn.__name__}"
+            key = f"{task}/{fn.__name__}"
             per_fn[key] = [None] * len(rows)
             for i, v in zip(idx, values):
                 per_fn[key][i] = v
@@ -61,6 +62,7 @@ class GRPO:
             self.model = get_peft_model(self.model, lora_config(params["lora"]))
             self.ref = None  # the reference is the same model with the adapter disabled
         else:
+            freeze_vision_tower(self.model, params["freeze_vision"])
             self.ref = copy.deepcopy(self.model).eval().requires_grad_(False) if params["beta"] else None
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]

@@ -15,8 +15,8 @@ from vauflow.io import UsageError
 from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
 from vauflow.sft.data import example, frame_cache, run_rows, target
-from vauflow.training import (complete_marker_callback, count_trainable, export, grad_accum, latest_checkpoint,
-                              lora_config, run_dir, world_size)
+from vauflow.training import (complete_marker_callback, count_trainable, export, freeze_vision_tower, grad_accum,
+                              latest_checkpoint, lora_config, run_dir, world_size)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -53,7 +53,9 @@ def prepare_model(base, params):
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(params["lora"]))
-    elif params["method"] != "full":
+    elif params["method"] == "full":
+        freeze_vision_tower(model, params["freeze_vision"])
+    else:
         raise UsageError(f"sft method {params['method']!r}: expected lora or full")
     return model, manifest
 
@@ -85,8 +87,9 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
         report_to=params["report_to"], bf16=params["dtype"] == "bfloat16", use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=params["gradient_checkpointing"], remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True}, max_length=None, dataloader_num_workers=0,
-        # bit-identical on CPU (tested); on GPUs some kernels have no deterministic version
-        disable_tqdm=True, full_determinism=not torch.cuda.is_available())
+        # seeds make CPU runs bit-identical (tested); torch's deterministic-algorithms mode would halve CPU speed
+        # (measured) and some GPU kernels have no deterministic version
+        disable_tqdm=True, full_determinism=False)
     trainer = SFTTrainer(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
                          data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
                          callbacks=[complete_marker_callback()])
