@@ -14,6 +14,7 @@ fine-tuning); one policy update per batch (ratio 1, so clipping is inert unless 
 
 import copy
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -55,7 +56,9 @@ class GRPO:
         self.tok = self.processor.tokenizer
         self.eos = [self.tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
         torch.manual_seed(seed)
-        self.model, self.manifest = load_model(init_model, dtype=params["dtype"])
+        # one process: the GPU when there is one (multi-process GRPO is not implemented; see README)
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.model, self.manifest = load_model(init_model, dtype=params["dtype"], device=self.device)
         if params["method"] == "lora":
             from peft import get_peft_model
 
@@ -70,7 +73,9 @@ class GRPO:
                                      weight_decay=0.0)
         self.cache = frame_cache(rows)
         self.budget = VideoBudget.from_dict(budget)
-        self.accum = grad_accum(params["effective_batch"], params["per_device_batch"], world_size())
+        if world_size() > 1:
+            raise UsageError("grpo runs in one process; launch it with --gpus 0 or 1")
+        grad_accum(params["effective_batch"], params["per_device_batch"], 1)  # checks that the batch divides
         self.steps = params["max_steps"] or int(params["epochs"] * len(rows) / params["effective_batch"])
         self.step = 0
 
@@ -90,7 +95,7 @@ class GRPO:
             return self.p["learning_rate"] * max(0.0, 1 - step / max(1, self.steps))
         return self.p["learning_rate"]
 
-    # -- one step ---------------------------------------------------------------------------------------------
+    # -- one step: micro-batches of `per_device_batch` prompts (each with its whole group), gradients accumulated --
     @torch.no_grad()
     def rollout(self, rows):
         g = self.p["num_generations"]
@@ -98,8 +103,8 @@ class GRPO:
         batch = build_inputs(self.processor, examples)
         self.model.eval()
         out = self.model.generate(
-            **model_inputs(batch), do_sample=True, temperature=self.p["temperature"], top_k=self.p["top_k"],
-            top_p=self.p["top_p"], max_new_tokens=self.p["max_completion_length"],
+            **model_inputs(batch, self.device), do_sample=True, temperature=self.p["temperature"],
+            top_k=self.p["top_k"], top_p=self.p["top_p"], max_new_tokens=self.p["max_completion_length"],
             suppress_tokens=vision_token_ids(self.processor), eos_token_id=self.eos,
             pad_token_id=self.tok.pad_token_id)
         self.model.train()
@@ -109,43 +114,53 @@ class GRPO:
             completions.append(seq[:cut])
         return examples, completions
 
-    def train_step(self, step):
-        torch.manual_seed(self.seed * 1_000_003 + step)  # sampling is a function of (seed, step): resumable
-        for group in self.opt.param_groups:
-            group["lr"] = self.lr_at(step)
-        rows = self.prompts_for(step)
+    def micro_step(self, rows, weight):
+        """Rollout, rewards and the weighted loss's backward pass for a few prompts; returns what to log."""
         g = self.p["num_generations"]
         examples, completions = self.rollout(rows)
         texts = self.tok.batch_decode(completions, skip_special_tokens=True)
-        group_rows = [r for r in rows for _ in range(g)]
-        per_fn, rewards = rewards_for(group_rows, texts)
+        per_fn, rewards = rewards_for([r for r in rows for _ in range(g)], texts)
         adv, zero_std = group_advantages(rewards, g)
-
         full = build_inputs(self.processor, examples, completions=completions)
+        full = {k: v.to(self.device) for k, v in full.items()}
         n = max(len(c) for c in completions)
         mask = full["completion_mask"][:, -n:]
-        with torch.no_grad():
-            if self.p["beta"]:
+        ref = None
+        if self.p["beta"]:
+            with torch.no_grad():
                 if self.ref is None:
                     with self.model.disable_adapter():
                         ref = completion_logps(self.model, full, n)
                 else:
                     ref = completion_logps(self.ref, full, n)
         logp = completion_logps(self.model, full, n)
-        ref = ref if self.p["beta"] else logp.detach()
-        loss, kl = policy_loss(logp, logp.detach(), ref, adv, mask, self.p["beta"], self.p["epsilon"],
-                               self.p["loss_type"], self.p["max_completion_length"])
+        loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv.to(self.device),
+                               mask, self.p["beta"], self.p["epsilon"], self.p["loss_type"],
+                               self.p["max_completion_length"])
+        (loss * weight).backward()
+        return {"loss": float(loss.detach()) * weight, "kl": kl * weight, "zero_std": zero_std * weight,
+                "rewards": rewards, "per_fn": per_fn, "lengths": [len(c) for c in completions]}
+
+    def train_step(self, step):
+        torch.manual_seed(self.seed * 1_000_003 + step)  # sampling is a function of (seed, step): resumable
+        for group in self.opt.param_groups:
+            group["lr"] = self.lr_at(step)
+        rows = self.prompts_for(step)
+        size = self.p["per_device_batch"]
         self.opt.zero_grad(set_to_none=True)
-        loss.backward()
+        parts = [self.micro_step(rows[i:i + size], len(rows[i:i + size]) / len(rows))
+                 for i in range(0, len(rows), size)]
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.p["max_grad_norm"])
         self.opt.step()
-        lengths = [len(c) for c in completions]
-        log = {"step": step + 1, "loss": float(loss.detach()), "reward": float(np.mean(rewards)),
-               "reward_std": float(np.std(rewards)), "frac_zero_std_groups": zero_std, "kl": kl,
-               "completion_length": float(np.mean(lengths)), "grad_norm": float(grad_norm), "lr": self.lr_at(step)}
-        for k, v in per_fn.items():
-            vals = [x for x in v if x is not None]
-            log[f"rewards/{k}"] = float(np.mean(vals))
+        rewards = [r for p in parts for r in p["rewards"]]
+        log = {"step": step + 1, "loss": sum(p["loss"] for p in parts), "reward": float(np.mean(rewards)),
+               "reward_std": float(np.std(rewards)), "frac_zero_std_groups": sum(p["zero_std"] for p in parts),
+               "kl": sum(p["kl"] for p in parts),
+               "completion_length": float(np.mean([n for p in parts for n in p["lengths"]])),
+               "grad_norm": float(grad_norm), "lr": self.lr_at(step)}
+        for key in sorted({k for p in parts for k in p["per_fn"]}):
+            vals = [x for p in parts for x in p["per_fn"].get(key, []) if x is not None]
+            log[f"rewards/{key}"] = float(np.mean(vals))
         return log
 
     # -- checkpoints: trainable tensors + optimizer + step; nothing else is state -----------------------------
@@ -160,8 +175,6 @@ class GRPO:
         write_json(d / "state.json", {"step": self.step, "history": history})
         (d / COMPLETE).touch()
         for old in sorted(Path(run).glob("checkpoint-*"), key=lambda x: int(x.name.split("-")[1]))[:-2]:
-            import shutil
-
             shutil.rmtree(old)
 
     def load(self, ckpt):
