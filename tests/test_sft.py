@@ -37,7 +37,7 @@ def test_lora_targets_language_model_only(smoke_models, name, capsys):
 
 
 def test_full_finetuning_trains_everything(smoke_models):
-    params = sft_params(smoke_config(), "qa") | {"method": "full"}
+    params = sft_params(smoke_config(), "qa") | {"method": "full", "freeze_vision": False}
     model, _ = prepare_model(smoke_models / "resources/models/tiny", params)
     assert count_trainable(model) == sum(p.numel() for p in model.parameters())
     frozen, _ = prepare_model(smoke_models / "resources/models/tiny", params | {"freeze_vision": True})
@@ -77,8 +77,8 @@ def test_labels_cover_the_assistant_turn_only(smoke_models, task):
 def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
     from safetensors.torch import load_file
 
-    params = sft_params(smoke_config(), "cls") | {"method": "full", "max_steps": 2, "save_steps": 1,
-                                                  "learning_rate": 1e-3}
+    params = sft_params(smoke_config(), "cls") | {"method": "full", "freeze_vision": False, "max_steps": 2,
+                                                  "save_steps": 1, "learning_rate": 1e-3}
     base = smoke_models / "resources/models/tiny"
     out = tmp_path / "sft_cls"
     p = vauflow("sft", "--run", "cls", "--tasks", "cls", "--base", base,

@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 from vauflow.io import sha256_file, write_json, write_text
 from vauflow.synth.encode import write_mp4
@@ -94,14 +95,18 @@ def _draw_event(img, shape, colour, cx, cy, phase):
 
 
 def _draw_scaled_event(img, shape, colour, cx, cy, phase, scale):
-    """The event drawn `scale` times larger (nearest-neighbour), so it covers whole visual tokens."""
+    """The event grown by 4 px per extra scale step in its main colour (same place, same motion), so it covers
+    whole visual tokens of a few-token tiny model."""
     if scale == 1:
         _draw_event(img, shape, colour, cx, cy, phase)
         return
-    small = np.full((img.shape[0] // scale + 1,) * 2 + (3,), -1.0, np.float32)
-    _draw_event(small, shape, colour, cx / scale, cy / scale, phase)
-    layer = np.repeat(np.repeat(small, scale, 0), scale, 1)[: img.shape[0], : img.shape[1]]
+    layer = np.full(img.shape, -1.0, np.float32)
+    _draw_event(layer, shape, colour, cx, cy, phase)
     drawn = (layer >= 0).all(-1)
+    d = 4 * (scale - 1)
+    rows = sliding_window_view(np.pad(drawn, d), 2 * d + 1, axis=1).any(-1)
+    grown = sliding_window_view(rows, 2 * d + 1, axis=0).any(-1)  # square dilation, frame-sized again
+    img[grown & ~drawn] = colour
     img[drawn] = layer[drawn]
 
 
