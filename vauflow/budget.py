@@ -2,7 +2,6 @@
 sampled at 10 Hz, plus per-stage times from Snakemake benchmark files, against the budget."""
 
 import csv
-import json
 import subprocess
 import threading
 import time

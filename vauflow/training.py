@@ -74,9 +74,13 @@ def latest_checkpoint(run):
         if not (d / COMPLETE).exists():
             shutil.rmtree(d, ignore_errors=True)
             continue
-        if best is None or int(d.name.split("-")[1]) > int(best.name.split("-")[1]):
+        if best is None or checkpoint_step(d) > checkpoint_step(best):
             best = d
     return best
+
+
+def checkpoint_step(path):
+    return int(Path(path).name.split("-")[1])
 
 
 def complete_marker_callback():
@@ -93,7 +97,6 @@ def complete_marker_callback():
 def export(saved, base, processor, base_manifest, out_dir, manifest):
     """The rule's output, from the trainer's final save (which gathers sharded weights under ZeRO-3): merged
     weights (loadable like any model folder), the LoRA adapter when there is one, and a manifest. Main process only."""
-    from vauflow.model.build import MANIFEST
     from vauflow.model.load import load_model
 
     saved = Path(saved)
@@ -108,8 +111,15 @@ def export(saved, base, processor, base_manifest, out_dir, manifest):
                 shutil.copy2(f, tmp / "adapter" / f.name)
         else:
             model, _ = load_model(saved, dtype=manifest["params"]["dtype"], class_name=base_manifest["class"])
-        model.save_pretrained(tmp)
-        processor.save_pretrained(tmp)
-        write_json(tmp / MANIFEST, base_manifest)
-        manifest["weights_sha256"] = {p.name: sha256_file(p) for p in sorted(tmp.glob("*.safetensors"))}
-        write_json(tmp / "manifest.json", manifest)
+        write_model_folder(tmp, model, processor, base_manifest, manifest)
+
+
+def write_model_folder(folder, model, processor, base_manifest, manifest):
+    """Weights, processor and the two manifests (the model's class, the run's record with weight hashes)."""
+    from vauflow.model.build import MANIFEST
+
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    write_json(Path(folder) / MANIFEST, base_manifest)
+    manifest["weights_sha256"] = {p.name: sha256_file(p) for p in sorted(Path(folder).glob("*.safetensors"))}
+    write_json(Path(folder) / "manifest.json", manifest)

@@ -7,7 +7,7 @@ import numpy as np
 import torch
 
 from vauflow.frames.budget import VideoBudget
-from vauflow.model.inputs import build_inputs, model_inputs, vision_token_ids
+from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
 from vauflow.sft.data import example, frame_cache
 
@@ -34,7 +34,7 @@ def predict(model_dir, rows, budget, batch_size=8, max_new_tokens=64, transform=
         model, _ = load_model(model_dir)
     processor = load_processor(model_dir)
     tok = processor.tokenizer
-    eos = [tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+    eos = eos_token_ids(processor)
     cache, budget = frame_cache(rows), VideoBudget.from_dict(budget)
     model.eval()
     out = []

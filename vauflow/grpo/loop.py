@@ -23,13 +23,13 @@ import torch
 
 from vauflow.frames.budget import VideoBudget
 from vauflow.grpo.loss import completion_logps, group_advantages, policy_loss
-from vauflow.io import UsageError, write_json
-from vauflow.model.inputs import build_inputs, model_inputs, vision_token_ids
+from vauflow.io import UsageError, atomic_dir, write_json, write_jsonl
+from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
-from vauflow.training import (COMPLETE, count_trainable, freeze_vision_tower, grad_accum, latest_checkpoint, lora_config,
-                              run_dir, world_size)
+from vauflow.training import (COMPLETE, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
+                              latest_checkpoint, lora_config, run_dir, world_size, write_model_folder)
 
 
 def rewards_for(rows, completions):
@@ -54,7 +54,7 @@ class GRPO:
         self.p, self.rows, self.seed = params, rows, seed
         self.processor = load_processor(init_model)
         self.tok = self.processor.tokenizer
-        self.eos = [self.tok.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
+        self.eos = eos_token_ids(self.processor)
         torch.manual_seed(seed)
         # one process: the GPU when there is one (multi-process GRPO is not implemented; see README)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -174,7 +174,7 @@ class GRPO:
         torch.save(self.opt.state_dict(), d / "optimizer.pt")
         write_json(d / "state.json", {"step": self.step, "history": history})
         (d / COMPLETE).touch()
-        for old in sorted(Path(run).glob("checkpoint-*"), key=lambda x: int(x.name.split("-")[1]))[:-2]:
+        for old in sorted(Path(run).glob("checkpoint-*"), key=checkpoint_step)[:-2]:
             shutil.rmtree(old)
 
     def load(self, ckpt):
@@ -225,17 +225,10 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
 
 
 def export(trainer, out_dir, manifest, history):
-    from vauflow.io import atomic_dir, sha256_file, write_jsonl
-    from vauflow.model.build import MANIFEST
-
     model = trainer.model
     with atomic_dir(out_dir) as tmp:
         if hasattr(model, "peft_config"):
             model.save_pretrained(tmp / "adapter")
             model = model.merge_and_unload()
-        model.save_pretrained(tmp)
-        trainer.processor.save_pretrained(tmp)
-        write_json(tmp / MANIFEST, trainer.manifest)
         write_jsonl(tmp / "log.jsonl", history)
-        manifest["weights_sha256"] = {p.name: sha256_file(p) for p in sorted(tmp.glob("*.safetensors"))}
-        write_json(tmp / "manifest.json", manifest)
+        write_model_folder(tmp, model, trainer.processor, trainer.manifest, manifest)

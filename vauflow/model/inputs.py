@@ -13,6 +13,8 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
+from vauflow.model.tokenizer import VISION_TOKENS
+
 MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
               "mm_token_type_ids")
 VIDEO_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
@@ -116,9 +118,12 @@ def append_completions(batch, completions, processor):
 
 
 def vision_token_ids(processor):
-    tok = processor.tokenizer
-    names = ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
-    return [tok.convert_tokens_to_ids(t) for t in names]
+    return [processor.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
+
+
+def eos_token_ids(processor):
+    """Where a completion ends: <|im_end|> (the chat turn) or <|endoftext|>."""
+    return [processor.tokenizer.convert_tokens_to_ids(t) for t in ("<|im_end|>", "<|endoftext|>")]
 
 
 def model_inputs(batch, device=None):

@@ -1,0 +1,46 @@
+"""Evaluation helpers used to measure learning: scores, baselines, significance, and frame transforms."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from conftest import smoke_config
+from vauflow.evaluate.metrics import best_constant_interval, binomial_p_above, majority_baseline, score
+from vauflow.evaluate.predict import predict, transform_clip
+from vauflow.sft.data import load_rows
+
+
+def test_scores_and_baselines():
+    rows = [{"answer": "A"}, {"answer": "B"}, {"answer": "A"}]
+    s = score("qa", rows, ["<answer>A</answer>", "<answer>A</answer>", "so, C"])
+    assert s == {"n": 3, "score": pytest.approx(1 / 3), "correct": 1}
+    assert majority_baseline("qa", rows, rows) == (pytest.approx(2 / 3), "A")
+    tag = [{"gt": [2.0, 4.0], "scored": True}, {"gt": [-1.0, -1.0], "scored": False}]
+    t = score("tag", tag, ["<glue>[2.0, 4.0]</glue>", "<glue>[0, 9]</glue>"])
+    assert t["n"] == 1 and t["score"] == 1.0 and t["R@0.7"] == 1.0
+    assert best_constant_interval(tag, tag) == (1.0, (2.0, 4.0))
+    assert binomial_p_above(0, 10, 0.3) == pytest.approx(1.0)
+    assert binomial_p_above(10, 10, 0.5) == pytest.approx(0.5 ** 10)
+
+
+def test_frame_transforms_keep_length_and_timing():
+    clip = dataclasses.make_dataclass("C", ["frames", "indices"])(np.arange(4 * 2 * 2 * 3, dtype=np.uint8)
+                                                                  .reshape(4, 2, 2, 3) + 1, [0, 1, 2, 3])
+    assert transform_clip(clip, "none", 0) is clip
+    blank = transform_clip(clip, "blank", 0)
+    assert blank.frames.shape == clip.frames.shape and not blank.frames.any() and blank.indices == clip.indices
+    shuffled = transform_clip(clip, "shuffle", 1)
+    assert sorted(map(bytes, shuffled.frames)) == sorted(map(bytes, clip.frames))
+    with pytest.raises(ValueError):
+        transform_clip(clip, "mirror", 0)
+
+
+def test_batched_predictions_equal_one_by_one(smoke_models):
+    rows, _ = load_rows("cls", smoke_models / "results/vaubench/linked", "test_msad")
+    rows = rows[:3]
+    model = smoke_models / "resources/models/tiny"
+    budget = smoke_config()["frames"]["budgets"]["train"]
+    batched = predict(model, rows, budget, batch_size=3, max_new_tokens=4)
+    single = [predict(model, [r], budget, batch_size=1, max_new_tokens=4)[0] for r in rows]
+    assert len(batched) == 3 and batched == single
