@@ -79,7 +79,7 @@ def test_bad_mrope_section_is_one_line_error(smoke_models, tmp_path):
     p = vauflow("model", "build", "--name", "tiny", "--spec", json.dumps(spec), "--seed", "0",
                 "--vau-linked", smoke_models / "results/vaubench/linked",
                 "--ball-linked", smoke_models / "results/ball/linked", "--out", tmp_path / "x", check=False)
-    assert p.returncode != 0 and "mrope_section" in p.stderr
+    assert p.returncode == 2 and "mrope_section" in p.stderr and p.stderr.strip().count("\n") == 0
 
 
 def test_fetch_offline_is_one_line_error(tmp_path):

@@ -96,6 +96,16 @@ def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
     load_model(out)
 
 
+def test_base_that_is_not_a_model_is_one_line_error(smoke_models, tmp_path):
+    p = vauflow("sft", "--run", "qa", "--tasks", "qa", "--base", tmp_path, "--vau-data",
+                smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked",
+                "--out", tmp_path / "out", "--checkpoints", tmp_path / "ckpt",
+                "--params", json.dumps(sft_params(smoke_config(), "qa")),
+                "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"]), check=False)
+    assert p.returncode == 2 and "not a vauflow model folder" in p.stderr
+    assert p.stderr.strip().count("\n") == 0
+
+
 def test_effective_batch_and_accumulation():
     assert grad_accum(8, 8, 1) == 1
     assert grad_accum(8, 2, 2) == 2

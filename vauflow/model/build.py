@@ -7,7 +7,7 @@ train on 2 CPU cores. Embeddings are untied so that LoRA plus a trainable `lm_he
 import json
 from pathlib import Path
 
-from vauflow.io import atomic_dir, write_json
+from vauflow.io import UsageError, atomic_dir, write_json
 from vauflow.model.tokenizer import SPECIAL_TOKENS, train_tokenizer
 
 MANIFEST = "vauflow_model.json"
@@ -23,7 +23,7 @@ def build_tiny(spec, corpus_lines, out_dir, seed):
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
     head_dim = shape["hidden_size"] // shape["num_attention_heads"]
     if sum(shape["mrope_section"]) * 2 != head_dim:
-        raise ValueError(f"mrope_section {shape['mrope_section']} must sum to head_dim/2 = {head_dim // 2}")
+        raise UsageError(f"models: mrope_section {shape['mrope_section']} must sum to head_dim/2 = {head_dim // 2}")
 
     model_cls = getattr(transformers, spec["class"])
     text = {"vocab_size": len(tok), "hidden_size": shape["hidden_size"],
@@ -77,5 +77,5 @@ def manifest(spec, model=None):
 def read_manifest(model_dir):
     path = Path(model_dir) / MANIFEST
     if not path.is_file():
-        raise FileNotFoundError(f"{model_dir}: not a vauflow model folder (no {MANIFEST})")
+        raise UsageError(f"{model_dir}: not a vauflow model folder (no {MANIFEST})")
     return json.loads(path.read_text())

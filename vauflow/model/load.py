@@ -2,6 +2,7 @@
 
 import torch
 
+from vauflow.io import UsageError
 from vauflow.model.build import read_manifest
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
@@ -10,6 +11,7 @@ DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch
 def load_processor(model_dir):
     from transformers import AutoProcessor
 
+    read_manifest(model_dir)  # a clear one-line error for a folder that is not a model
     processor = AutoProcessor.from_pretrained(model_dir)
     processor.tokenizer.padding_side = "left"
     return processor
@@ -24,5 +26,5 @@ def load_model(model_dir, dtype="float32", device="cpu", attn_implementation="sd
     model = model_cls.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
     arch = (model.config.architectures or [m["class"]])[0]
     if arch != m["class"]:
-        raise ValueError(f"{model_dir}: config says {arch}, the workflow config says {m['class']}")
+        raise UsageError(f"{model_dir}: config says {arch}, the workflow config says {m['class']}")
     return model.to(device), m
