@@ -16,6 +16,7 @@ include: "workflow/rules/vaubench.smk"
 include: "workflow/rules/model.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/grpo.smk"
+include: "workflow/rules/learning.smk"
 
 
 rule all:
@@ -25,6 +26,7 @@ rule all:
         "results/ball/linked",
         expand("results/sft/{run}", run=SFT_RUNS),
         expand("results/grpo/{run}", run=GRPO_RUNS),
+        ["results/learning/summary.json"] if config["learning_check"] else [],
 
 
 # Named partial targets, one stage each.

@@ -44,3 +44,26 @@ def test_batched_predictions_equal_one_by_one(smoke_models):
     batched = predict(model, rows, budget, batch_size=3, max_new_tokens=4)
     single = [predict(model, [r], budget, batch_size=1, max_new_tokens=4)[0] for r in rows]
     assert len(batched) == 3 and batched == single
+
+
+def test_learning_check_statistics_and_verdict():
+    from vauflow.evaluate import learning
+
+    lo, hi = learning.wilson(45, 100)
+    assert lo == pytest.approx(0.3561, abs=1e-3) and hi == pytest.approx(0.5475, abs=1e-3)  # textbook values
+    assert learning.bootstrap_mean([1.0] * 5, seed=0) == [1.0, 1.0]
+    a, b = learning.bootstrap_mean([0, 1] * 50, seed=3)
+    assert a < 0.5 < b and learning.bootstrap_mean([0, 1] * 50, seed=3) == [a, b]  # seeded
+    base = {"value": 0.25}
+    above = learning.summarise("qa", [1.0] * 30 + [0.0] * 34, base, 0)
+    chance = learning.summarise("qa", [1.0] * 16 + [0.0] * 48, base, 0)
+    assert above["above_baseline"] and above["p_vs_baseline"] < 0.01 and not chance["above_baseline"]
+    tag = learning.summarise("tag", [0.6] * 60 + [0.3] * 4, {"value": 0.33}, 0)
+    assert tag["above_baseline"] and "p_vs_baseline" not in tag
+    report = {"qa": {"stages": {"sft": {"none": above, "blank": chance}, "grpo": {"none": above, "blank": above}},
+                     "grpo_minus_sft": {"mean": -0.2, "ci95": [-0.3, -0.1]}}}
+    v = learning.verdict(report)
+    assert v == {"qa: reads the video (held-out score above baseline)": True,
+                 "qa: blanked frames fall back to baseline (sft)": True,
+                 "qa: blanked frames fall back to baseline (grpo)": False,
+                 "qa: GRPO lowers no held-out score beyond noise": False}

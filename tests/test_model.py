@@ -1,14 +1,17 @@
 """Tiny models built offline, and the one input builder: video tokens, exact time, positions, batching."""
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from conftest import REPO, smoke_config, vauflow
 from vauflow.frames.budget import VideoBudget
+from vauflow.model import inputs
 from vauflow.model.inputs import VideoMismatch, build_inputs, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
 from vauflow.sft.data import example, frame_cache, load_rows
@@ -175,6 +178,33 @@ def test_batch_equals_one_by_one(loaded, examples, name):
     for i, ex in enumerate(examples):
         one, _ = greedy(model, processor, build_inputs(processor, [ex]), 5)
         assert torch.equal(seqs[i], one[0])
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_builder_equals_one_processor_call_also_from_its_memo(loaded, examples, name):
+    """build_inputs runs the processor's steps per clip and per text so it can memoise them: the result is the
+    processor's own batch, bit for bit, on a cold memo and on a warm one; changed frames are not served stale."""
+    _, processor, _ = loaded[name]
+    inputs.VIDEO_MEMO.items.clear()
+    inputs.TEXT_MEMO.items.clear()
+    want = inputs.build_inputs_reference(processor, examples)
+    for _ in range(2):
+        got = model_inputs(build_inputs(processor, examples))
+        assert sorted(got) == sorted(want)
+        for k in want:
+            assert got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]), k
+    assert len(inputs.VIDEO_MEMO.items) == len(examples)
+    blank = [type(e)(chat=e.chat, clip=dataclasses.replace(e.clip, frames=np.zeros_like(e.clip.frames))) for e in examples]
+    assert torch.equal(model_inputs(build_inputs(processor, blank))["pixel_values_videos"],
+                       inputs.build_inputs_reference(processor, blank)["pixel_values_videos"])
+
+
+def test_memo_is_bounded():
+    memo = inputs.Memo(100)
+    for i in range(10):
+        memo.get(i, lambda: "x" * 30, len)
+    assert memo.bytes <= 100 and list(memo.items) == [7, 8, 9]
+    assert memo.get(999, lambda: "y" * 500, len) == "y" * 500 and 999 not in memo.items  # too big: not kept
 
 
 def test_mismatches_raise(loaded, examples):

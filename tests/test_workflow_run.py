@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from vauflow.config import sft_params
+from vauflow.config import sft_runs as all_sft_runs
 
 from conftest import REPO, env, load_merged, run, snakemake
 
@@ -42,7 +43,7 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     assert r["wall_s"] <= 600 and r["peak_rss_mb"] <= 4096
     assert r["stages"]["data + frames"]["s"] <= 60, r["stages"]
     cfg = load_merged(workdir / "config.yaml")
-    sft_runs = set(cfg["sft"]["tasks"]) | set(cfg["grpo"]["runs"])  # the tiny GRPO runs start from their SFT
+    sft_runs = set(all_sft_runs(cfg))  # the tiny GRPO runs start from SFT models (and one from a TAG run)
     assert r["stages"]["SFT"]["s"] <= 120 and r["stages"]["SFT"]["jobs"] == len(sft_runs), r["stages"]
     assert r["stages"]["GRPO (all runs)"]["s"] <= 180, r["stages"]
     assert r["stages"]["GRPO (all runs)"]["jobs"] == len(cfg["grpo"]["runs"]) == 6, r["stages"]
@@ -61,7 +62,19 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
             assert v["rows"] == built[split]["usable"][task] == v["linked"] + sum(v["excluded"].values())
     assert linked["test_msad"]["qa"]["linked"] == 48
     ball = json.loads((workdir / "results/ball/linked/summary.json").read_text())
-    assert ball["train"]["linked"] == 64 and ball["val"]["linked"] == 64
+    assert ball["train"]["linked"] == cfg["synthetic"]["ball"]["n_train"] and ball["val"]["linked"] == 64
+    # the default run proves that SFT -> GRPO learns from the video (issue 4): every criterion of the learning
+    # check holds for every run, on >= 64 held-out clips per task
+    learning = json.loads((workdir / "results/learning/summary.json").read_text())
+    with capsys.disabled():
+        print((workdir / "results/learning/summary.md").read_text())
+    assert sorted(learning["runs"]) == sorted(cfg["grpo"]["runs"])
+    failed = [f"{run}: {k}" for run, r in learning["runs"].items() for k, ok in r["verdict"].items() if not ok]
+    assert not failed, failed
+    for r in learning["runs"].values():
+        assert all(e["stages"]["grpo"]["none"]["n"] >= 64 for e in r["tasks"].values())
+        assert all(set(e["stages"]) == {"sft", "grpo"} for e in r["tasks"].values())
+    assert learning["grpo_raised_train_reward_somewhere"]
     again = snakemake(workdir=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
 
@@ -84,7 +97,7 @@ def test_smoke_full_dag_deterministic_and_fast(tmp_path):
     from safetensors import safe_open
 
     m = json.loads((tmp_path / "a/results/sft/qa/manifest.json").read_text())
-    ckpt = newest_checkpoint(tmp_path / "a", "qa").parent
+    ckpt = newest_checkpoint(tmp_path / "a", "sft", "qa").parent
     assert not list(ckpt.glob("model*.safetensors"))
     with safe_open(ckpt / "adapter_model.safetensors", "pt") as f:
         assert sum(_numel(f.get_slice(k).get_shape()) for k in f.keys()) == m["trainable_parameters"]
@@ -97,14 +110,15 @@ def _numel(shape):
     return n
 
 
-def newest_checkpoint(wd, task):
-    found = sorted(wd.glob(f"checkpoints/sft/{task}/run-*/checkpoint-*/.complete"))
+def newest_checkpoint(wd, stage, run):
+    found = sorted(wd.glob(f"checkpoints/{stage}/{run}/run-*/checkpoint-*/.complete"))
     return found[-1] if found else None
 
 
 @pytest.mark.workflow
-def test_kill_during_sft_then_make_run_resumes_to_the_same_weights(tmp_path):
-    """kill -9 of the whole process group once SFT has written a checkpoint; the `make run` commands then
+@pytest.mark.parametrize("stage", ["sft", "grpo"])
+def test_kill_then_make_run_resumes_to_the_same_weights(tmp_path, stage):
+    """kill -9 of the whole process group once SFT (or GRPO) has written a checkpoint; the `make run` commands then
     clear the stale lock, resume from that checkpoint and end with the uninterrupted run's weights."""
     ref = getattr(pytest, "smoke_reference", None)
     if ref is None:
@@ -118,18 +132,19 @@ def test_kill_during_sft_then_make_run_resumes_to_the_same_weights(tmp_path):
                             start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while newest_checkpoint(wd, "qa") is None and proc.poll() is None and time.monotonic() < deadline:
+        while newest_checkpoint(wd, stage, "qa") is None and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
-        assert newest_checkpoint(wd, "qa") is not None, "no SFT checkpoint appeared"
+        assert newest_checkpoint(wd, stage, "qa") is not None, f"no {stage} checkpoint appeared"
         os.killpg(proc.pid, signal.SIGKILL)
     finally:
         proc.wait()
-    assert not (wd / "results/sft/qa/manifest.json").exists()  # killed mid-SFT
+    assert not (wd / f"results/{stage}/qa/manifest.json").exists()  # killed mid-run
     assert any((wd / ".snakemake/locks").iterdir())  # the killed run left its lock behind
     run(["vauflow", "unlock-stale"], cwd=wd)
     run(cmd, cwd=wd)
-    m = json.loads((wd / "results/sft/qa/manifest.json").read_text())
+    m = json.loads((wd / f"results/{stage}/qa/manifest.json").read_text())
     assert m["resumed_from"] and m["resumed_from"].startswith("checkpoint-")
     for out in ("sft/qa", "sft/qa-tag", "grpo/qa", "grpo/qa-tag"):
         a = (ref / f"results/{out}/model.safetensors").read_bytes()
         assert (wd / f"results/{out}/model.safetensors").read_bytes() == a, out
+    assert (wd / "results/learning/summary.json").read_bytes() == (ref / "results/learning/summary.json").read_bytes()

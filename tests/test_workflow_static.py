@@ -24,8 +24,12 @@ def expected_jobs(cfg):
     n += 3  # vaubench_build, vaubench_link, ball_link
     n += 1  # build_model or fetch_model: the base model
     grpo = cfg["grpo"]["runs"]
-    n += len(set(cfg["sft"]["tasks"]) | (set(grpo) if cfg["grpo"]["init"] == "sft" else set()))  # sft runs
+    starts = {r: cfg["grpo"]["per_run"].get(r, {}).get("init", cfg["grpo"]["init"]) for r in grpo}
+    sft = set(cfg["sft"]["tasks"]) | {r if s == "sft" else s[4:] for r, s in starts.items() if s != "base"}
+    inits = {cfg["sft"]["per_task"].get(r, {}).get("init", cfg["sft"]["init"]) for r in sft} - {"base"}
+    n += len(sft | inits)  # sft runs: configured, GRPO warm starts, and the SFT runs those continue from
     n += len(grpo)  # grpo, one per task or mix
+    n += bool(cfg["learning_check"]) and bool(grpo)  # learning_check, one job over every run
     return n
 
 
@@ -84,6 +88,9 @@ def test_partial_target_data(workdir):
         ("datasets: {extra: {origin: local}}", "datasets/extra/path"),
         ("datasets: {ecva: {origin: download}}", "datasets/ecva/origin"),
         ("vaubench: {sources: {x: {prefix: x_, test_split: test_x, dataset: nope}}}", "vaubench/sources/x/dataset"),
+        ("grpo: {init: 'sft:nope'}", "grpo/init"),
+        ("grpo: {init: warm}", "grpo/init"),
+        ("sft: {per_task: {tag: {init: qa-tag-cls}}}", "sft/per_task/tag/init"),  # a cycle of warm starts
     ],
 )
 def test_bad_config_one_line_naming_the_key(bad, key, workdir, tmp_path):

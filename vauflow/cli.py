@@ -120,6 +120,21 @@ def cmd_grpo(a):
           a.budget)
 
 
+def cmd_learning(a):
+    from pathlib import Path
+
+    from vauflow.evaluate.learning import check_all, markdown
+    from vauflow.io import write_json, write_text
+    from vauflow.vaubench.schema import CLASSES
+
+    n_classes = {"qa": 4, "ball": 4, "cls": len(CLASSES), "tag": None}
+    summary = check_all(a.runs, a.sft, a.grpo, {"vau": a.vau_data, "ball": a.ball_data}, a.budget, n_classes,
+                        seed=a.seed)
+    write_json(Path(a.out) / "summary.json", summary)
+    write_text(Path(a.out) / "summary.md", markdown(summary))
+    print(markdown(summary))
+
+
 def cmd_launch(a):
     from vauflow.launch import launch
 
@@ -226,6 +241,18 @@ def build_parser():
         x.add_argument("--params", type=_json, required=True, help=f"JSON resolved {stage} settings of this run")
         x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
         x.set_defaults(func=cmd_sft if stage == "sft" else cmd_grpo)
+
+    x = sub.add_parser("learning", help="held-out check that SFT and GRPO runs learned from the video")
+    x.add_argument("--runs", type=_json, required=True,
+                   help='JSON {grpo run: {"tasks": [...], "sft": the SFT run it started from, or null}}')
+    x.add_argument("--sft", required=True, help="folder of SFT run outputs (results/sft)")
+    x.add_argument("--grpo", required=True, help="folder of GRPO run outputs (results/grpo)")
+    x.add_argument("--vau-data", required=True)
+    x.add_argument("--ball-data", required=True)
+    x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_learning)
 
     x = sub.add_parser("launch", help="run a vauflow command on CPU or through accelerate on N GPUs")
     x.add_argument("--gpus", type=int, default=0)

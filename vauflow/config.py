@@ -80,11 +80,48 @@ def _check_consistency(config):
                 raise ConfigError(f"config key '{stage}/{key}': '{name}' is neither a task nor a mix in 'mixes'")
     for task in config["sft"]["per_task"]:
         sft_params(config, task)
+    for name in config["grpo"]["runs"]:
+        init = grpo_init_run(config, name)
+        if init is not None and init not in tasks and init not in config["mixes"]:
+            raise ConfigError(f"config key 'grpo/init' of run '{name}': '{init}' is neither a task nor a mix")
+    for name in sft_runs(config):  # SFT warm starts: runs that exist, no cycles
+        seen = [name]
+        while (init := sft_params(config, seen[-1])["init"]) != "base":
+            if init not in tasks and init not in config["mixes"]:
+                raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': '{init}' is neither 'base', a task "
+                                  "nor a mix")
+            if init in seen:
+                raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': cycle {' -> '.join(seen + [init])}")
+            seen.append(init)
     for name in config["grpo"]["per_run"]:
         grpo_params(config, name)
     ann = config["annotations"]["vaubench"]
     if ann["origin"] == "local" and not ann.get("path"):
         raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
+
+
+def grpo_init_run(config, name):
+    """The SFT run a GRPO run starts from, or None when it starts from the base model."""
+    init = grpo_params(config, name)["init"]
+    if init == "base":
+        return None
+    return name if init == "sft" else init.split(":", 1)[1]
+
+
+def sft_runs(config):
+    """Every SFT run the DAG makes: the configured tasks, the warm starts of GRPO runs, and the runs those
+    continue from (sft init), in a stable order."""
+    runs = list(config["sft"]["tasks"]) + [r for r in map(lambda g: grpo_init_run(config, g), config["grpo"]["runs"])
+                                           if r is not None]
+    out = []
+    while runs:
+        name = runs.pop(0)
+        if name not in out:
+            out.append(name)
+            init = sft_params(config, name)["init"]
+            if init != "base" and init not in out:
+                runs.append(init)
+    return out
 
 
 def run_tasks(config, name):

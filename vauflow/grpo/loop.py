@@ -22,7 +22,8 @@ import numpy as np
 import torch
 
 from vauflow.frames.budget import VideoBudget
-from vauflow.grpo.loss import completion_logps, group_advantages, policy_loss
+from vauflow.grpo.loss import group_advantages, policy_loss
+from vauflow.model.logprobs import completion_logps
 from vauflow.io import UsageError, atomic_dir, write_json, write_jsonl
 from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor

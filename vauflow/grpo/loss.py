@@ -2,8 +2,6 @@
 
 import torch
 
-from vauflow.model.inputs import model_inputs
-
 
 def group_advantages(rewards, group_size, eps=1e-4):
     """(r - mean_group) / (std_group + eps), unbiased std as upstream; also the fraction of zero-std groups."""
@@ -39,10 +37,3 @@ def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_
         raise ValueError(f"loss_type {loss_type!r}: expected grpo, dapo or dr_grpo")
     mean_kl = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
     return loss, mean_kl
-
-
-def completion_logps(model, batch, n_completion):
-    """Per-token log-probs of the last `n_completion` positions (the completions, left-padded batch)."""
-    logits = model(**model_inputs(batch)).logits[:, -n_completion - 1:-1].float()
-    targets = batch["input_ids"][:, -n_completion:]
-    return torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)

@@ -185,12 +185,9 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
         k = 0
         for split, n in plan:
             is_test = split not in ("train", "val")
-            n_anom = int(round(n * cfg["anomaly_fraction"]))
-            labels = [classes[i % len(classes)] for i in range(n_anom)] + ["Normal"] * (n - n_anom)
+            labels = _split_labels(classes, n, cfg["anomaly_fraction"])
             rng.shuffle(labels)
-            positions = [i % 4 for i in range(n)]
-            rng.shuffle(positions)  # answer letter balanced and independent of the class
-            for cls, pos in zip(labels, positions):
+            for cls in labels:
                 stem = f"v{int(ids[k]):05d}.mp4"
                 k += 1
                 dur = float(rng.uniform(*cfg["duration_s"]))
@@ -199,13 +196,14 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
                 if cls == "Normal":
                     interval = (0.0, 0.0)
                 else:
-                    length = rng.uniform(0.25, 0.45) * dur
-                    start = round(float(rng.uniform(0.1 * dur, 0.9 * dur - length)), 1)
-                    interval = (start, round(start + length, 1))
+                    # on the half-second grid the training frames are sampled on (2 fps)
+                    length = max(0.5, round(2 * rng.uniform(*cfg["event_fraction"]) * dur) / 2)
+                    start = round(2 * float(rng.uniform(0.0, dur - length))) / 2
+                    interval = (start, min(start + length, dur))
                 frames, (cx, cy) = render_clip(look, size, n_frames, fps, None if cls == "Normal" else cls, interval, rng,
                                                cfg["event_scale"])
                 write_mp4(Path(videos_root) / src["dataset"] / stem, frames, fps)
-                row = _csv_row(cls, look, interval, _location(cx, cy, size), pos, classes, rng, split)
+                row = _csv_row(cls, look, interval, _location(cx, cy, size), classes, rng, split)
                 row["Video Name"] = stem if is_test else src["prefix"] + stem
                 quirk = _inject_quirks(row, cls, name, split, is_test, quirks, rng)
                 csv_rows[split].append(row)
@@ -232,11 +230,28 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
     return manifest
 
 
-def _csv_row(cls, look, interval, loc, pos, classes, rng, split):
-    sentence = NORMAL_SENTENCE if cls == "Normal" else EVENTS[cls][0].capitalize()
-    pool = [EVENTS[c][0].capitalize() for c in classes if c != cls] + ([NORMAL_SENTENCE] if cls != "Normal" else [])
-    distractors = [pool[i] for i in rng.choice(len(pool), 3, replace=False)]
-    options = distractors[:pos] + [sentence] + distractors[pos:]
+def _split_labels(classes, n, anomaly_fraction):
+    """Labels of one split, balanced. By default (anomaly_fraction None) Normal is one class among equals: with
+    distractors drawn uniformly from the other labels, every option text is then the answer 1 time in 4 wherever
+    it is shown, so the QA text alone predicts nothing (a 50 % Normal share would make "Nothing unusual" the
+    answer most times it appears: a text-only model would score well above chance)."""
+    if anomaly_fraction is None:
+        labels = classes + ["Normal"]
+        return [labels[i % len(labels)] for i in range(n)]
+    n_anom = int(round(n * anomaly_fraction))
+    return [classes[i % len(classes)] for i in range(n_anom)] + ["Normal"] * (n - n_anom)
+
+
+def _csv_row(cls, look, interval, loc, classes, rng, split):
+    """QA: the answer and 3 distractors drawn uniformly from the other labels, listed in the fixed label order
+    (classes, then Normal). Given the option texts every shown option is equally likely the answer (tested); the
+    letter is the answer's rank among them, so a model that recognises the event can answer from the video, and
+    one that also reads the options can answer every time."""
+    labels = classes + ["Normal"]
+    others = [c for c in labels if c != cls]
+    shown = sorted([cls] + [others[i] for i in rng.choice(len(others), 3, replace=False)], key=labels.index)
+    options = [NORMAL_SENTENCE if c == "Normal" else EVENTS[c][0].capitalize() for c in shown]
+    pos = shown.index(cls)
     key = "people walking" if cls == "Normal" else EVENTS[cls][1]
     if cls == "Normal":
         desc = f"A {look['name']} scene with people walking by. {NORMAL_SENTENCE}."

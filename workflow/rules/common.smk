@@ -5,7 +5,15 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from vauflow.config import ConfigError, grpo_params, run_tasks, sft_params, validate_config
+from vauflow.config import (
+    ConfigError,
+    grpo_init_run,
+    grpo_params,
+    run_tasks,
+    sft_params,
+    sft_runs,
+    validate_config,
+)
 
 min_version("9.27")
 
@@ -29,10 +37,10 @@ BUILD_MODELS = [m for m, v in MODELS.items() if v["source"] == "build"]
 HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
 MIXES = config["mixes"]
 GRPO_RUNS = config["grpo"]["runs"]
-# SFT runs: the configured ones, plus the warm starts of GRPO runs that start from SFT
-SFT_RUNS = list(
-    dict.fromkeys(config["sft"]["tasks"] + (GRPO_RUNS if config["grpo"]["init"] == "sft" else []))
-)
+# SFT runs: the configured ones, the warm starts of GRPO runs that start from SFT, and their own warm starts
+SFT_RUNS = sft_runs(config)
+# the learning check compares each GRPO run with the SFT model it started from, where there is one
+GRPO_INIT_SFT = {run: grpo_init_run(config, run) for run in GRPO_RUNS}
 
 
 wildcard_constraints:
@@ -72,6 +80,11 @@ def model_dir(name):
     return f"resources/models/{name}"
 
 
+def sft_base(wildcards):
+    init = sft_params(config, wildcards.run)["init"]
+    return model_dir(BASE_MODEL) if init == "base" else f"results/sft/{init}"
+
+
 def sft_settings(wildcards):
     return as_json(sft_params(config, wildcards.run))
 
@@ -85,9 +98,8 @@ def tasks_of(wildcards):
 
 
 def grpo_init(wildcards):
-    if config["grpo"]["init"] == "sft":
-        return f"results/sft/{wildcards.run}"
-    return model_dir(BASE_MODEL)
+    init = grpo_init_run(config, wildcards.run)
+    return model_dir(BASE_MODEL) if init is None else f"results/sft/{init}"
 
 
 def accelerate_config(stage):

@@ -11,7 +11,7 @@ rule grpo:
         "benchmarks/grpo/{run}.tsv"
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: config["grpo"]["threads"]
     resources:
         gpu=0,
     params:
@@ -22,7 +22,7 @@ rule grpo:
         port=lambda wc: job_port(wc, "grpo"),
         checkpoints=lambda wc: f"checkpoints/grpo/{wc.run}",
     shell:
-        "vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
+        "OMP_NUM_THREADS={threads} vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
         "grpo --run {wildcards.run} --tasks {params.tasks} --init {input.init:q} --vau-data {input.vau:q} "
         "--ball-data {input.ball:q} --out {output:q} --checkpoints {params.checkpoints:q} "
         "--params {params.settings:q} --budget {params.budget:q} > {log:q} 2>&1"

@@ -1,6 +1,6 @@
 rule sft:
     input:
-        base=model_dir(BASE_MODEL),
+        base=sft_base,
         vau="results/vaubench/linked",
         ball="results/ball/linked",
     output:
@@ -9,9 +9,10 @@ rule sft:
         "logs/sft/{run}.log",
     benchmark:
         "benchmarks/sft/{run}.tsv"
+    priority: 1  # all SFT before any GRPO: the stage finishes sooner (its jobs pair up on the cores)
     conda:
         "../../envs/train.yaml"
-    threads: 2
+    threads: config["sft"]["threads"]
     resources:
         gpu=0,
     params:
@@ -22,7 +23,7 @@ rule sft:
         port=lambda wc: job_port(wc, "sft"),
         checkpoints=lambda wc: f"checkpoints/sft/{wc.run}",
     shell:
-        "vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
+        "OMP_NUM_THREADS={threads} vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
         "sft --run {wildcards.run} --tasks {params.tasks} --base {input.base:q} --vau-data {input.vau:q} "
         "--ball-data {input.ball:q} --out {output:q} --checkpoints {params.checkpoints:q} "
         "--params {params.settings:q} --budget {params.budget:q} > {log:q} 2>&1"

@@ -1,0 +1,177 @@
+"""Does training learn from the video? Held-out scores of every SFT and GRPO run, with the frames as they are,
+shuffled in time and blanked, against the baselines a model without the video could reach.
+
+The check uses the training prompt and frame budget (the paper's inference protocol is the eval stage's), on
+rows no run trained on: the VAU test splits (all three sources) and the ball val split. Accuracies get Wilson
+intervals and a one-sided binomial p-value against the larger of chance and the majority label; mIoU and every
+SFT-vs-GRPO difference get paired bootstrap intervals (seeded)."""
+
+import collections
+import math
+
+import numpy as np
+
+from vauflow.evaluate import metrics
+from vauflow.evaluate.predict import predict
+from vauflow.io import read_jsonl
+from vauflow.sft.data import load_rows
+
+ALPHA = 0.01  # "above the baseline" means p < ALPHA (accuracy) or a bootstrap interval clear of it (mIoU)
+TRANSFORMS = {"qa": ("none", "blank"), "cls": ("none", "blank"), "tag": ("none", "shuffle", "blank"),
+              "ball": ("none", "shuffle", "blank")}
+MAX_NEW_TOKENS = {"qa": 12, "cls": 16, "tag": 20, "ball": 20}
+
+
+def heldout_rows(task, data):
+    if task == "ball":
+        return load_rows("ball", data["ball"], "val")[0]
+    return [r for split in ("test_msad", "test_ecva", "test_ucf_crime")
+            for r in load_rows(task, data["vau"], split)[0]]
+
+
+def wilson(k, n, z=1.96):
+    if n == 0:
+        return [0.0, 1.0]
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [(centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)]
+
+
+def bootstrap_mean(values, seed, n_boot=2000):
+    """95 % percentile interval of the mean of `values` (paired differences are values too)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return [0.0, 0.0]
+    idx = np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))
+    means = v[idx].mean(1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
+
+
+def per_row_scores(task, rows, texts):
+    """One number per scored row: 1/0 correct, or tIoU for TAG (rows with a real interval only)."""
+    if task == "tag":
+        return [metrics.tag_iou(r, t) for r, t in zip(rows, texts) if r["scored"]]
+    fn = {"qa": metrics.qa_correct, "cls": metrics.cls_correct, "ball": metrics.ball_correct}[task]
+    return [float(fn(r, t)) for r, t in zip(rows, texts)]
+
+
+def baseline(task, train, test, n_classes):
+    """What a model blind to the video can reach, from the training labels alone."""
+    if task == "tag":
+        value, interval = metrics.best_constant_interval(train, test)
+        return {"kind": "best constant interval", "value": value, "interval": list(interval)}
+    rate, label = metrics.majority_baseline(task, train, test)
+    chance = 1 / n_classes
+    return {"kind": "max(majority, chance)", "value": max(rate, chance), "majority": label, "majority_rate": rate,
+            "chance": chance}
+
+
+def summarise(task, scores, base, seed):
+    n, mean = len(scores), float(np.mean(scores)) if scores else 0.0
+    out = {"n": n, "score": mean}
+    if task == "tag":
+        out["ci95"] = bootstrap_mean(scores, seed)
+        out["above_baseline"] = out["ci95"][0] > base["value"]
+    else:
+        k = int(sum(scores))
+        out |= {"correct": k, "ci95": wilson(k, n), "p_vs_baseline": metrics.binomial_p_above(k, n, base["value"])}
+        out["above_baseline"] = out["p_vs_baseline"] < ALPHA
+    return out
+
+
+def train_reward(grpo_dir, frac=0.2):
+    """Mean training reward over the first and the last `frac` of GRPO steps."""
+    log = read_jsonl(grpo_dir / "log.jsonl")
+    k = max(1, int(len(log) * frac))
+    first, last = [h["reward"] for h in log[:k]], [h["reward"] for h in log[-k:]]
+    return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
+
+
+def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=16):
+    """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run."""
+    from vauflow.model.load import load_model
+
+    loaded = {stage: load_model(d)[0] for stage, d in models.items()}
+    report = {}
+    for task in tasks:
+        train = load_rows(task, data["ball"] if task == "ball" else data["vau"], "train")[0]
+        test = heldout_rows(task, data)
+        base = baseline(task, train, test, n_classes[task])
+        entry = {"baseline": base, "stages": {}}
+        raw = {}
+        for stage, model in loaded.items():
+            entry["stages"][stage] = {}
+            for how in TRANSFORMS[task]:
+                texts = predict(models[stage], test, budget, batch_size=batch_size,
+                                max_new_tokens=MAX_NEW_TOKENS[task], transform=how, seed=seed, model=model)
+                scores = per_row_scores(task, test, texts)
+                raw[stage, how] = scores
+                entry["stages"][stage][how] = summarise(task, scores, base, seed)
+                entry["stages"][stage][how]["example"] = texts[0][:80] if texts else ""
+        if "sft" in loaded and "grpo" in loaded:
+            diff = [g - s for g, s in zip(raw["grpo", "none"], raw["sft", "none"])]
+            entry["grpo_minus_sft"] = {"mean": float(np.mean(diff)) if diff else 0.0,
+                                       "ci95": bootstrap_mean(diff, seed)}
+        report[task] = entry
+    return report
+
+
+def verdict(report):
+    """The held-out criteria, each true or false, for one run (the training-reward criterion is over all runs)."""
+    out = collections.OrderedDict()
+    for task, e in report.items():
+        final = e["stages"].get("grpo") or e["stages"]["sft"]
+        out[f"{task}: reads the video (held-out score above baseline)"] = final["none"]["above_baseline"]
+        for how, done in (("shuffle", "shuffled"), ("blank", "blanked")):
+            for stage, by in e["stages"].items():
+                if how in by:
+                    out[f"{task}: {done} frames fall back to baseline ({stage})"] = not by[how]["above_baseline"]
+        if "grpo_minus_sft" in e:
+            out[f"{task}: GRPO lowers no held-out score beyond noise"] = e["grpo_minus_sft"]["ci95"][1] >= 0
+    return out
+
+
+def check_all(runs, sft_root, grpo_root, data, budget, n_classes, seed=0):
+    """runs: {GRPO run: {"tasks": [...], "sft": the SFT run it started from or None}}; each GRPO model is compared
+    with that SFT model on the run's tasks."""
+    from pathlib import Path
+
+    out = {"alpha": ALPHA, "runs": {}}
+    for run, spec in runs.items():
+        tasks = spec["tasks"]
+        models = ({"sft": Path(sft_root) / spec["sft"]} if spec["sft"] else {}) | {"grpo": Path(grpo_root) / run}
+        report = check_run(run, tasks, models, data, budget, n_classes, seed)
+        reward = train_reward(models["grpo"])
+        out["runs"][run] = {"sft_run": spec["sft"], "tasks": report, "grpo_train_reward": reward,
+                            "verdict": verdict(report)}
+    rewards = [r["grpo_train_reward"] for r in out["runs"].values() if r["grpo_train_reward"]]
+    out["grpo_raised_train_reward_somewhere"] = any(r["last"] > r["first"] for r in rewards)
+    return out
+
+
+def markdown(summary):
+    lines = ["| run | task | baseline | stage | frames | n | score | 95% interval | p | above |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for run, r in summary["runs"].items():
+        for task, e in r["tasks"].items():
+            base = e["baseline"]
+            for stage, by in e["stages"].items():
+                label = f"sft ({r['sft_run']})" if stage == "sft" else stage
+                for how, s in by.items():
+                    p = f"{s['p_vs_baseline']:.2g}" if "p_vs_baseline" in s else ""
+                    lines.append(f"| {run} | {task} | {base['value']:.3f} | {label} | {how} | {s['n']} | "
+                                 f"{s['score']:.3f} | [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] | {p} | "
+                                 f"{'yes' if s['above_baseline'] else 'no'} |")
+    lines += ["", "| run | GRPO - SFT (held-out, frames as they are) | GRPO train reward first -> last 20 % |",
+              "|---|---|---|"]
+    for run, r in summary["runs"].items():
+        diffs = "; ".join(f"{t} {e['grpo_minus_sft']['mean']:+.3f} [{e['grpo_minus_sft']['ci95'][0]:+.3f}, "
+                          f"{e['grpo_minus_sft']['ci95'][1]:+.3f}]" for t, e in r["tasks"].items()
+                          if "grpo_minus_sft" in e)
+        rw = r["grpo_train_reward"]
+        lines.append(f"| {run} | {diffs} | {rw['first']:.3f} -> {rw['last']:.3f} |" if rw else f"| {run} | {diffs} | |")
+    failed = [f"{run}: {k}" for run, r in summary["runs"].items() for k, ok in r["verdict"].items() if not ok]
+    if not summary["grpo_raised_train_reward_somewhere"]:
+        failed.append("GRPO raised the mean training reward of no run")
+    lines += ["", "All criteria hold." if not failed else "Criteria that do not hold:", *[f"- {f}" for f in failed]]
+    return "\n".join(lines) + "\n"

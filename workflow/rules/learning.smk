@@ -1,0 +1,26 @@
+rule learning_check:
+    input:
+        sft=[f"results/sft/{run}" for run in sorted(set(GRPO_INIT_SFT.values()) - {None})],
+        grpo=expand("results/grpo/{run}", run=GRPO_RUNS),
+        vau="results/vaubench/linked",
+        ball="results/ball/linked",
+    output:
+        json="results/learning/summary.json",
+        md=report("results/learning/summary.md", category="Learning check"),
+    log:
+        "logs/learning_check.log",
+    benchmark:
+        "benchmarks/learning_check.tsv"
+    conda:
+        "../../envs/train.yaml"
+    threads: 2
+    params:
+        runs=as_json(
+            {r: {"tasks": run_tasks(config, r), "sft": GRPO_INIT_SFT[r]} for r in GRPO_RUNS}
+        ),
+        budget=as_json(config["frames"]["budgets"]["train"]),
+        seed=config["seed"],
+    shell:
+        "vauflow learning --runs {params.runs:q} --sft results/sft --grpo results/grpo --vau-data {input.vau:q} "
+        "--ball-data {input.ball:q} --budget {params.budget:q} --seed {params.seed} "
+        "--out results/learning > {log:q} 2>&1"
