@@ -77,7 +77,8 @@ def stage_times(benchmarks_dir):
     for stage, (_, rules) in STAGES.items():
         intervals, job_s, rss = [], 0.0, 0.0
         for rule in rules:
-            for f in sorted(Path(benchmarks_dir).glob(f"{rule}/**/*.tsv")) + sorted(Path(benchmarks_dir).glob(f"{rule}.tsv")):
+            root = Path(benchmarks_dir)
+            for f in sorted(root.glob(f"{rule}/**/*.tsv")) + sorted(root.glob(f"{rule}.tsv")):
                 end = f.stat().st_mtime
                 with open(f) as fh:
                     for row in csv.DictReader(fh, delimiter="\t"):

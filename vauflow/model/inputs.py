@@ -91,8 +91,8 @@ def video_features(processor, clip):
     its tokens expand to, memoised by the clip's content and sampling."""
     def make():
         processed, replacements = processor._process_videos(
-            [resize_frames(clip)], video_metadata=[video_metadata(clip)], do_resize=False, do_sample_frames=False, return_metadata=True,
-            return_tensors="pt")
+            [resize_frames(clip)], video_metadata=[video_metadata(clip)], do_resize=False, do_sample_frames=False,
+            return_metadata=True, return_tensors="pt")
         return {k: processed[k] for k in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
                 if k in processed}, replacements[0]
 
@@ -187,7 +187,8 @@ def append_completions(batch, completions, processor):
         keep = batch["attention_mask"][i].bool()
         prompt = batch["input_ids"][i][keep]
         seqs.append(torch.cat([prompt, comp]))
-        types.append(torch.cat([batch["mm_token_type_ids"][i][keep], torch.zeros_like(comp, dtype=batch["mm_token_type_ids"].dtype)]))
+        kinds = batch["mm_token_type_ids"][i][keep]
+        types.append(torch.cat([kinds, torch.zeros_like(comp, dtype=kinds.dtype)]))
         labels.append(torch.cat([torch.full_like(prompt, -100), comp]))
         cmask.append(torch.cat([torch.zeros_like(prompt), torch.ones_like(comp)]))
     n = max(len(s) for s in seqs)

@@ -108,9 +108,10 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
         # seeds make CPU runs bit-identical (tested); torch's deterministic-algorithms mode would halve CPU speed
         # (measured) and some GPU kernels have no deterministic version
         disable_tqdm=True, full_determinism=False)
-    trainer = completion_trainer()(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
-                         data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
-                         callbacks=[complete_marker_callback()])
+    trainer_cls = completion_trainer()
+    trainer = trainer_cls(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
+                          data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
+                          callbacks=[complete_marker_callback()])
     resume = latest_checkpoint(run)
     print(f"sft {name}: checkpoints in {run}; " + (f"resuming from {resume.name}" if resume else "fresh start"),
           flush=True)
