@@ -135,6 +135,12 @@ def cmd_learning(a):
     print(markdown(summary))
 
 
+def cmd_eval_metrics(a):
+    from vauflow.evaluate.metrics import paper_metrics
+
+    print(json.dumps(paper_metrics(a.task, a.pred, a.gt)))
+
+
 def cmd_launch(a):
     from vauflow.launch import launch
 
@@ -241,6 +247,13 @@ def build_parser():
         x.add_argument("--params", type=_json, required=True, help=f"JSON resolved {stage} settings of this run")
         x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
         x.set_defaults(func=cmd_sft if stage == "sft" else cmd_grpo)
+
+    ev = sub.add_parser("eval", help="evaluation").add_subparsers(dest="cmd", required=True)
+    x = ev.add_parser("metrics", help="the paper's metrics of one prediction file, as one JSON object (percent)")
+    x.add_argument("--task", required=True, choices=["qa", "tag", "cls"])
+    x.add_argument("--pred", required=True, help='JSONL of {"video": <Video Name>, "response": <raw model text>}')
+    x.add_argument("--gt", required=True, help="that task's JSONL from `vauflow vaubench build`")
+    x.set_defaults(func=cmd_eval_metrics)
 
     x = sub.add_parser("learning", help="held-out check that SFT and GRPO runs learned from the video")
     x.add_argument("--runs", type=_json, required=True,

@@ -63,3 +63,101 @@ def best_constant_interval(train_rows, test_rows, grid=0.5):
 def binomial_p_above(k, n, p0):
     """One-sided P(X >= k) for X ~ Binomial(n, p0)."""
     return sum(math.comb(n, i) * p0 ** i * (1 - p0) ** (n - i) for i in range(k, n + 1))
+
+
+# -- the paper's metrics over a prediction file (CLI contract: `vauflow eval metrics`) ------------------------
+def video_key(name):
+    """Prediction rows match GT rows by Video Name; ".mp4" is implied when missing (as upstream)."""
+    name = str(name).strip()
+    return name if name.lower().endswith(".mp4") else name + ".mp4"
+
+
+def responses_by_video(pred_rows):
+    """{video: raw response}; a duplicated video keeps its first prediction (as upstream)."""
+    out = {}
+    for r in pred_rows:
+        out.setdefault(video_key(r["video"]), r.get("response") or "")
+    return out
+
+
+def qa_metrics(gt_rows, pred_rows):
+    """Accuracy (%) over every usable GT row: a missing or unparseable answer is wrong; `parsed` counts letters."""
+    preds = responses_by_video(pred_rows)
+    letters = [parse.qa_letter_lenient(preds[video_key(g["video_name"])]) if video_key(g["video_name"]) in preds
+               else "" for g in gt_rows]
+    correct = sum(p == g["answer"] for p, g in zip(letters, gt_rows))
+    n = len(gt_rows)
+    return {"accuracy": 100 * correct / n if n else 0.0, "n": n, "parsed": sum(bool(p) for p in letters)}
+
+
+def tag_metrics(gt_rows, pred_rows):
+    """mIoU and R@0.3/0.5/0.7 (%) over the rows with a real interval (Normal 0/0 and unannotated -1/-1 rows are
+    excluded); a missing or unparseable prediction has IoU 0."""
+    preds = responses_by_video(pred_rows)
+    ious = []
+    for g in gt_rows:
+        if not g["scored"]:
+            continue
+        text = preds.get(video_key(g["video_name"]))
+        pred = parse.tag_interval_lenient(text) if text is not None else None
+        ious.append(0.0 if pred is None else parse.tiou(pred, g["gt"]))
+    n = len(ious)
+    out = {"miou": 100 * sum(ious) / n if n else 0.0}
+    for k in (0.3, 0.5, 0.7):
+        out[f"r@{k}"] = 100 * sum(i >= k for i in ious) / n if n else 0.0
+    out["n"] = n
+    return out
+
+
+def cls_metrics(gt_rows, pred_rows):
+    """Binary (Normal vs anomaly) and multi-class accuracy (%) over the rows whose class is one of the 20; the first
+    class name found in the answer is the prediction, none found is wrong on both."""
+    from vauflow.vaubench.schema import CLASSES
+
+    preds = responses_by_video(pred_rows)
+    rows = [g for g in gt_rows if any(parse.same_class(g["class"], c) for c in CLASSES)]
+    binary = multi = 0
+    for g in rows:
+        text = preds.get(video_key(g["video_name"]))
+        pred = parse.cls_class_lenient(text) if text is not None else None
+        if pred is None:
+            continue
+        gt_normal, pred_normal = parse.same_class(g["class"], "Normal"), parse.same_class(pred, "Normal")
+        binary += gt_normal == pred_normal
+        multi += parse.same_class(pred, g["class"])
+    n = len(rows)
+    return {"binary_acc": 100 * binary / n if n else 0.0, "multi_acc": 100 * multi / n if n else 0.0, "n": n}
+
+
+PAPER_METRICS = {"qa": qa_metrics, "tag": tag_metrics, "cls": cls_metrics}
+GT_KEYS = {"qa": ("video_name", "answer"), "tag": ("video_name", "gt", "scored"), "cls": ("video_name", "class")}
+PRED_KEYS = ("video", "response")
+
+
+def load_checked(path, keys, what):
+    """JSONL rows, each with `keys`; anything else stops with one line naming the file and line."""
+    import json
+    from pathlib import Path
+
+    from vauflow.io import UsageError
+
+    if not Path(path).is_file():
+        raise UsageError(f"{what} {path}: no such file")
+    rows = []
+    for i, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as e:
+            raise UsageError(f"{what} {path}:{i}: not JSON ({e.msg})") from None
+        missing = [k for k in keys if not isinstance(row, dict) or k not in row]
+        if missing:
+            raise UsageError(f"{what} {path}:{i}: missing {', '.join(missing)}")
+        rows.append(row)
+    return rows
+
+
+def paper_metrics(task, pred_path, gt_path):
+    gt = load_checked(gt_path, GT_KEYS[task], f"{task} ground truth")
+    return PAPER_METRICS[task](gt, load_checked(pred_path, PRED_KEYS, "predictions"))
