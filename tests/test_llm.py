@@ -1,0 +1,173 @@
+"""The one LLM client against a real OpenAI-compatible fault server on 127.0.0.1, and the VAU-Eval judge/proxy."""
+
+import http.server
+import json
+import logging
+import threading
+import time
+
+import pytest
+
+from vauflow.evaluate import judge as J
+from vauflow.evaluate.llm import ChatClient, LLMError, extract_json
+
+KEY = "sk-test-not-a-real-key-7f3a"
+
+
+class FaultServer:
+    """Serves /v1/chat/completions; each request takes the next scripted action, then answers normally."""
+
+    def __init__(self, script=()):
+        self.script, self.seen = list(script), []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.seen.append({"auth": self.headers.get("Authorization"), "body": body})
+                action = outer.script.pop(0) if outer.script else ("ok", None)
+                kind = action[0]
+                if kind == "sleep":
+                    time.sleep(action[1])
+                    kind = "ok"
+                if kind in ("429", "500", "503", "401"):
+                    self.send_response(int(kind))
+                    if kind == "429":
+                        self.send_header("Retry-After", str(action[1]))
+                    self.end_headers()
+                    return
+                if kind == "garbage":
+                    payload = b"<html>bad gateway</html>"
+                else:
+                    text = action[1] if len(action) > 1 and action[1] else "echo: " + body["messages"][-1]["content"]
+                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+
+
+@pytest.fixture
+def server():
+    s = FaultServer()
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def api_key(monkeypatch):
+    monkeypatch.setenv("VAUFLOW_LLM_API_KEY", KEY)
+
+
+def client(server, **kw):
+    return ChatClient(server.url, "judge-model", **({"timeout": 0.5, "retries": 6, "backoff": 0.01} | kw))
+
+
+def test_survives_429_500_timeout_and_malformed_reply(server):
+    server.script = [("429", 0.3), ("500",), ("sleep", 1.5), ("garbage",), ("ok", "fine")]
+    t0 = time.monotonic()
+    assert client(server).chat([{"role": "user", "content": "hi"}]) == "fine"
+    assert len(server.seen) == 5
+    assert time.monotonic() - t0 >= 0.3 + 0.5  # waited as Retry-After said, and for the timeout
+    assert all(s["auth"] == f"Bearer {KEY}" for s in server.seen)
+
+
+def test_retries_are_bounded_and_4xx_is_not_retried(server):
+    server.script = [("500",)] * 10
+    c = client(server, retries=3)
+    with pytest.raises(LLMError, match="gave up after 3 attempts"):
+        c.chat([{"role": "user", "content": "x"}])
+    assert c.requests == 3
+    server.script = [("401",)]
+    c = client(server)
+    with pytest.raises(LLMError, match="HTTP 401"):
+        c.chat([{"role": "user", "content": "y"}])
+    assert c.requests == 1
+
+
+def test_outage_mid_run_then_resume_from_the_cache(server, tmp_path):
+    cache = tmp_path / "verdicts.jsonl"
+    items = [f"item {i}" for i in range(6)]
+    server.script = [("ok", None), ("ok", None)] + [("503",)] * 20  # down after two answers
+    c = client(server, retries=3, cache=cache)
+    done = []
+    with pytest.raises(LLMError):
+        for it in items:
+            done.append(c.chat([{"role": "user", "content": it}]))
+    assert len(done) == 2
+    server.script = []  # back up
+    before = len(server.seen)
+    c2 = client(server, retries=3, cache=cache)
+    answers = [c2.chat([{"role": "user", "content": it}]) for it in items]
+    assert answers[:2] == done and answers[2] == "echo: item 2"
+    assert len(server.seen) - before == 4  # the two cached answers were not asked again
+
+
+def test_rate_limit_spaces_requests(server):
+    c = client(server, min_interval=0.2)
+    t0 = time.monotonic()
+    for i in range(3):
+        c.chat([{"role": "user", "content": str(i)}])
+    assert time.monotonic() - t0 >= 0.4
+
+
+def test_the_key_never_leaks(server, tmp_path, caplog, monkeypatch):
+    caplog.set_level(logging.DEBUG)
+    server.script = [("500",), ("401",)]
+    c = client(server, cache=tmp_path / "c.jsonl")
+    with pytest.raises(LLMError) as e:
+        c.chat([{"role": "user", "content": "x"}])
+    assert KEY not in str(e.value) and KEY not in caplog.text
+    c.chat([{"role": "user", "content": "y"}])
+    assert KEY not in (tmp_path / "c.jsonl").read_text()
+    monkeypatch.delenv("VAUFLOW_LLM_API_KEY")
+    with pytest.raises(LLMError, match="VAUFLOW_LLM_API_KEY"):
+        client(server).chat([{"role": "user", "content": "z"}])
+
+
+def test_extract_json():
+    assert extract_json('noise ```json\n{"a": 1}\n``` tail') == {"a": 1}
+    assert extract_json('Here: {"a": {"b": 2}} and {"c": 3}') == {"a": {"b": 2}}
+    assert extract_json("{broken {\"ok\": true}") == {"ok": True}
+    assert extract_json("no json") is None
+
+
+VERDICT = {"classification_score": 8, "key_matching_score": 7, "fluency_score": 9, "informativeness_score": 6,
+           "factual_score": 7, "total_score": 37, "comments": {"classification": "ok"}}
+
+
+def test_judge_prompt_parse_and_retry(server):
+    msgs = J.judge_messages("gt desc", "gt analysis", "desc", "analysis")
+    assert msgs[0] == {"role": "system", "content": J.SYSTEM}
+    user = msgs[1]["content"]
+    assert user.startswith("\n        Below is a ground-truth description") and "- Analysis: gt analysis" in user
+    assert "        1. Classification Correctness (10 pts)  \n" in user and '"total_score": int (0-50),' in user
+    assert J.verdict("```json\n" + json.dumps(VERDICT) + "\n```")["total_score"] == 37
+    assert J.verdict(json.dumps(VERDICT | {"fluency_score": 11})) is None
+    server.script = [("ok", "I think it is fine."), ("ok", "```json\n" + json.dumps(VERDICT) + "\n```")]
+    assert J.judge(client(server), "a", "b", "c", "d")["key_matching_score"] == 7
+    server.script = [("ok", "nope"), ("ok", "still nope")]
+    assert J.judge(client(server), "a", "b", "c2", "d") is None
+
+
+def test_proxy_is_deterministic_and_reference_based():
+    gt_d, gt_a = "Two people fight in the street.", "The video shows fighting, an anomaly."
+    same = J.proxy_scores(gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
+    assert same == J.proxy_scores(gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
+    assert same["classification_score"] == same["key_matching_score"] == same["factual_score"] == 10.0
+    wrong = J.proxy_scores(gt_d, gt_a, "A car crash.", "Traffic accident, traffic accident, traffic accident.",
+                           gt_class="Fighting")
+    assert wrong["classification_score"] == 0.0 and wrong["total_score"] < same["total_score"]
+    empty = J.proxy_scores(gt_d, gt_a, "", "", gt_class="Fighting")
+    assert empty["total_score"] == 0.0

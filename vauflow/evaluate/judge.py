@@ -1,0 +1,114 @@
+"""VAU-Eval (spec §9): an LLM judge scores a model's description + analysis against the ground truth on five
+dimensions (0-10 each, total 0-50). Offline, a deterministic reference-based proxy fills the same five columns;
+it is labelled a proxy wherever it appears and is not comparable with the paper's judge scores."""
+
+import re
+
+from vauflow import parse
+from vauflow.evaluate.llm import extract_json
+
+SYSTEM = "You are an expert evaluator for video anomaly detection outputs."
+DIMENSIONS = ("classification_score", "key_matching_score", "fluency_score", "informativeness_score",
+              "factual_score")
+PROMPT_LINES = [
+    "Below is a ground-truth description and analysis, followed by a model-generated description and analysis. "
+    "Please evaluate the model's outputs from the following aspects:",
+    "",
+    "1. Classification Correctness (10 pts)  ",
+    "2. Key Object and Action Matching (10 pts)  ",
+    "3. Fluency and Coherence (10 pts)  ",
+    "4. Informativeness and Domain Awareness (10 pts)  ",
+    "5. Factual Consistency (10 pts)",
+    "",
+    "---",
+    "Ground Truth:",
+    "- Description: {gt_description}",
+    "- Analysis: {gt_analysis}",
+    "",
+    "Model Output:",
+    "- Description: {description}",
+    "- Analysis: {analysis}",
+    "",
+    "Please return a JSON object strictly formatted as:",
+    "",
+    "{{",
+    '    "classification_score": int (0-10),',
+    '    "key_matching_score": int (0-10),',
+    '    "fluency_score": int (0-10),',
+    '    "informativeness_score": int (0-10),',
+    '    "factual_score": int (0-10),',
+    '    "total_score": int (0-50),',
+    '    "comments": {{',
+    '        "classification": "...",',
+    '        "key_matching": "...",',
+    '        "fluency": "...",',
+    '        "informativeness": "...",',
+    '        "factual": "..."',
+    "    }}",
+    "}}",
+]
+# the upstream f-string: a leading newline, every line indented by 8 spaces, closing quotes on their own line
+PROMPT = "\n" + "\n".join(("        " + line) if line else "" for line in PROMPT_LINES) + "\n        "
+
+
+def judge_messages(gt_description, gt_analysis, description, analysis):
+    user = PROMPT.format(gt_description=gt_description, gt_analysis=gt_analysis, description=description,
+                         analysis=analysis)
+    return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
+
+
+def verdict(text):
+    """The judge's scores from its reply, or None when the reply holds no valid verdict."""
+    obj = extract_json(text)
+    if obj is None:
+        return None
+    try:
+        scores = {d: int(obj[d]) for d in DIMENSIONS + ("total_score",)}
+    except (KeyError, TypeError, ValueError):
+        return None
+    if not all(0 <= scores[d] <= 10 for d in DIMENSIONS) or not 0 <= scores["total_score"] <= 50:
+        return None
+    return scores
+
+
+def judge(client, gt_description, gt_analysis, description, analysis, attempts=2):
+    """Scores from the LLM judge; a reply without a valid verdict is asked again (a different cache entry),
+    then given up as None (counted by the caller, never silently dropped)."""
+    messages = judge_messages(gt_description, gt_analysis, description, analysis)
+    for attempt in range(attempts):
+        params = {} if attempt == 0 else {"temperature": 0.0, "seed": attempt}
+        scores = verdict(client.chat(messages, **params))
+        if scores is not None:
+            return scores
+    return None
+
+
+# -- the offline proxy ----------------------------------------------------------------------------------------
+STOP = set("a an the of in on at to and or is are was were be been it its this that with from by as for while "
+           "there their they he she his her video scene frame".split())
+
+
+def content_words(text):
+    return [w for w in re.findall(r"[a-z]+", text.lower()) if w not in STOP and len(w) > 2]
+
+
+def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=None):
+    """Deterministic reference-based stand-ins for the five dimensions (0-10): class named as in the GT; recall
+    of the GT's content words; 1 - share of repeated word trigrams; output length relative to the GT's; precision
+    of the output's content words against the GT. Labelled "proxy" wherever reported."""
+    gt_words, out_text = content_words(f"{gt_description} {gt_analysis}"), f"{description} {analysis}"
+    out_words = content_words(out_text)
+    gt_set, out_set = set(gt_words), set(out_words)
+    predicted = parse.cls_class_lenient(out_text)
+    if gt_class is None:
+        gt_class = parse.cls_class_lenient(f"{gt_description} {gt_analysis}")
+    classification = 10.0 * parse.same_class(predicted, gt_class) if gt_class else 0.0
+    key = 10.0 * len(gt_set & out_set) / len(gt_set) if gt_set else 0.0
+    tokens = re.findall(r"[a-z]+", out_text.lower())
+    trigrams = list(zip(tokens, tokens[1:], tokens[2:]))
+    fluency = 10.0 * (len(set(trigrams)) / len(trigrams)) if trigrams else (10.0 if tokens else 0.0)
+    informativeness = 10.0 * min(1.0, len(out_words) / len(gt_words)) if gt_words else 0.0
+    factual = 10.0 * len(out_set & gt_set) / len(out_set) if out_set else 0.0
+    scores = dict(zip(DIMENSIONS, (round(x, 4) for x in (classification, key, fluency, informativeness, factual))))
+    scores["total_score"] = round(sum(scores.values()), 4)
+    return scores
