@@ -146,3 +146,82 @@ def chat(text, video_first=False, system=None):
     content = [{"type": "video"}, {"type": "text", "text": text}]
     msgs = [{"role": "user", "content": content if video_first else content[::-1]}]
     return ([{"role": "system", "content": system}] if system else []) + msgs
+
+
+# -- inference prompts (spec §3; the paper's evaluation: video first) ----------------------------------------
+def _indented(lines, indent):
+    """An upstream f-string: a leading newline, each non-empty line indented, closing quotes indented."""
+    pad = " " * indent
+    return "\n" + "\n".join(pad + line if line else "" for line in lines) + "\n" + pad
+
+
+def qa_inference(row, think):
+    lines = [
+        "You are a helpful AI assistant performing video anomaly detection reasoning. ",
+        "Below is a video description and a reasoning process. Based on this, answer the following multiple-choice "
+        "question correctly.",
+        "",
+        "### Question:",
+        row["question"],
+        "",
+        "### Options:",
+        *[f'"{letter}. "{text}' for letter, text in zip("ABCD", row["options"])],
+        "",
+    ]
+    if think:
+        lines += ["When the user asks a question, you should first carefully reason through the problem internally, "
+                  "and then present the final option.",
+                  "The expected format is: <think> your detailed reasoning process here </think><answer> Please only "
+                  "output one option letter! (A, B, C, or D) </answer>. "]
+    else:
+        lines += ["Please only output one option letter (A, B, C, or D). Please do not output other words."]
+    return _indented(lines, 12)
+
+
+TAG_INFER_THINK = (
+    'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'
+    "\n"
+    "Output your thought process within the <think> </think> tags with detailed analysis.\n"
+    "\n"
+    "Then, provide your answer within the <answer> </answer> tags, output the corresponding option. At the same "
+    "time, in the <glue> </glue> tags, present the precise time period in seconds of the video clips on which you "
+    "base your answer to this question in the format of [s1, e1]. \n"
+    "\n"
+    "For example: <think> your detailed reasoning process here </think><answer> your final answer here </answer>"
+    "<glue>[5.2, 10.4]</glue>."
+)
+CLS_INFER_THINK = (
+    'Answer the question: "[QUESTION]" according to the content of the video. Select one of the answer from '
+    ":[OPTION]. When the user asks a question, you should first carefully reason through the problem internally, and "
+    "then present the final option. The expected format is: <think> Your detailed reasoning process here </think>"
+    "<answer> Output the corresponding option here </answer> "
+)
+CLS_INFER = (
+    'Answer the question: "[QUESTION]" according to the content of the video. Select one of the answer from '
+    ":[OPTION]. The expected format is: <answer> Output the corresponding option here </answer> "
+)
+REASONING_TURNS = (
+    "You are an advanced anomaly detector assigned to analyze a video. Please identify any unusual or suspicious "
+    "events that occur in the scene. Do not focus on any text or watermarks that might appear. Provide a description "
+    "in five sentences.",
+    "Explain in detail whether (and how) any anomaly occurs in the video, and the reasoning behind it.",
+)
+DEFAULT_SYSTEM = "You are a helpful assistant."
+
+
+def inference_chat(task, row, think):
+    """(messages, add_vision_id) of the paper's inference for one row: video first; QA with "Video 1:" (the
+    processor's add_vision_id), TAG and CLS with the default system message given explicitly."""
+    if task == "qa":
+        return chat(qa_inference(row, think), video_first=True), True
+    if task == "tag":
+        text = (fill(TAG_INFER_THINK, TAG_QUESTION_RFT, "[Anomaly, Normal]") if think
+                else fill(TAG_SFT, TAG_QUESTION_SFT))
+        return chat(text, video_first=True, system=DEFAULT_SYSTEM), False
+    if task == "cls":
+        return chat(fill(CLS_INFER_THINK if think else CLS_INFER, CLS_QUESTION, str(CLASSES)), video_first=True,
+                    system=DEFAULT_SYSTEM), False
+    if task == "ball":
+        return chat(fill(BALL_THINK if think else BALL_ANSWER, options="\n".join(row["options"])),
+                    video_first=True), False
+    raise ValueError(f"unknown task {task!r}")

@@ -32,6 +32,7 @@ class VideoMismatch(RuntimeError):
 class Example:
     chat: list  # messages with one bare {"type": "video"} block
     clip: object  # vauflow.frames.cache.Clip
+    vision_id: bool = False  # the chat template's add_vision_id ("Video 1: "), as the paper's QA inference
 
 
 def resize_frames(clip):
@@ -114,7 +115,8 @@ def build_inputs(processor, examples, completions=None, dtype=None):
 
     Returns a dict of tensors: the MODEL_KEYS, plus `completion_mask` (1 on completion tokens) and `labels`
     (completion ids, -100 elsewhere) when `completions` is given."""
-    texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True) for e in examples]
+    texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True,
+                                            add_vision_id=e.vision_id) for e in examples]
     clips = [e.clip for e in examples]
     videos = [video_features(processor, c) for c in clips]
     texts, _ = processor.get_text_with_replacements(texts, [], [v[1] for v in videos], [])
@@ -141,7 +143,8 @@ def build_inputs(processor, examples, completions=None, dtype=None):
 
 def build_inputs_reference(processor, examples):
     """The same inputs from one processor call (what build_inputs must equal; used by tests)."""
-    texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True) for e in examples]
+    texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True,
+                                            add_vision_id=e.vision_id) for e in examples]
     clips = [e.clip for e in examples]
     out = processor(text=texts, videos=[resize_frames(c) for c in clips],
                     video_metadata=[video_metadata(c) for c in clips], do_resize=False, do_sample_frames=False,

@@ -1,0 +1,92 @@
+"""The paper's inference: prompts verbatim (checked against the spec's blocks), batched generation over cells,
+resume from a partial file after an interruption, atomic final files in our JSONL and the upstream CSV layout."""
+
+import json
+import re
+
+import pytest
+
+from conftest import SHARED, smoke_config
+from vauflow import prompts
+from vauflow.evaluate import infer
+from vauflow.io import read_jsonl
+
+SPEC = SHARED / "spec" / "vau-r1.md"
+ROW = {"question": "What happens?", "options": ["Fire", "Fighting", "Nothing", "Robbery"]}
+
+
+def spec_block(after):
+    text = SPEC.read_text(encoding="utf-8")
+    start = text.index(after)
+    m = re.search(r"```\n(.*?)\n```", text[start:], re.S)
+    return m.group(1)
+
+
+@pytest.mark.skipif(not SPEC.exists(), reason="spec absent")
+def test_inference_prompts_verbatim():
+    think = spec_block("w/ think:")
+    filled = (think.replace("{Question}", ROW["question"])
+              .replace("{Option 1}", "Fire").replace("{Option 2}", "Fighting")
+              .replace("{Option 3}", "Nothing").replace("{Option 4}", "Robbery"))
+    assert prompts.qa_inference(ROW, think=True) == "\n" + filled + "\n" + " " * 12
+    no_think = prompts.qa_inference(ROW, think=False)
+    assert no_think.startswith("\n" + filled.split("\n\n            When")[0])
+    assert no_think.endswith(spec_block("w/o think: identical") + "\n" + " " * 12)
+    tag = spec_block("**Inference w/ think** (`inference_tag_qwen.py`)")
+    msgs, vision_id = prompts.inference_chat("tag", {}, think=True)
+    want = tag.replace("[QUESTION]", prompts.TAG_QUESTION_RFT).replace("[OPTION]", "[Anomaly, Normal]")
+    assert msgs[1]["content"][1]["text"] == want and not vision_id
+    assert msgs[0] == {"role": "system", "content": "You are a helpful assistant."}
+    assert msgs[1]["content"][0] == {"type": "video"}  # video first at inference
+    msgs, vision_id = prompts.inference_chat("qa", ROW, think=False)
+    assert vision_id and msgs[0]["content"][0] == {"type": "video"}
+    cls_think = re.search(r"- think: `(.*?)`\n", SPEC.read_text(encoding="utf-8")).group(1)
+    msgs, _ = prompts.inference_chat("cls", {}, think=True)
+    assert msgs[1]["content"][1]["text"] == cls_think.replace("[QUESTION]", prompts.CLS_QUESTION).replace(
+        "[OPTION]", str(prompts.CLASSES))
+
+
+def test_vision_id_prefix_reaches_the_text(smoke_models):
+    from vauflow.model.load import load_processor
+
+    proc = load_processor(smoke_models / "resources/models/tiny")
+    msgs, _ = prompts.inference_chat("qa", ROW, think=False)
+    with_id = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, add_vision_id=True)
+    assert "Video 1: <|vision_start|>" in with_id
+
+
+def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tmp_path, monkeypatch):
+    cfg = smoke_config()
+    data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
+    model = smoke_models / "resources/models/tiny"
+    cells = [("qa", "test_msad", False), ("tag", "test_ecva", True)]
+    args = dict(batch_size=3, max_new_tokens={"think": 6, "answer": 4})
+    full = infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "a", tmp_path / "pa", **args)
+
+    real, calls = infer.generate, []
+
+    def flaky(*a, **k):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # killed after one finished batch
+        return real(*a, **k)
+
+    monkeypatch.setattr(infer, "generate", flaky)
+    with pytest.raises(KeyboardInterrupt):
+        infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "b", tmp_path / "pb", **args)
+    assert len(read_jsonl(tmp_path / "pb" / "qa_test_msad_nothink.jsonl")) == 3  # one batch kept
+    assert not (tmp_path / "b" / "qa_test_msad_nothink.jsonl").exists()  # no partial final file
+    calls.clear()
+    monkeypatch.setattr(infer, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "b", tmp_path / "pb", **args)
+    assert again == full
+    n_qa = full["qa_test_msad_nothink"]
+    assert len(calls) == -(-(n_qa - 3) // 3) + -(-full["tag_test_ecva_think"] // 3)  # the done batch is not redone
+    for name in full:
+        assert (tmp_path / "a" / f"{name}.jsonl").read_bytes() == (tmp_path / "b" / f"{name}.jsonl").read_bytes()
+    preds = read_jsonl(tmp_path / "a" / "qa_test_msad_nothink.jsonl")
+    assert all(set(p) == {"video", "response"} for p in preds) and len(preds) == n_qa
+    lines = (tmp_path / "a" / "qa_test_msad_nothink.csv").read_text().splitlines()
+    assert lines[0] == "Video Name,QA answer" and len(lines) == n_qa + 1
+    gt = [json.loads(x) for x in (smoke_models / "results/vaubench/linked/test_msad/qa.jsonl").read_text().splitlines()]
+    assert [p["video"] for p in preds] == [g["video_name"] for g in gt]
