@@ -81,3 +81,14 @@ def smoke_models(tmp_path_factory):
 
 def smoke_config():
     return load_merged(REPO / "config.yaml", SMOKE)
+
+
+@pytest.fixture(scope="session")
+def real_built(tmp_path_factory):
+    """The real VAU-Bench annotation CSVs (../shared/vau-bench) through `vauflow vaubench build`."""
+    real = SHARED / "vau-bench"
+    if not real.is_dir():
+        pytest.skip(f"{real} is absent: real VAU-Bench annotations unavailable")
+    out = tmp_path_factory.mktemp("real-built")
+    vauflow("vaubench", "build", "--annotations", real, "--out", out)
+    return out

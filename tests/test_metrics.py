@@ -5,11 +5,8 @@ import json
 
 import pytest
 
-from conftest import SHARED, vauflow
+from conftest import vauflow
 from vauflow.evaluate.metrics import cls_metrics, qa_metrics, tag_metrics
-
-REAL = SHARED / "vau-bench"
-
 
 def metrics_cli(tmp_path, task, gt, preds):
     (tmp_path / "gt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gt))
@@ -74,15 +71,6 @@ def test_bad_inputs_one_line(tmp_path):
                            (tmp_path / "pred.jsonl", tmp_path / "gt.jsonl", "not JSON")):
         p = vauflow("eval", "metrics", "--task", "qa", "--pred", pred, "--gt", gt, check=False)
         assert p.returncode == 2 and want in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
-
-
-@pytest.fixture(scope="module")
-def real_built(tmp_path_factory):
-    if not REAL.is_dir():
-        pytest.skip(f"{REAL} is absent: real VAU-Bench annotations unavailable")
-    out = tmp_path_factory.mktemp("built")
-    vauflow("vaubench", "build", "--annotations", REAL, "--out", out)
-    return out
 
 
 def rows(path):

@@ -19,12 +19,8 @@ REAL = SHARED / "vau-bench"
 
 
 @pytest.fixture(scope="module")
-def real_summary(tmp_path_factory):
-    if not REAL.is_dir():
-        pytest.skip(f"{REAL} is absent: real VAU-Bench annotations unavailable")
-    out = tmp_path_factory.mktemp("built")
-    vauflow("vaubench", "build", "--annotations", REAL, "--out", out)
-    return out, json.loads((out / "summary.json").read_text())
+def real_summary(real_built):
+    return real_built, json.loads((real_built / "summary.json").read_text())
 
 
 def test_real_rows_and_paper_denominators(real_summary):
