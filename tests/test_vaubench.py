@@ -9,13 +9,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import SHARED, vauflow
+from conftest import vauflow
 from vauflow.frames.cache import FrameCache
 from vauflow.vaubench.build import build
 from vauflow.vaubench.link import link_rows
 from vauflow.vaubench.schema import COLUMNS, answer_letter, canonical_class, parse_reasoning
 
-REAL = SHARED / "vau-bench"
 
 
 @pytest.fixture(scope="module")
