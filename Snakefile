@@ -17,6 +17,7 @@ include: "workflow/rules/model.smk"
 include: "workflow/rules/sft.smk"
 include: "workflow/rules/grpo.smk"
 include: "workflow/rules/learning.smk"
+include: "workflow/rules/eval.smk"
 
 
 rule all:
@@ -27,6 +28,7 @@ rule all:
         expand("results/sft/{run}", run=SFT_RUNS),
         expand("results/grpo/{run}", run=GRPO_RUNS),
         ["results/learning/summary.json"] if config["learning_check"] else [],
+        "results/tables/tables.md",
 
 
 # Named partial targets, one stage each.

@@ -21,7 +21,9 @@ def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench
                                 "results/frames/**/*.json*", "results/frames/**/*.npy",
                                 "resources/models/tiny/*.safetensors", "resources/models/tiny/tokenizer.json",
                                 "results/sft/*/*.safetensors", "results/sft/*/adapter/*.safetensors",
-                                "results/grpo/*/*.safetensors", "results/grpo/*/log.jsonl")):
+                                "results/grpo/*/*.safetensors", "results/grpo/*/log.jsonl",
+                                "results/learning/*", "results/eval/*/predictions/*", "results/eval/*/metrics.json",
+                                "results/tables/*")):
     h = {}
     for pat in patterns:
         for p in sorted(Path(root).glob(pat)):
@@ -75,6 +77,12 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
         assert all(e["stages"]["grpo"]["none"]["n"] >= 64 for e in r["tasks"].values())
         assert all(set(e["stages"]) == {"sft", "grpo"} for e in r["tasks"].values())
     assert learning["grpo_raised_train_reward_somewhere"]
+    # the paper's tables (issue 5): every table, every cell filled for the models this config makes
+    assert r["stages"]["eval"]["s"] <= 150 and r["stages"]["tables + report"]["s"] <= 30, r["stages"]
+    tables = (workdir / "results/tables/tables.md").read_text()
+    for title in ("Table A", "Table B", "Table C", "Ball", "Reference: published VAU-R1", "Provenance"):
+        assert f"## {title}" in tables
+    assert "n/a" not in tables.split("## Reference")[0]
     again = snakemake(workdir=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
 

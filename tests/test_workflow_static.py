@@ -30,6 +30,15 @@ def expected_jobs(cfg):
     n += len(sft | inits)  # sft runs: configured, GRPO warm starts, and the SFT runs those continue from
     n += len(grpo)  # grpo, one per task or mix
     n += bool(cfg["learning_check"]) and bool(grpo)  # learning_check, one job over every run
+    # evaluate: one job per model a table shows (base; per task the SFT model its RFT run started from, or its own
+    # SFT run; every RFT run), then one tables job
+    shown = {"base"} | {f"rft-{r}" for r in grpo}
+    for task in ("qa", "tag", "cls", "ball"):
+        if task in grpo and starts[task] != "base":
+            shown.add("sft-" + (task if starts[task] == "sft" else starts[task][4:]))
+        elif task in sft:
+            shown.add(f"sft-{task}")
+    n += len(shown) + 1
     return n
 
 

@@ -141,6 +141,41 @@ def cmd_eval_metrics(a):
     print(json.dumps(paper_metrics(a.task, a.pred, a.gt)))
 
 
+def cmd_eval_run(a):
+    from pathlib import Path
+
+    from vauflow.evaluate.infer import run_cells
+    from vauflow.evaluate.tables import score_cells
+    from vauflow.io import atomic_dir, write_json
+
+    settings = a.settings
+    cells = [tuple(c) for c in a.cells]
+    with atomic_dir(a.out) as tmp:
+        counts = run_cells(a.model, cells, {"vau": a.vau_data, "ball": a.ball_data}, a.budgets, tmp / "predictions",
+                           a.partial, batch_size=settings["batch_size"], max_new_tokens=settings["max_new_tokens"],
+                           prompts=settings["prompts"])
+        scores = score_cells(cells, tmp / "predictions", a.built, a.ball_data)
+        write_json(Path(tmp) / "metrics.json", {"model": str(a.model), "cells": scores, "predicted": counts})
+    for name, m in scores.items():
+        print(name, json.dumps({k: v for k, v in m.items() if k not in ("ious", "per_class")}))
+
+
+def cmd_eval_tables(a):
+    from pathlib import Path
+
+    from vauflow.evaluate.tables import eval_models, provenance, render, test_splits
+    from vauflow.io import write_json, write_text
+
+    config = a.config
+    results = {m: json.loads((Path(a.eval) / m / "metrics.json").read_text())["cells"] for m in eval_models(config)}
+    data_files = [Path(a.built) / s / f"{t}.jsonl" for s in test_splits(config) for t in ("qa", "tag", "cls")]
+    data_files += [Path(a.ball_data) / "val.jsonl", Path(a.built) / "train" / "tag.jsonl"]
+    md, obj = render(config, results, a.built, a.ball_data, provenance(config, a.repo, data_files), seed=a.seed)
+    write_text(Path(a.out) / "tables.md", md)
+    write_json(Path(a.out) / "tables.json", obj)
+    print(md)
+
+
 def cmd_launch(a):
     from vauflow.launch import launch
 
@@ -254,6 +289,26 @@ def build_parser():
     x.add_argument("--pred", required=True, help='JSONL of {"video": <Video Name>, "response": <raw model text>}')
     x.add_argument("--gt", required=True, help="that task's JSONL from `vauflow vaubench build`")
     x.set_defaults(func=cmd_eval_metrics)
+    x = ev.add_parser("run", help="one model over its evaluation cells: predictions (JSONL + upstream CSV), metrics")
+    x.add_argument("--model", required=True, help="model folder")
+    x.add_argument("--cells", type=_json, required=True, help="JSON [[task, split, think], ...]")
+    x.add_argument("--vau-data", required=True)
+    x.add_argument("--ball-data", required=True)
+    x.add_argument("--built", required=True, help="results/vaubench/built (the ground truth)")
+    x.add_argument("--budgets", type=_json, required=True, help="JSON frames.budgets")
+    x.add_argument("--settings", type=_json, required=True, help="JSON eval settings")
+    x.add_argument("--partial", required=True, help="resumable partial predictions, outside Snakemake outputs")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_eval_run)
+    x = ev.add_parser("tables", help="tables A, B, C and the ball table from the evaluation jobs")
+    x.add_argument("--config", type=_json, required=True, help="JSON of the validated config")
+    x.add_argument("--eval", required=True, help="results/eval")
+    x.add_argument("--built", required=True)
+    x.add_argument("--ball-data", required=True)
+    x.add_argument("--repo", required=True, help="the workflow's checkout (provenance)")
+    x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_eval_tables)
 
     x = sub.add_parser("learning", help="held-out check that SFT and GRPO runs learned from the video")
     x.add_argument("--runs", type=_json, required=True,

@@ -16,7 +16,7 @@ import torch
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import read_jsonl, write_jsonl, write_text
 from vauflow.model.inputs import Example, build_inputs, eos_token_ids, model_inputs, vision_token_ids
-from vauflow.prompts import inference_chat
+from vauflow.prompts import chat, inference_chat, prompt_text
 from vauflow.sft.data import frame_cache, load_rows
 
 # the upstream CSV columns per task (cross-checks with the original evaluation scripts)
@@ -55,7 +55,15 @@ def upstream_csv(task, predictions):
     return buf.getvalue()
 
 
-def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None):
+def messages_for(task, row, think, prompts):
+    """(messages, add_vision_id): the paper's inference prompt, or the prompt the model was trained with."""
+    if prompts == "paper":
+        return inference_chat(task, row, think)
+    return chat(prompt_text(task, row, "think" if think else "answer")), False
+
+
+def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None,
+              prompts="paper"):
     """cells: [(task, split, think)]. Writes <out_dir>/<cell>.jsonl and .csv; returns {cell: rows predicted}."""
     from vauflow.model.load import load_model, load_processor
 
@@ -77,7 +85,7 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
             chunk = todo[start:start + batch_size]
             examples = []
             for r in chunk:
-                messages, vision_id = inference_chat(task, r, think)
+                messages, vision_id = messages_for(task, r, think, prompts)
                 examples.append(Example(chat=messages, clip=cache.clip(r["dataset"], r["video"], budget),
                                         vision_id=vision_id))
             texts = generate(model, processor, examples, limit)

@@ -7,11 +7,11 @@ intervals and a one-sided binomial p-value against the larger of chance and the 
 SFT-vs-GRPO difference get paired bootstrap intervals (seeded)."""
 
 import collections
-import math
 
 import numpy as np
 
 from vauflow.evaluate import metrics
+from vauflow.evaluate.metrics import bootstrap_mean, wilson
 from vauflow.evaluate.predict import predict
 from vauflow.io import read_jsonl
 from vauflow.sft.data import load_rows
@@ -27,24 +27,6 @@ def heldout_rows(task, data):
         return load_rows("ball", data["ball"], "val")[0]
     return [r for split in ("test_msad", "test_ecva", "test_ucf_crime")
             for r in load_rows(task, data["vau"], split)[0]]
-
-
-def wilson(k, n, z=1.96):
-    if n == 0:
-        return [0.0, 1.0]
-    p = k / n
-    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return [(centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)]
-
-
-def bootstrap_mean(values, seed, n_boot=2000):
-    """95 % percentile interval of the mean of `values` (paired differences are values too)."""
-    v = np.asarray(values, dtype=float)
-    if len(v) == 0:
-        return [0.0, 0.0]
-    idx = np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))
-    means = v[idx].mean(1)
-    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]
 
 
 def per_row_scores(task, rows, texts):

@@ -3,6 +3,8 @@
 import collections
 import math
 
+import numpy as np
+
 from vauflow import parse
 
 
@@ -93,19 +95,27 @@ def qa_metrics(gt_rows, pred_rows):
 def tag_metrics(gt_rows, pred_rows):
     """mIoU and R@0.3/0.5/0.7 (%) over the rows with a real interval (Normal 0/0 and unannotated -1/-1 rows are
     excluded); a missing or unparseable prediction has IoU 0."""
-    preds = responses_by_video(pred_rows)
-    ious = []
-    for g in gt_rows:
-        if not g["scored"]:
-            continue
-        text = preds.get(video_key(g["video_name"]))
-        pred = parse.tag_interval_lenient(text) if text is not None else None
-        ious.append(0.0 if pred is None else parse.tiou(pred, g["gt"]))
+    return tag_summary(tag_ious(gt_rows, pred_rows))
+
+
+def tag_summary(ious):
     n = len(ious)
     out = {"miou": 100 * sum(ious) / n if n else 0.0}
     for k in (0.3, 0.5, 0.7):
         out[f"r@{k}"] = 100 * sum(i >= k for i in ious) / n if n else 0.0
     out["n"] = n
+    return out
+
+
+def tag_ious(gt_rows, pred_rows):
+    """Per-row IoUs of the scored rows (for bootstrap intervals)."""
+    preds = responses_by_video(pred_rows)
+    out = []
+    for g in gt_rows:
+        if g["scored"]:
+            text = preds.get(video_key(g["video_name"]))
+            pred = parse.tag_interval_lenient(text) if text is not None else None
+            out.append(0.0 if pred is None else parse.tiou(pred, g["gt"]))
     return out
 
 
@@ -127,6 +137,20 @@ def cls_metrics(gt_rows, pred_rows):
         multi += parse.same_class(pred, g["class"])
     n = len(rows)
     return {"binary_acc": 100 * binary / n if n else 0.0, "multi_acc": 100 * multi / n if n else 0.0, "n": n}
+
+
+def ball_metrics(gt_rows, pred_rows):
+    """Direction accuracy (%), overall and per class, over the ball rows; the answer must name the right option."""
+    preds = responses_by_video(pred_rows)
+    per = collections.defaultdict(lambda: [0, 0])
+    for g in gt_rows:
+        text = preds.get(video_key(g["video"]), "")
+        hit = parse.ball_letter_strict(parse.first_answer(text), g["options"]) == g["letter"]
+        per[g["label"]][0] += hit
+        per[g["label"]][1] += 1
+    n = sum(v[1] for v in per.values())
+    return {"accuracy": 100 * sum(v[0] for v in per.values()) / n if n else 0.0, "n": n,
+            "per_class": {c: {"accuracy": 100 * k / m, "n": m} for c, (k, m) in sorted(per.items())}}
 
 
 PAPER_METRICS = {"qa": qa_metrics, "tag": tag_metrics, "cls": cls_metrics}
@@ -161,3 +185,21 @@ def load_checked(path, keys, what):
 def paper_metrics(task, pred_path, gt_path):
     gt = load_checked(gt_path, GT_KEYS[task], f"{task} ground truth")
     return PAPER_METRICS[task](gt, load_checked(pred_path, PRED_KEYS, "predictions"))
+
+
+def wilson(k, n, z=1.96):
+    if n == 0:
+        return [0.0, 1.0]
+    p = k / n
+    centre, half = p + z * z / (2 * n), z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return [(centre - half) / (1 + z * z / n), (centre + half) / (1 + z * z / n)]
+
+
+def bootstrap_mean(values, seed, n_boot=2000):
+    """95 % percentile interval of the mean of `values` (paired differences are values too)."""
+    v = np.asarray(values, dtype=float)
+    if len(v) == 0:
+        return [0.0, 0.0]
+    idx = np.random.default_rng(seed).integers(0, len(v), (n_boot, len(v)))
+    means = v[idx].mean(1)
+    return [float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))]

@@ -5,6 +5,8 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
+from vauflow.evaluate.tables import eval_models, model_path
+
 from vauflow.config import (
     ConfigError,
     grpo_init_run,
@@ -41,12 +43,15 @@ GRPO_RUNS = config["grpo"]["runs"]
 SFT_RUNS = sft_runs(config)
 # the learning check compares each GRPO run with the SFT model it started from, where there is one
 GRPO_INIT_SFT = {run: grpo_init_run(config, run) for run in GRPO_RUNS}
+# the evaluation matrix: every model a table needs, with its cells (task, split, think)
+EVAL_MODELS = eval_models(config)
 
 
 wildcard_constraints:
     dataset="|".join(DATASETS),
     run="|".join(["qa", "tag", "cls", "ball", *MIXES]),
     shard=r"\d+",
+    model="|".join(EVAL_MODELS) or "none",
 
 
 def regex_or_nothing(names):
@@ -78,6 +83,10 @@ def as_json(obj):
 
 def model_dir(name):
     return f"resources/models/{name}"
+
+
+def eval_model_dir(wildcards):
+    return model_path(config, wildcards.model)
 
 
 def sft_base(wildcards):
