@@ -90,3 +90,20 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
     assert lines[0] == "Video Name,QA answer" and len(lines) == n_qa + 1
     gt = [json.loads(x) for x in (smoke_models / "results/vaubench/linked/test_msad/qa.jsonl").read_text().splitlines()]
     assert [p["video"] for p in preds] == [g["video_name"] for g in gt]
+
+
+def test_demo_prints_the_answer_and_rejects_a_bad_file_in_one_line(smoke_models, tmp_path):
+    from conftest import vauflow
+
+    budget = json.dumps(smoke_config()["frames"]["budgets"]["infer_tag"])
+    video = sorted((smoke_models / "resources/videos/msad").glob("*.mp4"))[0]
+    model = smoke_models / "resources/models/tiny"
+    p = vauflow("demo", "--model", model, "--video", video, "--budget", budget, "--max-new-tokens", "4")
+    assert p.stdout.startswith("answer: ") and p.stdout.count("\n") == 1
+    p = vauflow("demo", "--model", model, "--video", video, "--budget", budget, "--task", "tag", "--think",
+                "--max-new-tokens", "4")
+    assert "answer: " in p.stdout
+    bad = tmp_path / "broken.mp4"
+    bad.write_bytes(b"not a video at all")
+    p = vauflow("demo", "--model", model, "--video", bad, "--budget", budget, check=False)
+    assert p.returncode == 2 and p.stderr.startswith("vauflow: error:") and p.stderr.strip().count("\n") == 0

@@ -71,11 +71,11 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     with capsys.disabled():
         print((workdir / "results/learning/summary.md").read_text())
     assert sorted(learning["runs"]) == sorted(cfg["grpo"]["runs"])
-    failed = [f"{run}: {k}" for run, r in learning["runs"].items() for k, ok in r["verdict"].items() if not ok]
+    failed = [f"{run}: {k}" for run, v in learning["runs"].items() for k, ok in v["verdict"].items() if not ok]
     assert not failed, failed
-    for r in learning["runs"].values():
-        assert all(e["stages"]["grpo"]["none"]["n"] >= 64 for e in r["tasks"].values())
-        assert all(set(e["stages"]) == {"sft", "grpo"} for e in r["tasks"].values())
+    for checked in learning["runs"].values():
+        assert all(e["stages"]["grpo"]["none"]["n"] >= 64 for e in checked["tasks"].values())
+        assert all(set(e["stages"]) == {"sft", "grpo"} for e in checked["tasks"].values())
     assert learning["grpo_raised_train_reward_somewhere"]
     # the paper's tables (issue 5): every table, every cell filled for the models this config makes
     assert r["stages"]["eval"]["s"] <= 150 and r["stages"]["tables + report"]["s"] <= 30, r["stages"]

@@ -176,6 +176,18 @@ def cmd_eval_tables(a):
     print(md)
 
 
+def cmd_demo(a):
+    from vauflow.demo import demo
+    from vauflow.frames.budget import PAPER_BUDGETS
+
+    budget = a.budget or PAPER_BUDGETS["infer_tag"].to_dict()
+    reasoning, answer = demo(a.model, a.video, budget, task=a.task, prompt=a.prompt, think=a.think,
+                             max_new_tokens=a.max_new_tokens)
+    if reasoning is not None:
+        print(f"reasoning: {reasoning}")
+    print(f"answer: {answer}")
+
+
 def cmd_launch(a):
     from vauflow.launch import launch
 
@@ -309,6 +321,16 @@ def build_parser():
     x.add_argument("--seed", type=int, default=0)
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_eval_tables)
+
+    x = sub.add_parser("demo", help="one video through a model: prints the reasoning and the answer")
+    x.add_argument("--model", required=True, help="model folder (base, SFT or GRPO output)")
+    x.add_argument("--video", required=True, help="a video file")
+    x.add_argument("--prompt", default=None, help="free prompt (default: the paper's anomaly-description prompt)")
+    x.add_argument("--task", choices=["tag", "cls"], default=None, help="use this task's inference prompt instead")
+    x.add_argument("--think", action="store_true", help="the task's think prompt")
+    x.add_argument("--budget", type=_json, default=None, help="JSON video budget (default: the paper's TAG/CLS one)")
+    x.add_argument("--max-new-tokens", type=int, default=256)
+    x.set_defaults(func=cmd_demo)
 
     x = sub.add_parser("learning", help="held-out check that SFT and GRPO runs learned from the video")
     x.add_argument("--runs", type=_json, required=True,

@@ -128,7 +128,8 @@ def render(config, results, built, ball_linked, provenance, seed=0):
     """(markdown, json object) of every table."""
     modes = config["eval"]["think"]
     mode_name = {False: "w/o think", True: "w/ think"}
-    md, data = [f"Evaluation prompts: {config['eval']['prompts']} ({'inference prompts verbatim, video first' if config['eval']['prompts'] == 'paper' else 'the prompt each model was trained with'}).", ""], {}
+    how = {"paper": "inference prompts verbatim, video first", "training": "the prompt each model was trained with"}
+    md, data = [f"Evaluation prompts: {config['eval']['prompts']} ({how[config['eval']['prompts']]}).", ""], {}
     for table in ("A", "B", "C", "ball"):
         task = TABLE_TASK[table]
         rows = table_rows(config, table)
