@@ -8,7 +8,7 @@ import pytest
 
 from conftest import SHARED, smoke_config
 from vauflow import prompts
-from vauflow.evaluate import infer
+from vauflow.evaluate import infer, predict
 from vauflow.io import read_jsonl
 
 SPEC = SHARED / "spec" / "vau-r1.md"
@@ -63,7 +63,7 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
     args = dict(batch_size=3, max_new_tokens={"think": 6, "answer": 4})
     full = infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "a", tmp_path / "pa", **args)
 
-    real, calls = infer.generate, []
+    real, calls = predict.generate, []
 
     def flaky(*a, **k):
         calls.append(1)
@@ -71,13 +71,13 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
             raise KeyboardInterrupt  # killed after one finished batch
         return real(*a, **k)
 
-    monkeypatch.setattr(infer, "generate", flaky)
+    monkeypatch.setattr(predict, "generate", flaky)
     with pytest.raises(KeyboardInterrupt):
         infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "b", tmp_path / "pb", **args)
     assert len(read_jsonl(tmp_path / "pb" / "qa_test_msad_nothink.jsonl")) == 3  # one batch kept
     assert not (tmp_path / "b" / "qa_test_msad_nothink.jsonl").exists()  # no partial final file
     calls.clear()
-    monkeypatch.setattr(infer, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
+    monkeypatch.setattr(predict, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
     again = infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "b", tmp_path / "pb", **args)
     assert again == full
     n_qa = full["qa_test_msad_nothink"]

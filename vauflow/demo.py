@@ -13,7 +13,7 @@ from vauflow.prompts import REASONING_TURNS, chat, inference_chat
 
 def demo(model_dir, video, budget, task=None, prompt=None, think=False, max_new_tokens=256):
     """(reasoning or None, answer text) for one video."""
-    from vauflow.evaluate.infer import generate
+    from vauflow.evaluate.predict import generate
     from vauflow.model.inputs import Example
     from vauflow.model.load import load_model, load_processor
 

@@ -11,11 +11,10 @@ import io
 import json
 from pathlib import Path
 
-import torch
-
+from vauflow.evaluate import predict
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import read_jsonl, write_jsonl, write_text
-from vauflow.model.inputs import Example, build_inputs, eos_token_ids, model_inputs, vision_token_ids
+from vauflow.model.inputs import Example
 from vauflow.prompts import chat, inference_chat, prompt_text
 from vauflow.sft.data import frame_cache, load_rows
 
@@ -36,15 +35,6 @@ def cell_name(task, split, think):
 def cell_rows(task, split, data):
     root = data["ball"] if task == "ball" else data["vau"]
     return load_rows(task, root, split)[0]
-
-
-@torch.no_grad()
-def generate(model, processor, examples, max_new_tokens):
-    batch = build_inputs(processor, examples)
-    seqs = model.generate(**model_inputs(batch, model.device), do_sample=False, max_new_tokens=max_new_tokens,
-                          suppress_tokens=vision_token_ids(processor), eos_token_id=eos_token_ids(processor),
-                          pad_token_id=processor.tokenizer.pad_token_id)
-    return processor.tokenizer.batch_decode(seqs[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
 
 
 def upstream_csv(task, predictions):
@@ -88,7 +78,7 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
                 messages, vision_id = messages_for(task, r, think, prompts)
                 examples.append(Example(chat=messages, clip=cache.clip(r["dataset"], r["video"], budget),
                                         vision_id=vision_id))
-            texts = generate(model, processor, examples, limit)
+            texts = predict.generate(model, processor, examples, limit)
             with open(partial, "a", encoding="utf-8") as f:  # one finished batch at a time: resumable
                 for r, t in zip(chunk, texts):
                     f.write(json.dumps({"id": r["id"], "video": video_name(r), "response": t}) + "\n")

@@ -29,14 +29,6 @@ def heldout_rows(task, data):
             for r in load_rows(task, data["vau"], split)[0]]
 
 
-def per_row_scores(task, rows, texts):
-    """One number per scored row: 1/0 correct, or tIoU for TAG (rows with a real interval only)."""
-    if task == "tag":
-        return [metrics.tag_iou(r, t) for r, t in zip(rows, texts) if r["scored"]]
-    fn = {"qa": metrics.qa_correct, "cls": metrics.cls_correct, "ball": metrics.ball_correct}[task]
-    return [float(fn(r, t)) for r, t in zip(rows, texts)]
-
-
 def baseline(task, train, test, n_classes):
     """What a model blind to the video can reach, from the training labels alone."""
     if task == "tag":
@@ -86,7 +78,7 @@ def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=16
             for how in TRANSFORMS[task]:
                 texts = predict(models[stage], test, budget, batch_size=batch_size,
                                 max_new_tokens=MAX_NEW_TOKENS[task], transform=how, seed=seed, model=model)
-                scores = per_row_scores(task, test, texts)
+                scores = metrics.row_scores(task, test, texts)
                 raw[stage, how] = scores
                 entry["stages"][stage][how] = summarise(task, scores, base, seed)
                 entry["stages"][stage][how]["example"] = texts[0][:80] if texts else ""

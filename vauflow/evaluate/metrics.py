@@ -25,17 +25,24 @@ def tag_iou(row, text):
     return 0.0 if pred is None else parse.tiou(pred, row["gt"])
 
 
+def row_scores(task, rows, texts):
+    """One number per scored row: 1/0 correct, or tIoU for TAG (rows with a real interval only)."""
+    if task == "tag":
+        return [tag_iou(r, t) for r, t in zip(rows, texts) if r["scored"]]
+    fn = {"qa": qa_correct, "cls": cls_correct, "ball": ball_correct}[task]
+    return [float(fn(r, t)) for r, t in zip(rows, texts)]
+
+
 def score(task, rows, texts):
     """{"n", "score"} — accuracy for qa/cls/ball; for tag, mIoU over rows with a real interval (plus R@k)."""
+    values = row_scores(task, rows, texts)
+    out = {"n": len(values), "score": sum(values) / max(1, len(values))}
     if task == "tag":
-        ious = [tag_iou(r, t) for r, t in zip(rows, texts) if r["scored"]]
-        out = {"n": len(ious), "score": sum(ious) / max(1, len(ious))}
         for k in (0.3, 0.5, 0.7):
-            out[f"R@{k}"] = sum(i >= k for i in ious) / max(1, len(ious))
-        return out
-    fn = {"qa": qa_correct, "cls": cls_correct, "ball": ball_correct}[task]
-    hits = [fn(r, t) for r, t in zip(rows, texts)]
-    return {"n": len(hits), "score": sum(hits) / max(1, len(hits)), "correct": sum(hits)}
+            out[f"R@{k}"] = sum(i >= k for i in values) / max(1, len(values))
+    else:
+        out["correct"] = int(sum(values))
+    return out
 
 
 LABEL = {"qa": "answer", "cls": "class", "ball": "letter"}
@@ -114,8 +121,7 @@ def tag_ious(gt_rows, pred_rows):
     for g in gt_rows:
         if g["scored"]:
             text = preds.get(video_key(g["video_name"]))
-            pred = parse.tag_interval_lenient(text) if text is not None else None
-            out.append(0.0 if pred is None else parse.tiou(pred, g["gt"]))
+            out.append(0.0 if text is None else tag_iou(g, text))
     return out
 
 
@@ -144,8 +150,7 @@ def ball_metrics(gt_rows, pred_rows):
     preds = responses_by_video(pred_rows)
     per = collections.defaultdict(lambda: [0, 0])
     for g in gt_rows:
-        text = preds.get(video_key(g["video"]), "")
-        hit = parse.ball_letter_strict(parse.first_answer(text), g["options"]) == g["letter"]
+        hit = ball_correct(g, preds.get(video_key(g["video"]), ""))
         per[g["label"]][0] += hit
         per[g["label"]][1] += 1
     n = sum(v[1] for v in per.values())

@@ -28,13 +28,20 @@ def transform_clip(clip, how, seed):
 
 
 @torch.no_grad()
+def generate(model, processor, examples, max_new_tokens):
+    """Greedy completions (text) of one batch of examples: left-padded, vision special tokens suppressed."""
+    batch = build_inputs(processor, examples)
+    seqs = model.generate(**model_inputs(batch, model.device), do_sample=False, max_new_tokens=max_new_tokens,
+                          suppress_tokens=vision_token_ids(processor), eos_token_id=eos_token_ids(processor),
+                          pad_token_id=processor.tokenizer.pad_token_id)
+    return processor.tokenizer.batch_decode(seqs[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
+
+
 def predict(model_dir, rows, budget, batch_size=8, max_new_tokens=64, transform="none", seed=0, model=None):
-    """Greedy completions (text) for `rows`, in order."""
+    """Greedy completions (text) for `rows` (training prompts), in order."""
     if model is None:
         model, _ = load_model(model_dir)
     processor = load_processor(model_dir)
-    tok = processor.tokenizer
-    eos = eos_token_ids(processor)
     cache, budget = frame_cache(rows), VideoBudget.from_dict(budget)
     model.eval()
     out = []
@@ -44,9 +51,5 @@ def predict(model_dir, rows, budget, batch_size=8, max_new_tokens=64, transform=
         for k, r in enumerate(chunk):
             ex = example(r, cache, budget)
             examples.append(dataclasses.replace(ex, clip=transform_clip(ex.clip, transform, seed + start + k)))
-        batch = build_inputs(processor, examples)
-        seqs = model.generate(**model_inputs(batch), do_sample=False, max_new_tokens=max_new_tokens,
-                              suppress_tokens=vision_token_ids(processor), eos_token_id=eos,
-                              pad_token_id=tok.pad_token_id)
-        out += tok.batch_decode(seqs[:, batch["input_ids"].shape[1]:], skip_special_tokens=True)
+        out += generate(model, processor, examples, max_new_tokens)
     return out
