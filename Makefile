@@ -28,7 +28,7 @@ $(STAMP): requirements.lock pyproject.toml
 
 run: setup
 	vauflow unlock-stale
-	vauflow budget --report logs/budget.json -- snakemake --cores all
+	vauflow budget --report logs/budget.json -- snakemake --cores all --report results/report.html --report-after-run
 
 test: setup
 	pytest tests

@@ -1,11 +1,31 @@
 # vauflow: VAU-R1 from raw videos to paper tables.
-# download -> frames (decode once, cache) -> vaubench (merge, link) -> sft -> grpo[task] -> eval[model] -> tables
+# download -> frames (decode once, cache) -> vaubench (merge, link) -> sft -> grpo[task] -> eval[model]
+# -> vau_eval[model] -> tables -> plots (snakemake --report)
 
 
 configfile: "config.yaml"
 
 
 report: "workflow/report/workflow.rst"
+
+
+# on a cluster these run where Snakemake runs: network access (downloads, model fetch, the LLM judge) or cheap
+# collection steps
+localrules:
+    all,
+    data,
+    frames,
+    vaubench,
+    ball,
+    model,
+    sft_all,
+    grpo_all,
+    download_videos,
+    download_annotations,
+    fetch_model,
+    vau_eval,
+    tables,
+    plots,
 
 
 include: "workflow/rules/common.smk"
@@ -18,6 +38,7 @@ include: "workflow/rules/sft.smk"
 include: "workflow/rules/grpo.smk"
 include: "workflow/rules/learning.smk"
 include: "workflow/rules/eval.smk"
+include: "workflow/rules/cluster.smk"
 
 
 rule all:
@@ -29,6 +50,9 @@ rule all:
         expand("results/grpo/{run}", run=GRPO_RUNS),
         ["results/learning/summary.json"] if config["learning_check"] else [],
         "results/tables/tables.md",
+        "results/report/training",
+        "results/report/eval",
+        ["results/canary/gpu.json"] if config["gpu_canary"] else [],
 
 
 # Named partial targets, one stage each.

@@ -3,6 +3,7 @@ resume from a partial file after an interruption, atomic final files in our JSON
 
 import json
 import re
+import shutil
 
 import pytest
 
@@ -107,3 +108,38 @@ def test_demo_prints_the_answer_and_rejects_a_bad_file_in_one_line(smoke_models,
     bad.write_bytes(b"not a video at all")
     p = vauflow("demo", "--model", model, "--video", bad, "--budget", budget, check=False)
     assert p.returncode == 2 and p.stderr.startswith("vauflow: error:") and p.stderr.strip().count("\n") == 0
+    broken = tmp_path / "model"
+    shutil.copytree(model, broken)
+    (broken / "config.json").write_text("{not json")
+    p = vauflow("demo", "--model", broken, "--video", video, "--budget", budget, check=False)
+    assert p.returncode == 2 and "not a loadable model folder" in p.stderr and p.stderr.strip().count("\n") == 0
+
+
+def test_reasoning_runs_two_turns_with_the_video_again(smoke_models, tmp_path, monkeypatch):
+    """Turn 1 asks for a description; turn 2 holds that description as the assistant's turn and attaches the
+    video again; the prediction keeps both, in our JSONL and the upstream `Video Name, Description, Analysis`."""
+    cfg = smoke_config()
+    data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
+    real, seen = predict.generate, []
+
+    def spy(model, processor, examples, limit):
+        texts = real(model, processor, examples, limit)
+        seen.append((examples, texts, limit))
+        return texts
+
+    monkeypatch.setattr(predict, "generate", spy)
+    counts = infer.run_cells(smoke_models / "resources/models/tiny", [("reasoning", "test_msad", False)], data,
+                             cfg["frames"]["budgets"], tmp_path / "out", tmp_path / "partial", batch_size=16,
+                             max_new_tokens={"reasoning": 5})
+    (turn1, descriptions, limit1), (turn2, analyses, limit2) = seen
+    assert limit1 == limit2 == 5 and counts == {"reasoning_test_msad_nothink": len(turn1)}
+    assert all(len(e.clips) == 1 for e in turn1) and all(len(e.clips) == 2 for e in turn2)
+    for e1, e2, d in zip(turn1, turn2, descriptions):
+        assert e2.clip is e1.clip and e2.chat[1] == {"role": "assistant", "content": [{"type": "text", "text": d}]}
+        assert e1.chat[0]["content"][1]["text"] == prompts.REASONING_TURNS[0]
+        assert e2.chat[2]["content"][1]["text"] == prompts.REASONING_TURNS[1]
+        assert e2.chat[2]["content"][0] == {"type": "video"}
+    preds = read_jsonl(tmp_path / "out" / "reasoning_test_msad_nothink.jsonl")
+    assert [(p["description"], p["analysis"]) for p in preds] == list(zip(descriptions, analyses))
+    lines = (tmp_path / "out" / "reasoning_test_msad_nothink.csv").read_text().splitlines()
+    assert lines[0] == "Video Name,Description,Analysis"

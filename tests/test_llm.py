@@ -86,9 +86,9 @@ def test_survives_429_500_timeout_and_malformed_reply(server):
 def test_retries_are_bounded_and_4xx_is_not_retried(server):
     server.script = [("500",)] * 10
     c = client(server, retries=3)
-    with pytest.raises(LLMError, match="gave up after 3 attempts"):
+    with pytest.raises(LLMError, match="gave up after 4 attempts"):  # the first try and 3 retries
         c.chat([{"role": "user", "content": "x"}])
-    assert c.requests == 3
+    assert c.requests == 4
     server.script = [("401",)]
     c = client(server)
     with pytest.raises(LLMError, match="HTTP 401"):
@@ -171,3 +171,116 @@ def test_proxy_is_deterministic_and_reference_based():
     assert wrong["classification_score"] == 0.0 and wrong["total_score"] < same["total_score"]
     empty = J.proxy_scores(gt_d, gt_a, "", "", gt_class="Fighting")
     assert empty["total_score"] == 0.0
+
+
+def reasoning_case(tmp_path):
+    """A built test split with three reasoning rows and a model's predictions for them."""
+    from vauflow.io import write_jsonl
+
+    sections = {"Specific Anomaly Type": "Fighting", "Conclusion": "Two people fight: an anomaly."}
+    gt = [{"video_name": "a.mp4", "description": "Two people fight in a street.", "reasoning": sections,
+           "reasoning_format": "dict", "class": "Fighting"},
+          {"video_name": "b.mp4", "description": "", "reasoning": sections, "reasoning_format": "markdown",
+           "class": "Fighting"},  # empty GT description: skipped, as upstream
+          {"video_name": "c.mp4", "description": "-1", "reasoning": sections, "reasoning_format": "markdown",
+           "class": "Normal"}]  # "-1" is text, judged
+    write_jsonl(tmp_path / "built" / "test_x" / "reasoning.jsonl", gt)
+    preds = [{"video": v, "description": "People fight.", "analysis": "A fight, an anomaly."}
+             for v in ("c.mp4", "b.mp4", "a.mp4")]
+    write_jsonl(tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl", preds)
+    return gt
+
+
+def test_vau_eval_with_the_llm_judge_through_the_cli(server, tmp_path):
+    """`vauflow eval judge` with the LLM scorer: the paper's prompt per row, verdicts averaged, empty rows skipped
+    and a row without a verdict counted as failed; the key comes from the environment and appears nowhere."""
+    from conftest import vauflow
+
+    reasoning_case(tmp_path)
+    server.script = [("ok", "```json\n" + json.dumps(VERDICT) + "\n```"), ("ok", "no verdict"), ("ok", "nor here")]
+    llm = {"base_url": server.url, "model": "judge-model", "api_key_env": "VAUFLOW_LLM_API_KEY",
+           "requests_per_s": 100.0, "timeout_s": 5, "retries": 1}
+    args = ["eval", "judge", "--eval", tmp_path / "eval", "--built", tmp_path / "built", "--splits", '["test_x"]',
+            "--scorer", "llm", "--llm", json.dumps(llm), "--cache", tmp_path / "cache.jsonl",
+            "--out", tmp_path / "out.json"]
+    p = vauflow(*args)
+    out = json.loads((tmp_path / "out.json").read_text())["splits"]["test_x"]
+    assert out["n"] == 1 and out["skipped"] == ["b.mp4"] and out["failed"] == ["c.mp4"]
+    assert out["means"]["Total"] == 37 and out["means"]["KM"] == 7
+    asked = [s["body"]["messages"][1]["content"] for s in server.seen]
+    assert len(asked) == 3 and "- Description: Two people fight in a street." in asked[0]
+    assert "- Analysis: {'Specific Anomaly Type': 'Fighting'" in asked[0] and "- Description: -1" in asked[1]
+    assert all(s["auth"] == f"Bearer {KEY}" for s in server.seen)
+    for text in (p.stdout, p.stderr, (tmp_path / "out.json").read_text(), (tmp_path / "cache.jsonl").read_text()):
+        assert KEY not in text
+    # the same run again is answered from the cache: no new request
+    vauflow(*args)
+    assert len(server.seen) == 3
+
+
+def test_vau_eval_errors_are_one_line(server, tmp_path, monkeypatch):
+    from conftest import vauflow
+
+    reasoning_case(tmp_path)
+    llm = {"base_url": server.url, "model": "m", "api_key_env": "NO_SUCH_KEY_VAR", "requests_per_s": 100.0,
+           "timeout_s": 5, "retries": 0}
+    args = ["eval", "judge", "--eval", tmp_path / "eval", "--built", tmp_path / "built", "--splits", '["test_x"]',
+            "--llm", json.dumps(llm), "--out", tmp_path / "out.json"]
+    p = vauflow(*args, "--scorer", "llm", check=False)
+    assert p.returncode == 2 and "NO_SUCH_KEY_VAR" in p.stderr and p.stderr.strip().count("\n") == 0
+    (tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl").write_text("")
+    p = vauflow(*args, "--scorer", "proxy", check=False)
+    assert p.returncode == 2 and "no reasoning prediction for 'a.mp4'" in p.stderr
+    assert p.stderr.strip().count("\n") == 0
+
+
+def test_vau_eval_proxy_ranks_a_faithful_output_above_a_wrong_one(tmp_path):
+    gt = reasoning_case(tmp_path)
+    faithful = [{"video": g["video_name"], "description": g["description"] or "x",
+                 "analysis": J.gt_analysis(g)} for g in gt]
+    wrong = [{"video": g["video_name"], "description": "A car drives by.", "analysis": "Normal traffic."}
+             for g in gt]
+    good = J.score_reasoning(gt, faithful, J.proxy_scorer)
+    bad = J.score_reasoning(gt, wrong, J.proxy_scorer)
+    assert good["n"] == bad["n"] == 2 and good["skipped"] == ["b.mp4"]
+    assert good["means"]["Total"] > bad["means"]["Total"] + 15
+    assert good == J.score_reasoning(gt, faithful, J.proxy_scorer)
+
+
+def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):
+    """synthetic.ball.cot_source llm: the LLM writes each rationale from the clip's facts and the true answer;
+    our answer tag follows it; a reply naming another direction is asked again, then replaced by the template,
+    and the manifest counts both; the same run again is served from the cache and gives the same files."""
+    from conftest import REPO, vauflow
+    from vauflow.config import load_config
+    from vauflow.io import read_jsonl
+    from vauflow.synth import ball
+
+    params = load_config(REPO / "config.yaml")["synthetic"]["ball"] | {"n_train": 4, "n_val": 0}
+    ball.generate(params, 3, tmp_path / "t/v", tmp_path / "t/ann")  # the template run: same clips, same labels
+    labels = [r["label"] for r in read_jsonl(tmp_path / "t/ann/train.jsonl")]
+    wrong = "The ball is falling." if labels[1] != "falling" else "The ball ascends."
+    good = "The x coordinate stays put while y changes between the first and the last frame."
+    server.script = [("ok", good), ("ok", wrong), ("ok", wrong), ("ok", good), ("ok", good)]
+    llm = {"base_url": server.url, "model": "writer", "api_key_env": "VAUFLOW_LLM_API_KEY", "requests_per_s": 100.0,
+           "timeout_s": 5, "retries": 0}
+
+    def generate(out):
+        return vauflow("synth", "ball", "--params", json.dumps(params | {"cot_source": "llm"}), "--seed", 3,
+                       "--llm", json.dumps(llm), "--llm-cache", tmp_path / "cache.jsonl", "--videos", out / "v",
+                       "--annotations", out / "ann")
+
+    p = generate(tmp_path / "a")
+    rows, template = read_jsonl(tmp_path / "a/ann/train.jsonl"), read_jsonl(tmp_path / "t/ann/train.jsonl")
+    assert [r["label"] for r in rows] == labels
+    asked = [s["body"]["messages"][1]["content"] for s in server.seen]
+    assert len(asked) == 5 and f"The correct answer is \"{rows[0]['answer_text']}\"" in asked[0]
+    assert f"x={rows[0]['params']['start'][0]:.0f}" in asked[0]
+    assert rows[0]["cot"] == f"<think>{good}</think><answer>{rows[0]['answer_text']}</answer>"
+    assert rows[1]["cot"] == template[1]["cot"]  # rejected twice: the template's rationale, counted
+    manifest = json.loads((tmp_path / "a/ann/manifest.json").read_text())
+    assert manifest["cot_sources"] == {"llm": 3, "template (LLM reply rejected: names another direction)": 1}
+    assert KEY not in p.stdout + p.stderr + (tmp_path / "cache.jsonl").read_text()
+    generate(tmp_path / "b")
+    assert len(server.seen) == 5  # all from the cache
+    assert (tmp_path / "a/ann/train.jsonl").read_bytes() == (tmp_path / "b/ann/train.jsonl").read_bytes()

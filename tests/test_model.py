@@ -225,3 +225,36 @@ def test_one_builder_everywhere():
     hits = [p for p in (REPO / "vauflow").rglob("*.py")
             if "videos=" in p.read_text() and p.name != "inputs.py"]
     assert hits == []
+
+
+@pytest.mark.parametrize("name", MODELS)
+def test_two_turn_reasoning_carries_two_video_copies(loaded, examples, name):
+    """The reasoning inference attaches the video again in turn 2: both copies get their tokens, grids and times;
+    the batch equals one processor call bit for bit, and matches each conversation run alone."""
+    from vauflow.prompts import reasoning_chat
+
+    model, processor, _ = loaded[name]
+    two = [dataclasses.replace(ex, chat=reasoning_chat("A person walks by.")) for ex in examples[:2]]
+    mixed = two + [dataclasses.replace(examples[2], chat=reasoning_chat())]
+    batch = build_inputs(processor, mixed)
+    assert len(batch["video_grid_thw"]) == 5
+    tokens = (batch["input_ids"] == processor.video_token_id).sum(-1).tolist()
+    one = [int((build_inputs(processor, [ex])["input_ids"] == processor.video_token_id).sum()) for ex in examples]
+    assert tokens == [2 * one[0], 2 * one[1], one[2]]
+    want = inputs.build_inputs_reference(processor, mixed)
+    got = model_inputs(batch)
+    for k in want:
+        assert torch.equal(got[k], want[k]), k
+    with torch.no_grad():
+        together = model(**model_inputs(batch)).logits
+        alone = model(**model_inputs(build_inputs(processor, [mixed[0]]))).logits[0]
+    keep = batch["attention_mask"][0].bool()
+    assert torch.allclose(together[0][keep], alone, atol=1e-5)
+    # the second copy's positions start after the first copy and the text between them
+    kw = {k: batch[k] for k in ("video_grid_thw", "second_per_grid_ts", "attention_mask") if k in batch}
+    pos, _ = model.model.get_rope_index(batch["input_ids"], mm_token_type_ids=batch["mm_token_type_ids"], **kw)
+    video = pos[0, 0][batch["input_ids"][0] == processor.video_token_id]
+    first, second = video[:one[0]], video[one[0]:]
+    assert second.min() > first.max()
+    with pytest.raises(VideoMismatch, match="no video block"):
+        build_inputs(processor, [dataclasses.replace(examples[0], chat=[{"role": "user", "content": "hi"}])])

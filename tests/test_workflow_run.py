@@ -23,7 +23,7 @@ def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench
                                 "results/sft/*/*.safetensors", "results/sft/*/adapter/*.safetensors",
                                 "results/grpo/*/*.safetensors", "results/grpo/*/log.jsonl",
                                 "results/learning/*", "results/eval/*/predictions/*", "results/eval/*/metrics.json",
-                                "results/tables/*")):
+                                "results/tables/*", "results/vau_eval/*", "results/report/*/*.svg")):
     h = {}
     for pat in patterns:
         for p in sorted(Path(root).glob(pat)):
@@ -36,7 +36,8 @@ def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench
 def test_default_workflow_within_budget_then_noop(workdir, capsys):
     report = workdir / "logs" / "budget.json"
     p = run(["vauflow", "budget", "--report", str(report), "--benchmarks", str(workdir / "benchmarks"), "--",
-             "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2"], cwd=workdir)
+             "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
+             "--report", "results/report.html", "--report-after-run"], cwd=workdir)  # as `make run`
     with capsys.disabled():  # CI's log records the budget lines
         print("\n" + "\n".join(line for line in p.stdout.splitlines() if line.startswith("budget:")))
     r = json.loads(report.read_text())
@@ -83,6 +84,20 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     for title in ("Table A", "Table B", "Table C", "Ball", "Reference: published VAU-R1", "Provenance"):
         assert f"## {title}" in tables
     assert "n/a" not in tables.split("## Reference")[0]
+    # Table A's VAU-Eval columns: the offline proxy, labelled, over every usable reasoning row of each test split
+    assert "scored by: proxy (offline" in tables and "| CLS | KM | FLU | INF | FAC | Total |" in tables
+    for model in ("base", "sft-qa-tag-cls", "rft-qa"):
+        judged = json.loads((workdir / f"results/vau_eval/{model}.json").read_text())
+        assert judged["scorer"] == "proxy"
+        for split, v in judged["splits"].items():
+            assert v["n"] + len(v["skipped"]) + len(v["failed"]) == linked[split]["reasoning"]["linked"]
+            assert v["n"] > 0 and 0 <= v["means"]["Total"] <= 50
+    # the report: every figure, with captions, in one self-contained HTML file
+    html = (workdir / "results/report.html").read_text()
+    figures = sorted(p.name for p in (workdir / "results/report").rglob("*.svg"))
+    assert figures == sorted(["accuracy.svg", "cls_confusion.svg", "tag_iou.svg"]
+                             + [f"sft-{r}.svg" for r in sft_runs] + [f"grpo-{r}.svg" for r in cfg["grpo"]["runs"]])
+    assert all(name in html for name in figures) and "whose rewards all tie" in html
     again = snakemake(workdir=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
 

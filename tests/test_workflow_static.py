@@ -39,7 +39,18 @@ def expected_jobs(cfg):
         elif task in sft:
             shown.add(f"sft-{task}")
     n += len(shown) + 1
+    # vau_eval: one job per model of Table A (base, its SFT model, its RFT run), when the reasoning runs
+    qa_rows = {"base"} | {m for m in shown if m == "rft-qa" or m == _qa_sft(cfg, starts, sft)}
+    n += len(qa_rows) if cfg["eval"]["reasoning"] else 0
+    n += 1  # plots
+    n += bool(cfg["gpu_canary"])  # gpu_canary
     return n
+
+
+def _qa_sft(cfg, starts, sft):
+    if "qa" in cfg["grpo"]["runs"] and starts["qa"] != "base":
+        return "sft-" + ("qa" if starts["qa"] == "sft" else starts["qa"][4:])
+    return "sft-qa" if "qa" in sft else None
 
 
 def dry_run_total(*configfiles, target=(), workdir):

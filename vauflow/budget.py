@@ -19,8 +19,8 @@ STAGES = {
     "tiny model build": (10, ("build_model",)),
     "SFT": (120, ("sft",)),
     "GRPO (all runs)": (180, ("grpo",)),
-    "eval": (150, ("evaluate", "learning_check")),
-    "tables + report": (30, ("tables", "report")),
+    "eval": (150, ("evaluate", "learning_check", "vau_eval")),
+    "tables + report": (30, ("tables", "plots")),
 }
 SAMPLE_HZ = 10
 

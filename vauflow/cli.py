@@ -59,8 +59,13 @@ def cmd_ball_link(a):
 def cmd_synth_ball(a):
     from vauflow.synth.ball import generate
 
-    m = generate(a.params, a.seed, a.videos, a.annotations)
-    print(f"ball: {len(m['files'])} clips -> {a.videos}")
+    client = None
+    if a.params.get("cot_source") == "llm":
+        from vauflow.evaluate.llm import client_from_config
+
+        client = client_from_config(a.llm, a.llm_cache)
+    m = generate(a.params, a.seed, a.videos, a.annotations, llm_client=client)
+    print(f"ball: {len(m['files'])} clips -> {a.videos}; rationales: {json.dumps(m['cot_sources'])}")
 
 
 def cmd_synth_vau(a):
@@ -163,17 +168,53 @@ def cmd_eval_run(a):
 def cmd_eval_tables(a):
     from pathlib import Path
 
-    from vauflow.evaluate.tables import eval_models, provenance, render, test_splits
+    from vauflow.evaluate.tables import eval_models, judged_models, provenance, render, test_splits
     from vauflow.io import write_json, write_text
 
     config = a.config
     results = {m: json.loads((Path(a.eval) / m / "metrics.json").read_text())["cells"] for m in eval_models(config)}
-    data_files = [Path(a.built) / s / f"{t}.jsonl" for s in test_splits(config) for t in ("qa", "tag", "cls")]
+    judged = {m: json.loads((Path(a.vau_eval) / f"{m}.json").read_text()) for m in judged_models(config)}
+    tasks = ("qa", "tag", "cls", "reasoning") if judged else ("qa", "tag", "cls")
+    data_files = [Path(a.built) / s / f"{t}.jsonl" for s in test_splits(config) for t in tasks]
     data_files += [Path(a.ball_data) / "val.jsonl", Path(a.built) / "train" / "tag.jsonl"]
-    md, obj = render(config, results, a.built, a.ball_data, provenance(config, a.repo, data_files), seed=a.seed)
+    md, obj = render(config, results, a.built, a.ball_data, provenance(config, a.repo, data_files), seed=a.seed,
+                     vau_eval=judged)
     write_text(Path(a.out) / "tables.md", md)
     write_json(Path(a.out) / "tables.json", obj)
     print(md)
+
+
+def cmd_eval_judge(a):
+    from pathlib import Path
+
+    from vauflow.evaluate.judge import vau_eval
+    from vauflow.io import write_json
+
+    result = vau_eval(Path(a.eval) / "predictions", a.built, a.splits, a.scorer, llm=a.llm, cache=a.cache)
+    write_json(a.out, result)
+    for split, r in result["splits"].items():
+        means = {k: (round(v, 2) if v is not None else None) for k, v in r["means"].items()}
+        print(f"{split}: {result['label']}: n={r['n']} skipped={len(r['skipped'])} failed={len(r['failed'])} "
+              f"{json.dumps(means)}")
+
+
+def cmd_report(a):
+    from vauflow.report import figures
+
+    for path in figures(a.config, a.tables, a.eval, a.built, a.sft, a.grpo, a.out):
+        print(path)
+
+
+def cmd_gpu_canary(a):
+    from vauflow.canary import check
+    from vauflow.io import UsageError, write_json
+
+    try:
+        report = check(a.expected)
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    write_json(a.out, report)
+    print(json.dumps(report))
 
 
 def cmd_demo(a):
@@ -242,6 +283,8 @@ def build_parser():
     x.add_argument("--seed", type=int, required=True)
     x.add_argument("--videos", required=True)
     x.add_argument("--annotations", required=True)
+    x.add_argument("--llm", type=_json, default=None, help="JSON of the config's llm section (cot_source: llm)")
+    x.add_argument("--llm-cache", default=None, help="resumable cache of LLM replies, outside Snakemake outputs")
     x.set_defaults(func=cmd_synth_ball)
     x = sy.add_parser("vau")
     x.add_argument("--params", type=_json, required=True)
@@ -315,12 +358,38 @@ def build_parser():
     x = ev.add_parser("tables", help="tables A, B, C and the ball table from the evaluation jobs")
     x.add_argument("--config", type=_json, required=True, help="JSON of the validated config")
     x.add_argument("--eval", required=True, help="results/eval")
+    x.add_argument("--vau-eval", required=True, help="results/vau_eval (VAU-Eval of Table A's models)")
     x.add_argument("--built", required=True)
     x.add_argument("--ball-data", required=True)
     x.add_argument("--repo", required=True, help="the workflow's checkout (provenance)")
     x.add_argument("--seed", type=int, default=0)
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_eval_tables)
+    x = ev.add_parser("judge", help="VAU-Eval of one model's reasoning predictions (LLM judge or offline proxy)")
+    x.add_argument("--eval", required=True, help="the model's evaluation folder (results/eval/<model>)")
+    x.add_argument("--built", required=True, help="results/vaubench/built (the ground truth)")
+    x.add_argument("--splits", type=_json, required=True, help="JSON list of test splits")
+    x.add_argument("--scorer", choices=["proxy", "llm"], required=True)
+    x.add_argument("--llm", type=_json, default=None, help="JSON of the config's llm section (the key stays in the "
+                   "environment variable it names)")
+    x.add_argument("--cache", default=None, help="resumable cache of judge replies, outside Snakemake outputs")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_eval_judge)
+
+    x = sub.add_parser("report", help="figures for snakemake --report: training curves, accuracy, IoU, confusion")
+    x.add_argument("--config", type=_json, required=True, help="JSON of the validated config")
+    x.add_argument("--tables", required=True, help="results/tables/tables.json")
+    x.add_argument("--eval", required=True, help="results/eval")
+    x.add_argument("--built", required=True, help="results/vaubench/built")
+    x.add_argument("--sft", nargs="*", default=[], help="SFT run folders")
+    x.add_argument("--grpo", nargs="*", default=[], help="GRPO run folders")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_report)
+
+    x = sub.add_parser("gpu-canary", help="fail loudly unless this job sees exactly the GPUs it asked for")
+    x.add_argument("--expected", type=int, required=True, help="GPUs the rule asked for ({resources.gpu})")
+    x.add_argument("--out", required=True)
+    x.set_defaults(func=cmd_gpu_canary)
 
     x = sub.add_parser("demo", help="one video through a model: prints the reasoning and the answer")
     x.add_argument("--model", required=True, help="model folder (base, SFT or GRPO output)")
@@ -375,8 +444,9 @@ def main(argv=None):
         return 2
     except Exception as e:  # the config module's errors are user errors too
         from vauflow.config import ConfigError
+        from vauflow.evaluate.llm import LLMError
 
-        if isinstance(e, ConfigError):
+        if isinstance(e, (ConfigError, LLMError)):
             print(f"vauflow: error: {e}", file=sys.stderr)
             return 2
         raise

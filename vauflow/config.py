@@ -1,6 +1,7 @@
 """Config validation: JSON schema with defaults filled in, and one-line errors that name the key."""
 
 import copy
+import functools
 from pathlib import Path
 
 import yaml
@@ -34,9 +35,21 @@ def _key(path):
     return "/".join(str(p) for p in path) or "<top level>"
 
 
+@functools.lru_cache(maxsize=4)
+def _schema(path, mtime_ns):
+    return yaml.safe_load(Path(path).read_text())
+
+
+def load_schema(schema_path=SCHEMA_PATH):
+    """The config schema, parsed once per file version (run parameters are resolved per run, many times; parsing
+    the YAML each time took seconds). Read only: never modify the returned object."""
+    path = Path(schema_path).resolve()
+    return _schema(str(path), path.stat().st_mtime_ns)
+
+
 def validate_config(config, schema_path=SCHEMA_PATH):
     """Fill defaults into `config` in place and check it; raise ConfigError with one line naming the key."""
-    schema = yaml.safe_load(Path(schema_path).read_text())
+    schema = load_schema(schema_path)
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -133,7 +146,7 @@ def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
     section = config[stage]
     params = {k: copy.deepcopy(v) for k, v in section.items() if k not in (*list_keys, overrides_key)}
     _merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
-    schema = yaml.safe_load(Path(schema_path).read_text())["properties"][stage]
+    schema = load_schema(schema_path)["properties"][stage]
     keep = {k: v for k, v in schema["properties"].items() if k not in (*list_keys, overrides_key)}
     errors = list(_Validator(schema | {"properties": keep}).iter_errors(params))
     if errors:

@@ -209,6 +209,16 @@ REASONING_TURNS = (
 DEFAULT_SYSTEM = "You are a helpful assistant."
 
 
+def reasoning_chat(description=None):
+    """The paper's two-turn reasoning inference: turn 1 asks for a description; with the model's `description`,
+    turn 2 asks for the analysis, and attaches the video again (two copies in one conversation, as upstream)."""
+    msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": REASONING_TURNS[0]}]}]
+    if description is not None:
+        msgs += [{"role": "assistant", "content": [{"type": "text", "text": description}]},
+                 {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": REASONING_TURNS[1]}]}]
+    return msgs
+
+
 def inference_chat(task, row, think):
     """(messages, add_vision_id) of the paper's inference for one row: video first; QA with "Video 1:" (the
     processor's add_vision_id), TAG and CLS with the default system message given explicitly."""

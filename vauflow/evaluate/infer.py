@@ -1,6 +1,7 @@
 """Inference of one model over its evaluation cells (task x test split x think/no-think), the paper's way:
-inference prompts verbatim, video first, the inference frame budgets (QA 1 fps, TAG/CLS 2 fps), batched greedy
-decoding with left padding.
+inference prompts verbatim, video first, the inference frame budgets (QA and reasoning 1 fps, TAG/CLS 2 fps),
+batched greedy decoding with left padding. The reasoning task runs two turns in one conversation (a description,
+then an analysis with the video attached again), as upstream.
 
 Finished batches are appended to a partial file outside Snakemake's outputs, so an interrupted job resumes where it
 stopped; each cell's predictions are written atomically when complete, as our JSONL
@@ -12,24 +13,23 @@ import json
 from pathlib import Path
 
 from vauflow.evaluate import predict
+from vauflow.evaluate.tables import cell_name
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import read_jsonl, write_jsonl, write_text
 from vauflow.model.inputs import Example
-from vauflow.prompts import chat, inference_chat, prompt_text
+from vauflow.prompts import chat, inference_chat, prompt_text, reasoning_chat
 from vauflow.sft.data import frame_cache, load_rows
 
 # the upstream CSV columns per task (cross-checks with the original evaluation scripts)
 CSV_COLUMNS = {"qa": ("Video Name", "QA answer"), "tag": ("Video Name", "Grounding answer"),
-               "cls": ("Video Name", "Classification answer"), "ball": ("Video Name", "Answer")}
-BUDGET_OF = {"qa": "infer_qa", "tag": "infer_tag", "cls": "infer_tag", "ball": "train"}
+               "cls": ("Video Name", "Classification answer"), "ball": ("Video Name", "Answer"),
+               "reasoning": ("Video Name", "Description", "Analysis")}
+BUDGET_OF = {"qa": "infer_qa", "tag": "infer_tag", "cls": "infer_tag", "ball": "train", "reasoning": "infer_qa"}
+PREDICTION_KEYS = {"reasoning": ("description", "analysis")}  # every other task: ("response",)
 
 
 def video_name(row):
     return row.get("video_name", row["video"])  # VAU rows keep the CSV's Video Name; ball rows their file
-
-
-def cell_name(task, split, think):
-    return f"{task}_{split}_{'think' if think else 'nothink'}"
 
 
 def cell_rows(task, split, data):
@@ -41,7 +41,8 @@ def upstream_csv(task, predictions):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS[task])
-    w.writerows((p["video"], p["response"]) for p in predictions)
+    keys = PREDICTION_KEYS.get(task, ("response",))
+    w.writerows([p["video"]] + [p[k] for k in keys] for p in predictions)
     return buf.getvalue()
 
 
@@ -50,6 +51,21 @@ def messages_for(task, row, think, prompts):
     if prompts == "paper":
         return inference_chat(task, row, think)
     return chat(prompt_text(task, row, "think" if think else "answer")), False
+
+
+def predict_batch(model, processor, task, rows, clips, think, prompts, limit):
+    """One batch of prediction fields ({"response"}, or {"description", "analysis"} for reasoning)."""
+    if task == "reasoning":
+        turn1 = [Example(chat=reasoning_chat(), clip=c) for c in clips]
+        descriptions = predict.generate(model, processor, turn1, limit)
+        turn2 = [Example(chat=reasoning_chat(d), clip=c) for d, c in zip(descriptions, clips)]
+        analyses = predict.generate(model, processor, turn2, limit)
+        return [{"description": d, "analysis": a} for d, a in zip(descriptions, analyses)]
+    examples = []
+    for r, c in zip(rows, clips):
+        messages, vision_id = messages_for(task, r, think, prompts)
+        examples.append(Example(chat=messages, clip=c, vision_id=vision_id))
+    return [{"response": t} for t in predict.generate(model, processor, examples, limit)]
 
 
 def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None,
@@ -70,20 +86,17 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
         partial = partial_dir / f"{name}.jsonl"
         done = {p["id"]: p for p in (read_jsonl(partial) if partial.exists() else [])}
         todo = [r for r in rows if r["id"] not in done]
-        limit = (max_new_tokens or {}).get("think" if think else "answer", 1024 if think else 64)
+        limits = {"answer": 64, "think": 1024, "reasoning": 512} | (max_new_tokens or {})
+        limit = limits["reasoning" if task == "reasoning" else "think" if think else "answer"]
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
-            examples = []
-            for r in chunk:
-                messages, vision_id = messages_for(task, r, think, prompts)
-                examples.append(Example(chat=messages, clip=cache.clip(r["dataset"], r["video"], budget),
-                                        vision_id=vision_id))
-            texts = predict.generate(model, processor, examples, limit)
+            clips = [cache.clip(r["dataset"], r["video"], budget) for r in chunk]
+            fields = predict_batch(model, processor, task, chunk, clips, think, prompts, limit)
+            finished = [{"id": r["id"], "video": video_name(r)} | f for r, f in zip(chunk, fields)]
             with open(partial, "a", encoding="utf-8") as f:  # one finished batch at a time: resumable
-                for r, t in zip(chunk, texts):
-                    f.write(json.dumps({"id": r["id"], "video": video_name(r), "response": t}) + "\n")
-            done.update({r["id"]: {"id": r["id"], "video": video_name(r), "response": t} for r, t in zip(chunk, texts)})
-        predictions = [{"video": done[r["id"]]["video"], "response": done[r["id"]]["response"]} for r in rows]
+                f.writelines(json.dumps(p) + "\n" for p in finished)
+            done.update({p["id"]: p for p in finished})
+        predictions = [{k: v for k, v in done[r["id"]].items() if k != "id"} for r in rows]
         write_jsonl(out_dir / f"{name}.jsonl", predictions)
         write_text(out_dir / f"{name}.csv", upstream_csv(task, predictions))
         counts[name] = len(predictions)

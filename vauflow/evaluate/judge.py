@@ -6,6 +6,8 @@ import re
 
 from vauflow import parse
 from vauflow.evaluate.llm import extract_json
+from vauflow.io import UsageError
+from vauflow.vaubench.schema import REASONING_SECTIONS
 
 SYSTEM = "You are an expert evaluator for video anomaly detection outputs."
 DIMENSIONS = ("classification_score", "key_matching_score", "fluency_score", "informativeness_score",
@@ -94,7 +96,8 @@ def content_words(text):
 
 def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=None):
     """Deterministic reference-based stand-ins for the five dimensions (0-10): class named as in the GT; recall
-    of the GT's content words; 1 - share of repeated word trigrams; output length relative to the GT's; precision
+    of the GT's content words; 1 - share of repeated word trigrams (scaled down below 20 words); output length
+    relative to the GT's; precision
     of the output's content words against the GT. Labelled "proxy" wherever reported."""
     gt_words, out_text = content_words(f"{gt_description} {gt_analysis}"), f"{description} {analysis}"
     out_words = content_words(out_text)
@@ -106,9 +109,81 @@ def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=No
     key = 10.0 * len(gt_set & out_set) / len(gt_set) if gt_set else 0.0
     tokens = re.findall(r"[a-z]+", out_text.lower())
     trigrams = list(zip(tokens, tokens[1:], tokens[2:]))
-    fluency = 10.0 * (len(set(trigrams)) / len(trigrams)) if trigrams else (10.0 if tokens else 0.0)
+    # unrepeated trigrams, scaled down for fragments (a two-word reply is not fluent reasoning)
+    fluency = (10.0 * (len(set(trigrams)) / len(trigrams) if trigrams else 1.0) * min(1.0, len(tokens) / 20)
+               if tokens else 0.0)
     informativeness = 10.0 * min(1.0, len(out_words) / len(gt_words)) if gt_words else 0.0
     factual = 10.0 * len(out_set & gt_set) / len(out_set) if out_set else 0.0
     scores = dict(zip(DIMENSIONS, (round(x, 4) for x in (classification, key, fluency, informativeness, factual))))
     scores["total_score"] = round(sum(scores.values()), 4)
     return scores
+
+
+# -- scoring a model's reasoning outputs -----------------------------------------------------------------------
+COLUMNS = {"classification_score": "CLS", "key_matching_score": "KM", "fluency_score": "FLU",
+           "informativeness_score": "INF", "factual_score": "FAC", "total_score": "Total"}
+
+
+def gt_analysis(row):
+    """The GT `Reasoning` text the judge compares with, in the serialisation the source CSV used."""
+    stored = row.get("reasoning") or {}
+    sections = {k: stored[k] for k in REASONING_SECTIONS if stored.get(k)}  # the CSV's order (JSON sorts keys)
+    if not sections:
+        return ""
+    if row.get("reasoning_format") == "dict":
+        return repr(sections)
+    return " ".join(f"### {k}: {v}" for k, v in sections.items())
+
+
+def score_reasoning(gt_rows, predictions, scorer):
+    """VAU-Eval of one prediction file. `scorer(gt_row, gt_description, gt_analysis, description, analysis)` ->
+    scores or None. Rows with an empty GT or model field are skipped (as upstream; "-1" strings are not), a judge
+    that gives no verdict counts as failed; both are counted, never dropped silently. Means are over judged rows."""
+    preds = {p["video"]: p for p in predictions}
+    rows, skipped, failed = [], [], []
+    for g in gt_rows:
+        p = preds.get(g["video_name"])
+        if p is None:
+            raise UsageError(f"no reasoning prediction for {g['video_name']!r}")
+        fields = (g.get("description") or "", gt_analysis(g), p.get("description") or "", p.get("analysis") or "")
+        if not all(f.strip() for f in fields):
+            skipped.append(g["video_name"])
+            continue
+        scores = scorer(g, *fields)
+        if scores is None:
+            failed.append(g["video_name"])
+            continue
+        rows.append({"video": g["video_name"]} | scores)
+    means = {COLUMNS[d]: (sum(r[d] for r in rows) / len(rows) if rows else None) for d in COLUMNS}
+    return {"n": len(rows), "skipped": skipped, "failed": failed, "means": means, "rows": rows}
+
+
+def proxy_scorer(gt_row, gt_description, gt_analysis_text, description, analysis):
+    return proxy_scores(gt_description, gt_analysis_text, description, analysis, gt_class=gt_row.get("class"))
+
+
+def llm_scorer(client):
+    def scorer(gt_row, gt_description, gt_analysis_text, description, analysis):
+        return judge(client, gt_description, gt_analysis_text, description, analysis)
+    return scorer
+
+
+def vau_eval(pred_dir, built, splits, scorer_name, llm=None, cache=None):
+    """VAU-Eval of one model's reasoning predictions on each split: {"scorer", "label", "splits": {split: result}}.
+    scorer_name: proxy or llm (then `llm` is the config's llm section)."""
+    from pathlib import Path
+
+    from vauflow.evaluate.llm import client_from_config
+    from vauflow.evaluate.tables import cell_name
+    from vauflow.io import read_jsonl
+
+    if scorer_name == "llm":
+        scorer, name = llm_scorer(client_from_config(llm, cache)), f"LLM judge {llm['model']}"
+    else:
+        scorer, name = proxy_scorer, "proxy (offline, reference-based; not comparable with the paper's judge)"
+    out = {"scorer": scorer_name, "label": name, "splits": {}}
+    for split in splits:
+        gt = read_jsonl(Path(built) / split / "reasoning.jsonl")
+        preds = read_jsonl(Path(pred_dir) / f"{cell_name('reasoning', split, False)}.jsonl")
+        out["splits"][split] = score_reasoning(gt, preds, scorer)
+    return out

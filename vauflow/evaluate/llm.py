@@ -90,8 +90,8 @@ class ChatClient:
 
     def _ask(self, messages, params):
         body = json.dumps({"model": self.model, "messages": messages, **params}).encode()
-        last = None
-        for attempt in range(1, self.retries + 1):
+        last, attempts = None, self.retries + 1  # the first try, then `retries` more
+        for attempt in range(1, attempts + 1):
             self._wait_turn()
             delay = min(self.max_backoff, self.backoff * 2 ** (attempt - 1))
             try:
@@ -117,7 +117,13 @@ class ChatClient:
                 last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
             except (ValueError, KeyError, IndexError, TypeError) as e:
                 last = f"malformed reply ({type(e).__name__})"
-            if attempt < self.retries:
-                log.warning("%s: %s; retry %d/%d in %.2f s", self.url, last, attempt, self.retries - 1, delay)
+            if attempt < attempts:
+                log.warning("%s: %s; retry %d/%d in %.2f s", self.url, last, attempt, self.retries, delay)
                 time.sleep(delay)
-        raise LLMError(f"{self.url}: gave up after {self.retries} attempts (last: {last})")
+        raise LLMError(f"{self.url}: gave up after {attempts} attempts (last: {last})")
+
+
+def client_from_config(llm, cache=None):
+    """A client from the config's `llm` section (the key stays in the environment variable it names)."""
+    return ChatClient(llm["base_url"], llm["model"], key_env=llm["api_key_env"], cache=cache, timeout=llm["timeout_s"],
+                      retries=llm["retries"], min_interval=1.0 / llm["requests_per_s"])

@@ -125,23 +125,28 @@ def tag_ious(gt_rows, pred_rows):
     return out
 
 
-def cls_metrics(gt_rows, pred_rows):
-    """Binary (Normal vs anomaly) and multi-class accuracy (%) over the rows whose class is one of the 20; the first
-    class name found in the answer is the prediction, none found is wrong on both."""
+def cls_pairs(gt_rows, pred_rows):
+    """(GT class, predicted class or None) of every row whose class is one of the 20: the first class name found
+    in the answer is the prediction."""
     from vauflow.vaubench.schema import CLASSES
 
     preds = responses_by_video(pred_rows)
-    rows = [g for g in gt_rows if any(parse.same_class(g["class"], c) for c in CLASSES)]
-    binary = multi = 0
-    for g in rows:
-        text = preds.get(video_key(g["video_name"]))
-        pred = parse.cls_class_lenient(text) if text is not None else None
-        if pred is None:
-            continue
-        gt_normal, pred_normal = parse.same_class(g["class"], "Normal"), parse.same_class(pred, "Normal")
-        binary += gt_normal == pred_normal
-        multi += parse.same_class(pred, g["class"])
-    n = len(rows)
+    out = []
+    for g in gt_rows:
+        gt = next((c for c in CLASSES if parse.same_class(g["class"], c)), None)
+        if gt is not None:
+            text = preds.get(video_key(g["video_name"]))
+            out.append((gt, parse.cls_class_lenient(text) if text is not None else None))
+    return out
+
+
+def cls_metrics(gt_rows, pred_rows):
+    """Binary (Normal vs anomaly) and multi-class accuracy (%) over the rows whose class is one of the 20; no class
+    found is wrong on both."""
+    pairs = cls_pairs(gt_rows, pred_rows)
+    binary = sum(p is not None and (g == "Normal") == parse.same_class(p, "Normal") for g, p in pairs)
+    multi = sum(parse.same_class(p, g) for g, p in pairs)
+    n = len(pairs)
     return {"binary_acc": 100 * binary / n if n else 0.0, "multi_acc": 100 * multi / n if n else 0.0, "n": n}
 
 

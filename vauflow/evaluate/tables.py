@@ -58,7 +58,19 @@ def eval_models(config):
                 for think in config["eval"]["think"]:
                     if [task, split, think] not in cells.setdefault(model, []):
                         cells[model].append([task, split, think])
+                if table == "A" and config["eval"]["reasoning"]:  # the VAU-Eval columns: one mode, two turns
+                    cells[model].append(["reasoning", split, False])
     return cells
+
+
+def judged_models(config):
+    """Models whose reasoning outputs VAU-Eval scores (Table A's rows)."""
+    return [m for m, _ in table_rows(config, "A")] if config["eval"]["reasoning"] else []
+
+
+def cell_name(task, split, think):
+    """A cell's file name: <task>_<split>_<think|nothink>."""
+    return f"{task}_{split}_{'think' if think else 'nothink'}"
 
 
 def gt_rows(task, split, built, ball_linked):
@@ -69,13 +81,13 @@ def gt_rows(task, split, built, ball_linked):
 
 def score_cells(cells, pred_dir, built, ball_linked):
     """{cell: metrics}; TAG cells keep their per-row IoUs (for bootstrap intervals)."""
-    from vauflow.evaluate.infer import cell_name
-
     out = {}
     for task, split, think in cells:
         name = cell_name(task, split, think)
         gt, preds = gt_rows(task, split, built, ball_linked), read_jsonl(Path(pred_dir) / f"{name}.jsonl")
-        if task == "ball":
+        if task == "reasoning":  # scored by VAU-Eval (the vau_eval job), not here
+            out[name] = {"n": len(preds)}
+        elif task == "ball":
             out[name] = metrics.ball_metrics(gt, preds)
         else:
             out[name] = metrics.PAPER_METRICS[task](gt, preds)
@@ -124,8 +136,22 @@ def baselines(config, table, built, ball_linked):
     return out
 
 
-def render(config, results, built, ball_linked, provenance, seed=0):
-    """(markdown, json object) of every table."""
+def vau_eval_cells(judged, split, seed):
+    """Table A's VAU-Eval columns for one model and split: the five means and the total with its bootstrap
+    interval and n (skipped / failed rows named beside it)."""
+    r = (judged or {}).get("splits", {}).get(split)
+    if r is None or r["n"] == 0:
+        return ["n/a"] * 6, None
+    means = r["means"]
+    lo, hi = bootstrap_mean([row["total_score"] for row in r["rows"]], seed)
+    extra = "".join(f", {k} {len(r[k])}" for k in ("skipped", "failed") if r[k])
+    cells = [f"{means[c]:.2f}" for c in ("CLS", "KM", "FLU", "INF", "FAC")]
+    cells.append(f"{means['Total']:.2f} [{lo:.1f}, {hi:.1f}] (n={r['n']}{extra})")
+    return cells, {"means": means, "n": r["n"], "skipped": len(r["skipped"]), "failed": len(r["failed"])}
+
+
+def render(config, results, built, ball_linked, provenance, seed=0, vau_eval=None):
+    """(markdown, json object) of every table. `vau_eval`: {model: `vauflow eval judge` output}."""
     modes = config["eval"]["think"]
     mode_name = {False: "w/o think", True: "w/ think"}
     how = {"paper": "inference prompts verbatim, video first", "training": "the prompt each model was trained with"}
@@ -139,12 +165,18 @@ def render(config, results, built, ball_linked, provenance, seed=0):
             splits = [BALL_SPLIT] if task == "ball" else test_splits(config)
             metric_cols = ["mIoU", "R@0.3", "R@0.5", "R@0.7"] if task == "tag" else ["accuracy"]
             header = ["split", "model"] + [f"{c} {mode_name[t]}" for t in modes for c in metric_cols]
+            judged = table == "A" and config["eval"]["reasoning"]
+            if judged:
+                labels = {j["label"] for j in (vau_eval or {}).values()}
+                md += [f"VAU-Eval (0-10 each, Total 0-50) of the two-turn reasoning, scored by: "
+                       f"{', '.join(sorted(labels)) or 'n/a'}.", ""]
+                header += ["CLS", "KM", "FLU", "INF", "FAC", "Total"]
             md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for split in splits:
                 for model, label in rows:
                     cells = []
                     for think in modes:
-                        m = results.get(model, {}).get(f"{task}_{split}_{'think' if think else 'nothink'}")
+                        m = results.get(model, {}).get(cell_name(task, split, think))
                         data[table].setdefault(split, {}).setdefault(label, {})[mode_name[think]] = (
                             {k: v for k, v in m.items() if k != "ious"} if m else None)
                         if task == "tag":
@@ -152,6 +184,10 @@ def render(config, results, built, ball_linked, provenance, seed=0):
                                                                for k in (0.3, 0.5, 0.7)])
                         else:
                             cells.append(acc_cell(m["accuracy"], m["n"]) if m else "n/a")
+                    if judged:
+                        extra, summary = vau_eval_cells((vau_eval or {}).get(model), split, seed)
+                        cells += extra
+                        data[table][split][label]["VAU-Eval"] = summary
                     md.append(f"| {split} | {label} ({model}) | " + " | ".join(cells) + " |")
         else:  # CLS: pooled over the test splits
             header = ["model"] + [f"{c} {mode_name[t]}" for t in modes for c in ("binary", "multi")]
@@ -159,7 +195,7 @@ def render(config, results, built, ball_linked, provenance, seed=0):
             for model, label in rows:
                 cells = []
                 for think in modes:
-                    parts = [results.get(model, {}).get(f"cls_{s}_{'think' if think else 'nothink'}")
+                    parts = [results.get(model, {}).get(cell_name("cls", s, think))
                              for s in test_splits(config)]
                     if any(p is None for p in parts):
                         cells += ["n/a", "n/a"]
@@ -198,6 +234,13 @@ def reference_block(config):
     for r in pub["cls"]:
         lines.append(f"| C (binary / multi) | pooled | {r['model']} | {r['nothink']['binary']:.2f} / "
                      f"{r['nothink']['multi']:.2f} | {r['think']['binary']:.2f} / {r['think']['multi']:.2f} |")
+    lines += ["", "VAU-Eval (the paper's DeepSeek judge; 0-10 each, Total 0-50):", "",
+              "| dataset | model | CLS | KM | FLU | INF | FAC | Total |", "|---|---|---|---|---|---|---|---|"]
+    for r in pub["qa"]:
+        if r.get("vau_eval"):
+            lines.append(f"| {r['dataset']} | {r['model']} | "
+                         + " | ".join(f"{r['vau_eval'][c]:.2f}" for c in ("CLS", "KM", "FLU", "INF", "FAC", "Total"))
+                         + " |")
     return lines
 
 

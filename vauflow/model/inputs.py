@@ -30,9 +30,18 @@ class VideoMismatch(RuntimeError):
 
 @dataclass
 class Example:
-    chat: list  # messages with one bare {"type": "video"} block
+    chat: list  # messages with bare {"type": "video"} blocks, each showing `clip`
     clip: object  # vauflow.frames.cache.Clip
     vision_id: bool = False  # the chat template's add_vision_id ("Video 1: "), as the paper's QA inference
+
+    @property
+    def clips(self):
+        """One clip per video block, in order: the reasoning inference attaches the video again in turn 2."""
+        n = sum(1 for m in self.chat if isinstance(m["content"], list)
+                for part in m["content"] if part.get("type") == "video")
+        if n == 0:
+            raise VideoMismatch("the chat has no video block")
+        return [self.clip] * n
 
 
 def resize_frames(clip):
@@ -117,8 +126,8 @@ def build_inputs(processor, examples, completions=None, dtype=None):
     (completion ids, -100 elsewhere) when `completions` is given."""
     texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True,
                                             add_vision_id=e.vision_id) for e in examples]
-    clips = [e.clip for e in examples]
-    videos = [video_features(processor, c) for c in clips]
+    clips = [e.clips for e in examples]
+    videos = [video_features(processor, c) for per_example in clips for c in per_example]
     texts, _ = processor.get_text_with_replacements(texts, [], [v[1] for v in videos], [])
     ids = [token_ids(processor, t) for t in texts]
     types = processor.create_mm_token_type_ids(ids)
@@ -145,7 +154,7 @@ def build_inputs_reference(processor, examples):
     """The same inputs from one processor call (what build_inputs must equal; used by tests)."""
     texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True,
                                             add_vision_id=e.vision_id) for e in examples]
-    clips = [e.clip for e in examples]
+    clips = [c for e in examples for c in e.clips]
     out = processor(text=texts, videos=[resize_frames(c) for c in clips],
                     video_metadata=[video_metadata(c) for c in clips], do_resize=False, do_sample_frames=False,
                     return_mm_token_type_ids=True, padding=True, padding_side="left", return_tensors="pt")
@@ -153,27 +162,33 @@ def build_inputs_reference(processor, examples):
 
 
 def check_video(processor, batch, clips):
-    """Video tokens == features, per sample; grids and seconds-per-grid as the clips say."""
+    """Video tokens == features, per sample; grids and seconds-per-grid as the clips say. `clips`: per sample,
+    the clips of its video blocks in order."""
     merge = processor.video_processor.merge_size ** 2
     patch = processor.video_processor.patch_size
-    grids = batch["video_grid_thw"]
-    if len(grids) != len(clips):
-        raise VideoMismatch(f"{len(clips)} clips but {len(grids)} video grids")
+    grids = batch["video_grid_thw"].tolist()
+    if len(grids) != sum(map(len, clips)):
+        raise VideoMismatch(f"{sum(map(len, clips))} clips but {len(grids)} video grids")
     tokens = (batch["input_ids"] == processor.video_token_id).sum(-1)
-    for i, (grid, clip) in enumerate(zip(grids.tolist(), clips)):
-        t, h, w = grid
-        want = [-(-len(clip.indices) // 2), clip.resized_hw[0] // patch, clip.resized_hw[1] // patch]
-        if grid != want:
-            raise VideoMismatch(f"sample {i}: video grid {grid}, expected {want} from the clip")
-        if tokens[i].item() != t * h * w // merge:
-            raise VideoMismatch(f"sample {i}: {tokens[i].item()} video tokens but {t * h * w // merge} features")
-    if batch["pixel_values_videos"].shape[0] != int(grids.prod(-1).sum()):
+    k = 0
+    for i, sample in enumerate(clips):
+        features = 0
+        for clip in sample:
+            grid = grids[k]
+            want = [-(-len(clip.indices) // 2), clip.resized_hw[0] // patch, clip.resized_hw[1] // patch]
+            if grid != want:
+                raise VideoMismatch(f"sample {i}: video grid {grid}, expected {want} from the clip")
+            features += grid[0] * grid[1] * grid[2] // merge
+            k += 1
+        if tokens[i].item() != features:
+            raise VideoMismatch(f"sample {i}: {tokens[i].item()} video tokens but {features} features")
+    if batch["pixel_values_videos"].shape[0] != sum(t * h * w for t, h, w in grids):
         raise VideoMismatch("pixel_values_videos rows != sum of grid sizes")
     if (batch["mm_token_type_ids"] == VIDEO_TYPE).sum() != tokens.sum():
         raise VideoMismatch("mm_token_type_ids do not mark every video token")
     if "second_per_grid_ts" in batch:
         got = batch["second_per_grid_ts"].tolist()
-        want = [c.second_per_grid_ts for c in clips]
+        want = [c.second_per_grid_ts for sample in clips for c in sample]
         if any(abs(a - b) > 1e-5 * b for a, b in zip(got, want)):
             raise VideoMismatch(f"second_per_grid_ts {got} != {want} derived from the sampled fps")
 

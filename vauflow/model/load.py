@@ -23,7 +23,10 @@ def load_model(model_dir, dtype="float32", device="cpu", attn_implementation="sd
 
     m = {"class": class_name} if class_name else read_manifest(model_dir)
     model_cls = getattr(transformers, m["class"])
-    model = model_cls.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
+    try:
+        model = model_cls.from_pretrained(model_dir, dtype=DTYPES[dtype], attn_implementation=attn_implementation)
+    except (OSError, ValueError) as e:  # a broken folder: one line, not transformers' traceback
+        raise UsageError(f"{model_dir}: not a loadable model folder: {str(e).strip().splitlines()[0]}") from None
     arch = (model.config.architectures or [m["class"]])[0]
     if arch != m["class"]:
         raise UsageError(f"{model_dir}: config says {arch}, the workflow config says {m['class']}")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vauflow.io import sha256_file, write_json, write_jsonl, write_text
+from vauflow.io import UsageError, sha256_file, write_json, write_jsonl, write_text
 from vauflow.synth.encode import write_mp4
 
 CLASSES = ["left_to_right", "right_to_left", "falling", "ascending"]
@@ -102,8 +102,9 @@ def cot_text(cls, centres, n_frames):
     )
 
 
-def generate(cfg, seed, videos_dir, annotations_dir):
-    """Write videos, LLaVA-style train.json/val.json, our jsonl format and a manifest. Returns the manifest."""
+def generate(cfg, seed, videos_dir, annotations_dir, llm_client=None):
+    """Write videos, LLaVA-style train.json/val.json, our jsonl format and a manifest. Returns the manifest.
+    With cfg["cot_source"] == "llm", `llm_client` (vauflow.evaluate.llm.ChatClient) writes the rationales."""
     videos_dir, annotations_dir = Path(videos_dir), Path(annotations_dir)
     videos_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 1])
@@ -142,6 +143,7 @@ def generate(cfg, seed, videos_dir, annotations_dir):
                     "question": QUESTION,
                     "options": LABELS,
                     "cot": cot_text(cls, centres, n_frames),
+                    "_centres": centres,
                     "params": {
                         "radius": radius,
                         "speed_px_per_frame": round(speed, 3),
@@ -153,6 +155,17 @@ def generate(cfg, seed, videos_dir, annotations_dir):
                     },
                 }
             )
+    cot_sources = {"template": sum(map(len, rows.values()))}
+    if cfg.get("cot_source", "template") == "llm":
+        from vauflow.synth.ball_cot import write_rationales
+
+        if llm_client is None:
+            raise UsageError("synthetic.ball.cot_source is llm but no LLM client was given")
+        cot_sources = write_rationales([r for rs in rows.values() for r in rs], llm_client, size, n_frames,
+                                       lambda r: cot_text(r["label"], r["_centres"], n_frames))
+    for rs in rows.values():
+        for r in rs:
+            del r["_centres"]
     for split, rs in rows.items():
         write_jsonl(annotations_dir / f"{split}.jsonl", rs)
         write_text(annotations_dir / f"{split}.json", json.dumps([_llava(r, cfg["cot"]) for r in rs], indent=2) + "\n")
@@ -161,6 +174,7 @@ def generate(cfg, seed, videos_dir, annotations_dir):
         "seed": seed,
         "params": cfg,
         "counts": {s: {c: sum(r["label"] == c for r in rs) for c in CLASSES} for s, rs in rows.items()},
+        "cot_sources": cot_sources,
         "files": {r["video"]: sha256_file(videos_dir / r["video"]) for rs in rows.values() for r in rs},
     }
     write_json(annotations_dir / "manifest.json", manifest)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from vauflow.evaluate.tables import eval_models, model_path
+from vauflow.evaluate.tables import eval_models, judged_models, model_path, test_splits
 
 from vauflow.config import (
     ConfigError,
@@ -45,6 +45,10 @@ SFT_RUNS = sft_runs(config)
 GRPO_INIT_SFT = {run: grpo_init_run(config, run) for run in GRPO_RUNS}
 # the evaluation matrix: every model a table needs, with its cells (task, split, think)
 EVAL_MODELS = eval_models(config)
+# GPU stages wait for the GPU canary when it is on (a wrong allocation fails in seconds, not after a queue wait)
+GPU_GATE = ["results/canary/gpu.json"] if config["gpu_canary"] else []
+# the models whose two-turn reasoning VAU-Eval scores (Table A's rows)
+JUDGED_MODELS = judged_models(config)
 
 
 wildcard_constraints:

@@ -27,9 +27,32 @@ rule evaluate:
         "--out {output:q} > {log:q} 2>&1"
 
 
+rule vau_eval:
+    input:
+        predictions="results/eval/{model}",
+        built="results/vaubench/built",
+    output:
+        "results/vau_eval/{model}.json",
+    log:
+        "logs/vau_eval/{model}.log",
+    benchmark:
+        "benchmarks/vau_eval/{model}.tsv"
+    conda:
+        "../../envs/data.yaml"
+    params:
+        splits=as_json(test_splits(config)),
+        scorer=config["eval"]["judge"]["scorer"],
+        llm=as_json(config["llm"]),
+        cache=lambda wc: f"checkpoints/judge/{wc.model}.jsonl",
+    shell:
+        "vauflow eval judge --eval {input.predictions:q} --built {input.built:q} --splits {params.splits:q} "
+        "--scorer {params.scorer} --llm {params.llm:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
+
+
 rule tables:
     input:
         expand("results/eval/{model}", model=EVAL_MODELS),
+        expand("results/vau_eval/{model}.json", model=JUDGED_MODELS),
         built="results/vaubench/built",
         ball="results/ball/linked",
     output:
@@ -46,6 +69,43 @@ rule tables:
         repo=workflow.basedir,
         seed=config["seed"],
     shell:
-        "vauflow eval tables --config {params.config:q} --eval results/eval --built {input.built:q} "
+        "vauflow eval tables --config {params.config:q} --eval results/eval --vau-eval results/vau_eval "
+        "--built {input.built:q} "
         "--ball-data {input.ball:q} --repo {params.repo:q} --seed {params.seed} --out results/tables "
+        "> {log:q} 2>&1"
+
+
+rule plots:
+    input:
+        tables="results/tables/tables.json",
+        evals=expand("results/eval/{model}", model=EVAL_MODELS),
+        built="results/vaubench/built",
+        sft=expand("results/sft/{run}", run=SFT_RUNS),
+        grpo=expand("results/grpo/{run}", run=GRPO_RUNS),
+    output:
+        training=report(
+            directory("results/report/training"),
+            patterns=["{name}.svg"],
+            caption="../report/training.rst",
+            category="Training curves",
+            labels={"run": "{name}"},
+        ),
+        evaluation=report(
+            directory("results/report/eval"),
+            patterns=["{name}.svg"],
+            caption="../report/eval.rst",
+            category="Evaluation",
+            labels={"figure": "{name}"},
+        ),
+    log:
+        "logs/plots.log",
+    benchmark:
+        "benchmarks/plots.tsv"
+    conda:
+        "../../envs/report.yaml"
+    params:
+        config=as_json(config),
+    shell:
+        "vauflow report --config {params.config:q} --tables {input.tables:q} --eval results/eval "
+        "--built {input.built:q} --sft {input.sft:q} --grpo {input.grpo:q} --out results/report "
         "> {log:q} 2>&1"

@@ -3,6 +3,7 @@ rule grpo:
         init=grpo_init,
         vau="results/vaubench/linked",
         ball="results/ball/linked",
+        gate=GPU_GATE,
     output:
         directory("results/grpo/{run}"),
     log:

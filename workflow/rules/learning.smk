@@ -14,6 +14,8 @@ rule learning_check:
     conda:
         "../../envs/train.yaml"
     threads: 2
+    resources:
+        gpu=0,
     params:
         runs=as_json(
             {r: {"tasks": run_tasks(config, r), "sft": GRPO_INIT_SFT[r]} for r in GRPO_RUNS}

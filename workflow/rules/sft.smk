@@ -3,6 +3,7 @@ rule sft:
         base=sft_base,
         vau="results/vaubench/linked",
         ball="results/ball/linked",
+        gate=GPU_GATE,
     output:
         directory("results/sft/{run}"),
     log:

@@ -10,9 +10,11 @@ rule synth_ball:
         "../../envs/data.yaml"
     params:
         ball=as_json(config["synthetic"]["ball"]),
+        llm=as_json(config["llm"]),
         seed=config["seed"],
     shell:
-        "vauflow synth ball --params {params.ball:q} --seed {params.seed} "
+        "vauflow synth ball --params {params.ball:q} --seed {params.seed} --llm {params.llm:q} "
+        "--llm-cache checkpoints/ball_cot.jsonl "
         "--videos {output.videos:q} --annotations {output.annotations:q} > {log:q} 2>&1"
 
 
