@@ -97,8 +97,8 @@ def content_words(text):
 def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=None):
     """Deterministic reference-based stand-ins for the five dimensions (0-10): class named as in the GT; recall
     of the GT's content words; 1 - share of repeated word trigrams (scaled down below 20 words); output length
-    relative to the GT's; precision
-    of the output's content words against the GT. Labelled "proxy" wherever reported."""
+    relative to the GT's; precision of the output's content words against the GT. Labelled "proxy" wherever
+    reported."""
     gt_words, out_text = content_words(f"{gt_description} {gt_analysis}"), f"{description} {analysis}"
     out_words = content_words(out_text)
     gt_set, out_set = set(gt_words), set(out_words)
