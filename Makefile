@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup ffmpeg run test lint dryrun clean lock
+.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images
 
 setup: ffmpeg $(STAMP)
 
@@ -44,6 +44,10 @@ lock:
 	$(VENV)/bin/pip freeze --exclude-editable | sort -f > requirements.lock.new
 	{ echo "# Pinned lock of the whole environment (pip only: honours the local torch wheels). Regenerate: make lock"; cat requirements.lock.new; } > requirements.lock
 	rm requirements.lock.new
+
+# base-image digests into containers/*/Dockerfile (networked machine with crane or skopeo)
+pin-images:
+	bash containers/pin-images.sh
 
 clean:
 	rm -rf results resources logs benchmarks checkpoints .snakemake

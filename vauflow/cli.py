@@ -217,6 +217,23 @@ def cmd_gpu_canary(a):
     print(json.dumps(report))
 
 
+def cmd_dvc(a):
+    from vauflow import versioning
+
+    if a.cmd == "init":
+        versioning.init(a.workdir, a.remote)
+        print(f"dvc: remote {a.remote}")
+    elif a.cmd == "add":
+        for path in versioning.add(a.workdir, a.what):
+            print(f"dvc: tracking {path}")
+        print(f"dvc: commit the .dvc files, .gitignore and {versioning.MTIMES} to git, then `vauflow dvc push`")
+    elif a.cmd == "push":
+        print(f"dvc: pushed {versioning.push(a.workdir)} files")
+    elif a.cmd == "pull":
+        out, restored = versioning.pull(a.workdir)
+        print(f"dvc: pulled {json.dumps(out.get('stats', {}))}; restored the times of {restored} paths")
+
+
 def cmd_demo(a):
     from vauflow.demo import demo
     from vauflow.frames.budget import PAPER_BUDGETS
@@ -390,6 +407,20 @@ def build_parser():
     x.add_argument("--expected", type=int, required=True, help="GPUs the rule asked for ({resources.gpu})")
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_gpu_canary)
+
+    dv = sub.add_parser("dvc", help="version the boundary data with DVC (inputs in, final outputs out)")
+    dsub = dv.add_subparsers(dest="cmd", required=True)
+    x = dsub.add_parser("init", help="a DVC repository here (a git checkout) with its default remote")
+    x.add_argument("--remote", default="../vauflow-dvc-remote",
+                   help="local path (default: beside the checkout) or s3://bucket/prefix (needs dvc-s3)")
+    x = dsub.add_parser("add", help="track the boundary folders present: videos and annotations in, the frozen "
+                        "VAU-Bench, final models and tables out (never frames or intermediates)")
+    x.add_argument("--what", choices=["inputs", "outputs", "all"], default="all")
+    dsub.add_parser("push", help="upload the tracked data to the remote")
+    dsub.add_parser("pull", help="download the tracked data, with the modification times it had when added")
+    for x in dsub.choices.values():
+        x.add_argument("--workdir", default=".", help="the workflow's working directory (a git checkout)")
+        x.set_defaults(func=cmd_dvc)
 
     x = sub.add_parser("demo", help="one video through a model: prints the reasoning and the answer")
     x.add_argument("--model", required=True, help="model folder (base, SFT or GRPO output)")

@@ -5,6 +5,8 @@ rule gpu_canary:
         "logs/gpu_canary.log",
     conda:
         "../../envs/train.yaml"
+    container:
+        config["containers"]["train"]
     resources:
         gpu=1,
     shell:

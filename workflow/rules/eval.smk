@@ -12,6 +12,8 @@ rule evaluate:
         "benchmarks/evaluate/{model}.tsv"
     conda:
         "../../envs/train.yaml"
+    container:
+        config["containers"]["eval"]
     threads: config["eval"]["threads"]
     resources:
         gpu=0,

@@ -12,6 +12,8 @@ rule grpo:
         "benchmarks/grpo/{run}.tsv"
     conda:
         "../../envs/train.yaml"
+    container:
+        config["containers"]["train"]
     threads: config["grpo"]["threads"]
     resources:
         gpu=0,

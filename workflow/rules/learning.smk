@@ -13,6 +13,8 @@ rule learning_check:
         "benchmarks/learning_check.tsv"
     conda:
         "../../envs/train.yaml"
+    container:
+        config["containers"]["eval"]
     threads: 2
     resources:
         gpu=0,

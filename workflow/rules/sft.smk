@@ -13,6 +13,8 @@ rule sft:
     priority: 1  # all SFT before any GRPO: the stage finishes sooner (its jobs pair up on the cores)
     conda:
         "../../envs/train.yaml"
+    container:
+        config["containers"]["train"]
     threads: config["sft"]["threads"]
     resources:
         gpu=0,
