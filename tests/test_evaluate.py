@@ -67,3 +67,30 @@ def test_learning_check_statistics_and_verdict():
                  "qa: blanked frames fall back to baseline (sft)": True,
                  "qa: blanked frames fall back to baseline (grpo)": False,
                  "qa: GRPO lowers no held-out score beyond noise": False}
+
+
+def test_the_model_matrix_follows_the_config():
+    """Which model feeds which table: the paper preset's rows, zero-shot baselines included, and the cells each
+    model is evaluated on (the reasoning only for Table A's models); a zero-shot name must be a known model."""
+    from conftest import REPO, load_merged
+    from vauflow.config import ConfigError, validate_config
+    from vauflow.evaluate.tables import eval_models, judged_models, model_path, table_rows
+
+    cfg = load_merged(REPO / "config.yaml", REPO / "presets/paper.yaml")
+    assert [m for m, _ in table_rows(cfg, "A")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-qa", "rft-qa"]
+    assert [m for m, _ in table_rows(cfg, "C")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-cls", "rft-cls",
+                                                    "rft-qa", "rft-tag", "rft-qa-tag", "rft-qa-tag-cls"]
+    assert [m for m, _ in table_rows(cfg, "ball")] == ["base", "sft-ball", "rft-ball"]
+    assert model_path(cfg, "zs-qwen2-vl-2b") == "resources/models/qwen2-vl-2b"
+    assert model_path(cfg, "rft-qa-tag") == "results/grpo/qa-tag"
+    cells = eval_models(cfg)
+    assert judged_models(cfg) == [m for m, _ in table_rows(cfg, "A")]
+    for model, todo in cells.items():
+        reasoning = [c for c in todo if c[0] == "reasoning"]
+        assert (len(reasoning) == 3) == (model in judged_models(cfg)), model
+        assert all(think is False for _, _, think in reasoning)
+    assert len([c for c in cells["base"] if c[0] == "qa"]) == 6  # 3 test splits x think / no think
+    bad = load_merged(REPO / "config.yaml")
+    bad["eval"]["zero_shot"] = ["gpt-9"]
+    with pytest.raises(ConfigError, match="'eval/zero_shot': 'gpt-9' is not in 'models'"):
+        validate_config(bad)

@@ -38,9 +38,11 @@ def expected_jobs(cfg):
             shown.add("sft-" + (task if starts[task] == "sft" else starts[task][4:]))
         elif task in sft:
             shown.add(f"sft-{task}")
-    n += len(shown) + 1
-    # vau_eval: one job per model of Table A (base, its SFT model, its RFT run), when the reasoning runs
-    qa_rows = {"base"} | {m for m in shown if m == "rft-qa" or m == _qa_sft(cfg, starts, sft)}
+    zero_shot = {f"zs-{m}" for m in cfg["eval"]["zero_shot"]}  # further base models, evaluated as they are
+    n += len(shown | zero_shot) + 1
+    n += len(set(cfg["eval"]["zero_shot"]))  # build_model or fetch_model of each zero-shot model
+    # vau_eval: one job per model of Table A (zero-shot ones, base, its SFT model, its RFT run), with the reasoning
+    qa_rows = {"base"} | zero_shot | {m for m in shown if m == "rft-qa" or m == _qa_sft(cfg, starts, sft)}
     n += len(qa_rows) if cfg["eval"]["reasoning"] else 0
     n += 1  # plots
     n += bool(cfg["gpu_canary"])  # gpu_canary

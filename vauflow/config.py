@@ -81,6 +81,11 @@ def _check_consistency(config):
         raise ConfigError("config key 'datasets/ball/origin': the ball set is always synthetic")
     if config["model"]["base"] not in config["models"]:
         raise ConfigError(f"config key 'model/base': '{config['model']['base']}' is not in 'models'")
+    for name in config["eval"]["zero_shot"]:
+        if name not in config["models"]:
+            raise ConfigError(f"config key 'eval/zero_shot': '{name}' is not in 'models'")
+        if name == config["model"]["base"]:
+            raise ConfigError(f"config key 'eval/zero_shot': '{name}' is the trained base (its row is 'base')")
     for name, m in config["models"].items():
         if m["source"] == "build" and "shape" not in m:
             raise ConfigError(f"config key 'models/{name}/shape': required when source is 'build'")

@@ -35,7 +35,9 @@ def table_rows(config, table):
     """[(model id, label)] of one table, for the models this config makes."""
     task = TABLE_TASK[table]
     grpo = config["grpo"]["runs"]
-    rows = [("base", "base"), (sft_for(config, task), "+ SFT"), (f"rft-{task}" if task in grpo else None, "+ RFT")]
+    zero_shot = [(f"zs-{m}", f"{m} (zero-shot)") for m in config["eval"]["zero_shot"]] if table != "ball" else []
+    rows = zero_shot + [("base", "base"), (sft_for(config, task), "+ SFT"),
+                        (f"rft-{task}" if task in grpo else None, "+ RFT")]
     if table == "C":
         rows += [(f"rft-{r}", f"+ RFT w/ {r.upper()}") for r in grpo if r != "cls" and r != "ball"]
     return [(m, label) for m, label in rows if m is not None]
@@ -44,6 +46,8 @@ def table_rows(config, table):
 def model_path(config, model):
     if model == "base":
         return f"resources/models/{config['model']['base']}"
+    if model.startswith("zs-"):  # a zero-shot baseline: another base model, as it is
+        return f"resources/models/{model[3:]}"
     kind, run = model.split("-", 1)
     return f"results/{'sft' if kind == 'sft' else 'grpo'}/{run}"
 

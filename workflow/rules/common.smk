@@ -1,4 +1,5 @@
 import json
+import re
 import sys
 import zlib
 from pathlib import Path
@@ -55,12 +56,12 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     run="|".join(["qa", "tag", "cls", "ball", *MIXES]),
     shard=r"\d+",
-    model="|".join(EVAL_MODELS) or "none",
+    model="|".join(map(re.escape, EVAL_MODELS)) or "(?!)",
 
 
 def regex_or_nothing(names):
     """A wildcard constraint matching exactly `names` (or nothing, when empty)."""
-    return "|".join(names) if names else "(?!)"
+    return "|".join(map(re.escape, names)) if names else "(?!)"
 
 
 def videos_dir(wildcards):
