@@ -9,6 +9,7 @@ import re
 import shutil
 import socket
 import subprocess
+import time
 
 import pytest
 import yaml
@@ -63,12 +64,23 @@ def cluster(tmp_path_factory):
         subprocess.run(["timeout", "-k", "10", "120", "bash", str(here / "stop-cluster.sh")], capture_output=True)
 
 
-def sacct():
-    """{job id: (state, timelimit)} of the last two hours' jobs, from the accounting database."""
-    p = sh(["sacct", "-n", "-X", "-P", "-a", "-S", "now-2hours", "--format", "JobID,State,Timelimit"], 60)
+def sacct(since, ids):
+    """{job id: (state, timelimit)} of the given jobs, submitted since `since` (a fresh controller restarts job ids,
+    so older runs in the same database could collide; records also reach the database with a delay)."""
+    p = sh(["sacct", "-n", "-X", "-P", "-a", "-S", since, "-j", ",".join(ids), "--format", "JobID,State,Timelimit"],
+           60)
     assert p.returncode == 0, p.stderr
     return {jid: (state.split()[0], limit) for jid, state, limit in
             (line.split("|") for line in p.stdout.splitlines() if line)}
+
+
+def submitted(p):
+    """SLURM job ids of one Snakemake run, from its own report of each submission."""
+    return re.findall(r"has been submitted with SLURM jobid (\d+)", p.stdout + p.stderr)
+
+
+def now():
+    return time.strftime("%Y-%m-%dT%H:%M:%S")
 
 
 def jobs_by_rule(workdir):
@@ -97,6 +109,8 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     the GPU SLURM gave it; a rule that fails fails the run after the profile's retries, each with a longer runtime."""
     wd = tmp_path / "wd"
     wd.mkdir()
+    start = now()
+    time.sleep(1)
     p = slurm_workflow(wd, "--set-resources", "sft:gpu=0", "grpo:gpu=0", "evaluate:gpu=0", "learning_check:gpu=0",
                        "--config", "gpu_canary=True",
                        "--configfile", REPO / "config.yaml", REPO / "tests/smoke/config.yaml")
@@ -106,10 +120,15 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     assert {"sft", "grpo", "evaluate", "gpu_canary", "extract_frames"} <= set(remote)
     by_rule = jobs_by_rule(wd)
     assert {r: len(ids) for r, ids in by_rule.items()} == remote  # one SLURM job per non-local job
-    ids = [j for js in by_rule.values() for j in js]
-    accounted = sacct()
-    assert set(ids) <= set(accounted), "a job has no accounting record"
-    assert all(accounted[j][0] == "COMPLETED" for j in ids), {j: accounted[j] for j in ids}
+    ids = submitted(p)
+    assert sorted(ids) == sorted(j for js in by_rule.values() for j in js)
+    for _ in range(30):  # accounting records arrive asynchronously
+        accounted = sacct(start, ids)
+        if set(accounted) == set(ids) and all(state == "COMPLETED" for state, _ in accounted.values()):
+            break
+        time.sleep(1)
+    assert set(accounted) == set(ids), "a job has no accounting record"
+    assert all(state == "COMPLETED" for state, _ in accounted.values()), accounted
     # (this cluster's accounting stores no GPU TRES: the canary reads the allocation from scontrol instead)
     (canary_id,) = by_rule["gpu_canary"]
     canary = json.loads((wd / "results/canary/gpu.json").read_text())
@@ -122,12 +141,47 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     assert p.returncode != 0 and "SLURM allocated 1 GPU(s)" in p.stderr and "asked for 2" in p.stderr
 
     # a failing rule fails the run: a broken model folder makes its evaluation job fail, three times (the profile's
-    # two retries), each attempt with a longer runtime limit (the profile's 4 h * attempt for evaluate)
+    # two retries), each with a longer runtime limit (the profile's default 30 min * attempt; memory is fixed here,
+    # as the profile's 32 GB * attempt outgrows this test node on the third try)
     (wd / "resources/models/tiny/config.json").write_text("{not json")
-    before = set(sacct())
-    p = slurm_workflow(wd, "results/eval/base", "--forcerun", "evaluate", "--configfile", REPO / "config.yaml",
-                       REPO / "tests/smoke/config.yaml", timeout=600)
+    start = now()
+    time.sleep(1)
+    p = slurm_workflow(wd, "results/eval/base", "--forcerun", "evaluate", "--set-resources", "evaluate:gpu=0",
+                       "evaluate:mem_mb=2000", "--configfile", REPO / "config.yaml", REPO / "tests/smoke/config.yaml",
+                       timeout=600)
     assert p.returncode != 0 and "Error in rule evaluate" in p.stdout + p.stderr
-    new = {j: v for j, v in sacct().items() if j not in before}
+    ids = submitted(p)
+    assert len(ids) == 3  # the first try and the profile's two retries
+    for _ in range(30):
+        new = sacct(start, ids)
+        if len(new) == 3 and all(state == "FAILED" for state, _ in new.values()):
+            break
+        time.sleep(1)
     assert [state for state, _ in new.values()] == ["FAILED"] * 3, new
-    assert sorted(limit for _, limit in new.values()) == ["04:00:00", "08:00:00", "12:00:00"]
+    assert sorted(limit for _, limit in new.values()) == ["00:30:00", "01:00:00", "01:30:00"]
+
+
+def test_profile_dry_runs_list_the_slurm_resources():
+    """Without a cluster: the paper preset through profiles/slurm lists its jobs with their SLURM resources, and the
+    local-gpu profile dry-runs."""
+    p = run(["snakemake", "-n", "--profile", str(PROFILE), "--configfile", str(REPO / "config.yaml"),
+             str(REPO / "presets/paper.yaml")], timeout=300)
+    out = p.stdout + p.stderr
+    stats = job_stats(out)
+    assert stats["sft"] == 4 and stats["grpo"] == 6 and stats["gpu_canary"] == 1 and stats["evaluate"] == 13
+    jobs = re.split(r"\n(?=\[)", out)
+    sft = next(j for j in jobs if "rule sft:" in j)
+    assert "gpu=1" in sft and "cpus_per_gpu=8" in sft and "slurm_account=vauflow" in sft and "runtime=480" in sft
+    frames = next(j for j in jobs if "rule extract_frames:" in j)
+    assert "gpu=0" in frames and "cpus_per_task=4" in frames
+    p = run(["snakemake", "-n", "--profile", str(REPO / "profiles/local-gpu")], timeout=300)
+    sft = next(j for j in re.split(r"\n(?=\[)", p.stdout + p.stderr) if "rule sft:" in j)
+    assert "gpu=1" in sft and "--gpus 1" in sft
+
+
+def test_profiles_comment_every_key():
+    for profile in ("slurm", "local-gpu"):
+        lines = (REPO / "profiles" / profile / "config.yaml").read_text().splitlines()
+        for i, line in enumerate(lines):
+            if re.match(r"\s*[\w-]+:", line) and not re.match(r"\s*[\w-]+:\s*$", line):
+                assert "#" in line or lines[i - 1].strip().startswith("#"), f"{profile}: uncommented: {line}"
