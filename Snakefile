@@ -80,7 +80,7 @@ rule ball:
 
 rule model:
     input:
-        model_dir(BASE_MODEL),
+        [model_dir(m) for m in [config["model"]["base"], *config["model"]["other_bases"]]],
 
 
 rule sft_all:

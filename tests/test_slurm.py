@@ -168,7 +168,7 @@ def test_profile_dry_runs_list_the_slurm_resources():
              str(REPO / "presets/paper.yaml")], timeout=300)
     out = p.stdout + p.stderr
     stats = job_stats(out)
-    assert stats["sft"] == 4 and stats["grpo"] == 6 and stats["gpu_canary"] == 1 and stats["evaluate"] == 13
+    assert stats["sft"] == 5 and stats["grpo"] == 7 and stats["gpu_canary"] == 1 and stats["evaluate"] == 15
     jobs = re.split(r"\n(?=\[)", out)
     sft = next(j for j in jobs if "rule sft:" in j)
     assert "gpu=1" in sft and "cpus_per_gpu=8" in sft and "slurm_account=vauflow" in sft and "runtime=480" in sft

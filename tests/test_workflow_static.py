@@ -25,34 +25,45 @@ def expected_jobs(cfg):
     n += 1  # build_model or fetch_model: the base model
     grpo = cfg["grpo"]["runs"]
     starts = {r: cfg["grpo"]["per_run"].get(r, {}).get("init", cfg["grpo"]["init"]) for r in grpo}
-    sft = set(cfg["sft"]["tasks"]) | {r if s == "sft" else s[4:] for r, s in starts.items() if s != "base"}
-    inits = {cfg["sft"]["per_task"].get(r, {}).get("init", cfg["sft"]["init"]) for r in sft} - {"base"}
-    n += len(sft | inits)  # sft runs: configured, GRPO warm starts, and the SFT runs those continue from
-    n += len(grpo)  # grpo, one per task or mix
-    n += bool(cfg["learning_check"]) and bool(grpo)  # learning_check, one job over every run
-    # evaluate: one job per model a table shows (base; per task the SFT model its RFT run started from, or its own
-    # SFT run; every RFT run), then one tables job
-    shown = {"base"} | {f"rft-{r}" for r in grpo}
-    for task in ("qa", "tag", "cls", "ball"):
-        if task in grpo and starts[task] != "base":
-            shown.add("sft-" + (task if starts[task] == "sft" else starts[task][4:]))
-        elif task in sft:
-            shown.add(f"sft-{task}")
     zero_shot = {f"zs-{m}" for m in cfg["eval"]["zero_shot"]}  # further base models, evaluated as they are
-    n += len(shown | zero_shot) + 1
-    n += len(set(cfg["eval"]["zero_shot"]))  # build_model or fetch_model of each zero-shot model
-    # vau_eval: one job per model of Table A (zero-shot ones, base, its SFT model, its RFT run), with the reasoning
-    qa_rows = {"base"} | zero_shot | {m for m in shown if m == "rft-qa" or m == _qa_sft(cfg, starts, sft)}
+    n += len(zero_shot)  # build_model or fetch_model of each zero-shot model
+    # the base trains every task; each other base (model.other_bases) repeats the runs of its tasks
+    groups = [("", ("qa", "tag", "cls", "ball"), grpo)]
+    groups += [(f"@{b}", tasks, [r for r in grpo if r in tasks]) for b, tasks in cfg["model"]["other_bases"].items()]
+    shown, qa_rows = {"base"} | zero_shot, {"base"} | zero_shot
+    for suffix, tasks, runs in groups:
+        if suffix:
+            n += f"zs-{suffix[1:]}" not in zero_shot  # fetch_model / build_model of that base
+            shown.add(f"zs-{suffix[1:]}")
+            qa_rows.add(f"zs-{suffix[1:]}")
+        tasks_sft = [t for t in cfg["sft"]["tasks"] if not suffix or t in tasks]
+        sft = set(tasks_sft) | {r if starts[r] == "sft" else starts[r][4:] for r in runs if starts[r] != "base"}
+        inits = {cfg["sft"]["per_task"].get(r, {}).get("init", cfg["sft"]["init"]) for r in sft} - {"base"}
+        n += len(sft | inits)  # sft runs: configured, GRPO warm starts, and the SFT runs those continue from
+        n += len(runs)  # grpo, one per task or mix
+        # evaluate: one job per model a table shows: per task the SFT model its RFT run started from (or its own
+        # SFT run), and every RFT run
+        shown |= {f"rft-{r}{suffix}" for r in runs}
+        for task in tasks:
+            if task in runs and starts[task] != "base":
+                shown.add("sft-" + (task if starts[task] == "sft" else starts[task][4:]) + suffix)
+            elif task in sft:
+                shown.add(f"sft-{task}{suffix}")
+        # vau_eval: one job per model of Table A (zero-shot ones, bases, their SFT models and QA RFT runs)
+        if "qa" in tasks:
+            qa_rows |= {m for m in shown if m == f"rft-qa{suffix}" or m == _qa_sft(cfg, starts, sft, suffix)}
+    n += bool(cfg["learning_check"]) and bool(grpo)  # learning_check, one job over every run
+    n += len(shown) + 1  # evaluate, then one tables job
     n += len(qa_rows) if cfg["eval"]["reasoning"] else 0
     n += 1  # plots
     n += bool(cfg["gpu_canary"])  # gpu_canary
     return n
 
 
-def _qa_sft(cfg, starts, sft):
+def _qa_sft(cfg, starts, sft, suffix):
     if "qa" in cfg["grpo"]["runs"] and starts["qa"] != "base":
-        return "sft-" + ("qa" if starts["qa"] == "sft" else starts["qa"][4:])
-    return "sft-qa" if "qa" in sft else None
+        return "sft-" + ("qa" if starts["qa"] == "sft" else starts["qa"][4:]) + suffix
+    return f"sft-qa{suffix}" if "qa" in sft else None
 
 
 def dry_run_total(*configfiles, target=(), workdir):
@@ -79,6 +90,24 @@ def test_dry_run_job_count(configfiles, workdir):
     cfg = load_merged(REPO / "config.yaml", *configfiles)
     total, out = dry_run_total(*configfiles, workdir=workdir)
     assert total == expected_jobs(cfg), out[-3000:]
+
+
+def test_other_base_repeats_its_runs(workdir, tmp_path):
+    """model.other_bases: the runs of the listed tasks again on that base (named <run>@<model>), warm starts
+    included, each started from that base's own model folder; the job count still follows the formula."""
+    extra = tmp_path / "other.yaml"
+    extra.write_text("model: {other_bases: {tiny-qwen2vl: [qa, ball]}}\n")
+    total, out = dry_run_total(extra, workdir=workdir)
+    assert total == expected_jobs(load_merged(REPO / "config.yaml", extra)), out[-3000:]
+    jobs = re.split(r"\n(?=\[)", out)
+    sft = next(j for j in jobs if "output: results/sft/qa-tag-cls@tiny-qwen2vl" in j)
+    assert "input: results/sft/tag@tiny-qwen2vl," in sft  # its warm start, on the same base
+    sft = next(j for j in jobs if "output: results/sft/tag@tiny-qwen2vl" in j)
+    assert "input: resources/models/tiny-qwen2vl," in sft
+    grpo = next(j for j in jobs if "output: results/grpo/qa@tiny-qwen2vl" in j)
+    assert "results/sft/qa-tag-cls@tiny-qwen2vl" in grpo
+    assert any("output: results/grpo/ball@tiny-qwen2vl" in j for j in jobs)
+    assert not any("output: results/grpo/tag@tiny-qwen2vl" in j for j in jobs)  # tag is not among its tasks
 
 
 def test_default_dag_is_small(workdir):
@@ -113,6 +142,9 @@ def test_partial_target_data(workdir):
         ("grpo: {init: 'sft:nope'}", "grpo/init"),
         ("grpo: {init: warm}", "grpo/init"),
         ("sft: {per_task: {tag: {init: qa-tag-cls}}}", "sft/per_task/tag/init"),  # a cycle of warm starts
+        ("model: {other_bases: {gpt-9: [qa]}}", "model/other_bases"),
+        ("model: {other_bases: {tiny: [qa]}}", "model/other_bases"),  # the base itself
+        ("model: {other_bases: {tiny-qwen2vl: [vqa]}}", "model/other_bases/tiny-qwen2vl/0"),
     ],
 )
 def test_bad_config_one_line_naming_the_key(bad, key, workdir, tmp_path):

@@ -86,6 +86,11 @@ def _check_consistency(config):
             raise ConfigError(f"config key 'eval/zero_shot': '{name}' is not in 'models'")
         if name == config["model"]["base"]:
             raise ConfigError(f"config key 'eval/zero_shot': '{name}' is the trained base (its row is 'base')")
+    for name in config["model"]["other_bases"]:
+        if name not in config["models"]:
+            raise ConfigError(f"config key 'model/other_bases': '{name}' is not in 'models'")
+        if name == config["model"]["base"]:
+            raise ConfigError(f"config key 'model/other_bases': '{name}' is the base already")
     for name, m in config["models"].items():
         if m["source"] == "build" and "shape" not in m:
             raise ConfigError(f"config key 'models/{name}/shape': required when source is 'build'")
@@ -105,7 +110,7 @@ def _check_consistency(config):
     for name in sft_runs(config):  # SFT warm starts: runs that exist, no cycles
         seen = [name]
         while (init := sft_params(config, seen[-1])["init"]) != "base":
-            if init not in tasks and init not in config["mixes"]:
+            if split_run(init)[0] not in tasks and split_run(init)[0] not in config["mixes"]:
                 raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': '{init}' is neither 'base', a task "
                                   "nor a mix")
             if init in seen:
@@ -126,11 +131,29 @@ def grpo_init_run(config, name):
     return name if init == "sft" else init.split(":", 1)[1]
 
 
+def split_run(name):
+    """'qa@qwen2-vl-2b' -> ('qa', 'qwen2-vl-2b'): a run of another base (`model.other_bases`); 'qa' -> ('qa', None)."""
+    run, _, base = name.partition("@")
+    return run, base or None
+
+
+def run_base(config, name):
+    """The base model a run (and the runs it starts from) is trained from."""
+    return split_run(name)[1] or config["model"]["base"]
+
+
+def grpo_runs(config):
+    """Every GRPO run: the configured ones, then those repeated for each other base on its tasks."""
+    runs = list(config["grpo"]["runs"])
+    return runs + [f"{r}@{b}" for b, tasks in config["model"]["other_bases"].items() for r in runs if r in tasks]
+
+
 def sft_runs(config):
-    """Every SFT run the DAG makes: the configured tasks, the warm starts of GRPO runs, and the runs those
-    continue from (sft init), in a stable order."""
-    runs = list(config["sft"]["tasks"]) + [r for r in map(lambda g: grpo_init_run(config, g), config["grpo"]["runs"])
-                                           if r is not None]
+    """Every SFT run the DAG makes: the configured tasks (and their repeats on other bases), the warm starts of
+    GRPO runs, and the runs those continue from (sft init), in a stable order."""
+    runs = list(config["sft"]["tasks"])
+    runs += [f"{t}@{b}" for b, tasks in config["model"]["other_bases"].items() for t in runs if t in tasks]
+    runs += [r for r in map(lambda g: grpo_init_run(config, g), grpo_runs(config)) if r is not None]
     out = []
     while runs:
         name = runs.pop(0)
@@ -143,20 +166,26 @@ def sft_runs(config):
 
 
 def run_tasks(config, name):
-    """Tasks of a run: a task name, or a mix from `mixes`."""
+    """Tasks of a run: a task name, or a mix from `mixes` (on whichever base)."""
+    name = split_run(name)[0]
     return list(config["mixes"][name]) if name in config["mixes"] else [name]
 
 
 def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
     section = config[stage]
     params = {k: copy.deepcopy(v) for k, v in section.items() if k not in (*list_keys, overrides_key)}
-    _merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
+    run, base = split_run(name)
+    _merge(params, copy.deepcopy(section[overrides_key].get(run, {})))
+    if base:  # a run of another base: the same settings, its own overrides on top
+        _merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
     schema = load_schema(schema_path)["properties"][stage]
     keep = {k: v for k, v in schema["properties"].items() if k not in (*list_keys, overrides_key)}
     errors = list(_Validator(schema | {"properties": keep}).iter_errors(params))
     if errors:
         e = errors[0]
         raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/{_key(e.absolute_path)}': {e.message}")
+    if base and params["init"] not in ("base", "sft"):  # the run it continues from is that base's too
+        params["init"] = f"{params['init']}@{base}"
     params["seed"] = config["seed"]
     params["dtype"] = config["model"]["dtype"]
     return params

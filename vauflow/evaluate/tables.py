@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from vauflow.config import grpo_init_run, sft_runs
+from vauflow.config import grpo_init_run, grpo_runs, sft_runs
 from vauflow.evaluate import metrics
 from vauflow.evaluate.metrics import bootstrap_mean, wilson
 from vauflow.io import read_jsonl
@@ -25,21 +25,26 @@ def test_splits(config):
 
 def sft_for(config, task):
     """The SFT model a task's table row shows: the one its GRPO run started from, else its own SFT run."""
-    runs = sft_runs(config)
-    if task in config["grpo"]["runs"] and grpo_init_run(config, task):
+    if task in grpo_runs(config) and grpo_init_run(config, task):
         return f"sft-{grpo_init_run(config, task)}"
-    return f"sft-{task}" if task in runs else None
+    return f"sft-{task}" if task in sft_runs(config) else None
 
 
 def table_rows(config, table):
-    """[(model id, label)] of one table, for the models this config makes."""
+    """[(model id, label)] of one table, for the models this config makes: the zero-shot baselines; each other
+    base as it is, + SFT, + RFT (on the tasks it trains); the base, + SFT, + RFT; in Table C the RFT ablations."""
     task = TABLE_TASK[table]
-    grpo = config["grpo"]["runs"]
-    zero_shot = [(f"zs-{m}", f"{m} (zero-shot)") for m in config["eval"]["zero_shot"]] if table != "ball" else []
-    rows = zero_shot + [("base", "base"), (sft_for(config, task), "+ SFT"),
-                        (f"rft-{task}" if task in grpo else None, "+ RFT")]
+    grpo = grpo_runs(config)
+    others = [b for b, tasks in config["model"]["other_bases"].items() if task in tasks]
+    rows = [] if table == "ball" else [(f"zs-{m}", f"{m} (zero-shot)") for m in config["eval"]["zero_shot"]
+                                       if m not in others]
+    for other in others:
+        run = f"{task}@{other}"
+        rows += [(f"zs-{other}", f"{other}"), (sft_for(config, run), f"{other} + SFT"),
+                 (f"rft-{run}" if run in grpo else None, f"{other} + RFT")]
+    rows += [("base", "base"), (sft_for(config, task), "+ SFT"), (f"rft-{task}" if task in grpo else None, "+ RFT")]
     if table == "C":
-        rows += [(f"rft-{r}", f"+ RFT w/ {r.upper()}") for r in grpo if r != "cls" and r != "ball"]
+        rows += [(f"rft-{r}", f"+ RFT w/ {r.upper()}") for r in config["grpo"]["runs"] if r != "cls" and r != "ball"]
     return [(m, label) for m, label in rows if m is not None]
 
 

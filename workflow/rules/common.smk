@@ -12,6 +12,8 @@ from vauflow.config import (
     ConfigError,
     grpo_init_run,
     grpo_params,
+    grpo_runs,
+    run_base,
     run_tasks,
     sft_params,
     sft_runs,
@@ -35,11 +37,10 @@ SYNTH_VAU_DATASETS = [d for d in VAU_DATASETS if DATASETS[d]["origin"] == "synth
 DOWNLOAD_DATASETS = [d for d, v in DATASETS.items() if v["origin"] == "download"]
 ANNOTATIONS = config["annotations"]["vaubench"]
 MODELS = config["models"]
-BASE_MODEL = config["model"]["base"]
 BUILD_MODELS = [m for m, v in MODELS.items() if v["source"] == "build"]
 HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
-MIXES = config["mixes"]
-GRPO_RUNS = config["grpo"]["runs"]
+# GRPO runs: the configured ones, and their repeats on other bases (<run>@<model>)
+GRPO_RUNS = grpo_runs(config)
 # SFT runs: the configured ones, the warm starts of GRPO runs that start from SFT, and their own warm starts
 SFT_RUNS = sft_runs(config)
 # the learning check compares each GRPO run with the SFT model it started from, where there is one
@@ -52,16 +53,16 @@ GPU_GATE = ["results/canary/gpu.json"] if config["gpu_canary"] else []
 JUDGED_MODELS = judged_models(config)
 
 
-wildcard_constraints:
-    dataset="|".join(DATASETS),
-    run="|".join(["qa", "tag", "cls", "ball", *MIXES]),
-    shard=r"\d+",
-    model="|".join(map(re.escape, EVAL_MODELS)) or "(?!)",
-
-
 def regex_or_nothing(names):
     """A wildcard constraint matching exactly `names` (or nothing, when empty)."""
     return "|".join(map(re.escape, names)) if names else "(?!)"
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    run=regex_or_nothing(sorted(set(SFT_RUNS) | set(GRPO_RUNS))),
+    shard=r"\d+",
+    model="|".join(map(re.escape, EVAL_MODELS)) or "(?!)",
 
 
 def videos_dir(wildcards):
@@ -96,7 +97,7 @@ def eval_model_dir(wildcards):
 
 def sft_base(wildcards):
     init = sft_params(config, wildcards.run)["init"]
-    return model_dir(BASE_MODEL) if init == "base" else f"results/sft/{init}"
+    return model_dir(run_base(config, wildcards.run)) if init == "base" else f"results/sft/{init}"
 
 
 def sft_settings(wildcards):
@@ -113,7 +114,7 @@ def tasks_of(wildcards):
 
 def grpo_init(wildcards):
     init = grpo_init_run(config, wildcards.run)
-    return model_dir(BASE_MODEL) if init is None else f"results/sft/{init}"
+    return model_dir(run_base(config, wildcards.run)) if init is None else f"results/sft/{init}"
 
 
 def accelerate_config(stage):
