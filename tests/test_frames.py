@@ -117,6 +117,30 @@ def test_vfr_uses_real_frame_count_and_timestamps(extracted):
     assert all(b > a for a, b in zip(meta["times"], meta["times"][1:]))
 
 
+@pytest.mark.parametrize("codec", ["png", "jpeg"])
+def test_compressed_cache_smaller_and_png_lossless(corpus, extracted, codec, tmp_path):
+    """frames.codec: PNG gives consumers the very pixels of the raw cache; JPEG is close (PSNR >= 30 dB); both take
+    less disk than raw, and a consumer decodes only the frames it takes."""
+    raw_out, _ = extracted
+    out = tmp_path / "shard-0"
+    vauflow("frames", "extract", "--videos", corpus, "--out", out, "--codec", codec, "--jpeg-quality", "90")
+    assert json.loads((out / "summary.json").read_text())["storage"].startswith(codec)
+    raw, enc = FrameCache([raw_out]), FrameCache([out])
+    assert raw.entries.keys() == enc.entries.keys() and raw.quarantined == enc.quarantined
+    budget = VideoBudget(fps=1.0, min_pixels=16 * 28 * 28, max_pixels=768 * 28 * 28)
+    for ds, rel in raw.entries:
+        a, b = raw.clip(ds, rel, budget), enc.clip(ds, rel, budget)
+        assert a.indices == b.indices and a.frames.shape == b.frames.shape and b.frames.dtype == np.uint8
+        if codec == "png":
+            assert np.array_equal(a.frames, b.frames), rel
+        else:
+            mse = np.mean((a.frames.astype(float) - b.frames.astype(float)) ** 2)
+            assert 0 < mse and 10 * np.log10(255**2 / mse) >= 30, rel
+    size = {d: sum(f.stat().st_size for f in (d / "frames").iterdir()) for d in (raw_out, out)}
+    assert size[out] < size[raw_out] / 2, size
+    assert all(f.suffix == ".npz" for f in (out / "frames").iterdir())
+
+
 def test_usage_error_is_one_line(tmp_path):
     p = vauflow("frames", "extract", "--videos", tmp_path / "nope", "--out", tmp_path / "o", check=False)
     assert p.returncode != 0 and p.stderr.strip().count("\n") == 0 and "not a directory" in p.stderr

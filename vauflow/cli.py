@@ -29,7 +29,8 @@ def cmd_frames_extract(a):
     from vauflow.frames.extract import extract_dir
 
     budgets = parse_budgets(a.budgets) if a.budgets else PAPER_BUDGETS
-    s = extract_dir(a.videos, a.out, shard=a.shard, budgets=budgets, dataset=a.dataset, threads=a.threads)
+    s = extract_dir(a.videos, a.out, shard=a.shard, budgets=budgets, dataset=a.dataset, threads=a.threads,
+                    codec=a.codec, jpeg_quality=a.jpeg_quality)
     print(f"frames: {s['extracted']} extracted, {s['quarantined']} quarantined of {s['videos']} videos -> {a.out}")
 
 
@@ -273,6 +274,9 @@ def build_parser():
     x.add_argument("--budgets", type=_json, help="JSON {consumer: {fps, min_frames, max_frames, min_pixels, ...}}")
     x.add_argument("--dataset", help="dataset name recorded in the cache (default: the folder name)")
     x.add_argument("--threads", type=int, default=2)
+    x.add_argument("--codec", choices=["raw", "png", "jpeg"], default="raw",
+                   help="how frames are stored: raw (fastest reads), png (lossless, smaller), jpeg (lossy, smallest)")
+    x.add_argument("--jpeg-quality", type=int, default=95, choices=range(1, 101), metavar="1-100")
     x.set_defaults(func=cmd_frames_extract)
 
     vb = sub.add_parser("vaubench", help="VAU-Bench annotations").add_subparsers(dest="cmd", required=True)

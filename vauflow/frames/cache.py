@@ -1,10 +1,16 @@
-"""Read the frame cache and derive one consumer's clip from it (no torch)."""
+"""Read the frame cache and derive one consumer's clip from it (no torch).
 
+Frames are stored per video either raw (`<key>.npy`, memory-mapped) or encoded one image per frame (`<key>.npz`
+of PNG or JPEG bytes, `frames.codec`), so a consumer decodes only the frames it takes."""
+
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+SUFFIX = {"raw": ".npy", "png": ".npz", "jpeg": ".npz"}
 
 from vauflow.frames.budget import TEMPORAL_PATCH_SIZE, VideoBudget
 
@@ -42,8 +48,37 @@ class FrameCache:
 
     def clip(self, dataset, relpath, budget: VideoBudget):
         d, meta = self.entries[(dataset, relpath)]
-        frames = np.load(d / "frames" / f"{meta['key']}.npy", mmap_mode="r")
-        return derive_clip(frames, meta, budget)
+        return derive_clip(load_frames(d, meta), meta, budget)
+
+
+def frames_path(shard_dir, meta):
+    return Path(shard_dir) / "frames" / f"{meta['key']}{SUFFIX[meta.get('storage', 'raw')]}"
+
+
+def load_frames(shard_dir, meta):
+    """The stored frames of one video, indexable by a list of positions: a memory map, or lazily decoded images."""
+    path = frames_path(shard_dir, meta)
+    if meta.get("storage", "raw") == "raw":
+        return np.load(path, mmap_mode="r")
+    return EncodedFrames(path)
+
+
+class EncodedFrames:
+    """One PNG/JPEG image per frame in an uncompressed .npz; `frames[positions]` decodes just those."""
+
+    def __init__(self, path):
+        self.path = path
+
+    def __len__(self):
+        with np.load(self.path) as z:
+            return len(z.files)
+
+    def __getitem__(self, positions):
+        from PIL import Image
+
+        with np.load(self.path) as z:
+            return np.stack([np.asarray(Image.open(io.BytesIO(z[f"f{k}"].tobytes())).convert("RGB"))
+                             for k in positions])
 
 
 def derive_clip(frames, meta, budget: VideoBudget):

@@ -3,7 +3,8 @@
 For every video we take the union of the frame indices that all consumers (training 2 fps, QA inference 1 fps,
 TAG/CLS inference 2 fps, ...) will ask for, decode the file a single time with PyAV, and store those frames at
 native resolution (downscaled only when larger than any consumer can use). Consumers then pick their own subset
-(`vauflow.frames.cache`), so a derived clip equals a direct decode at that budget.
+(`vauflow.frames.cache`), so a derived clip equals a direct decode at that budget. Frames are stored raw, or one
+PNG (lossless, the same pixels) or JPEG (lossy, smallest) per frame (`frames.codec`).
 
 A file that cannot be used is quarantined with a one-line reason; nothing is skipped silently.
 """
@@ -188,8 +189,38 @@ def _one_line(e):
     return " ".join(str(e).split())[:300]
 
 
-def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, threads=2):
+def write_frames(path, frames, codec="raw", jpeg_quality=95):
+    """Store one video's frames atomically: raw .npy, or an uncompressed .npz of one PNG/JPEG image per frame."""
+    from vauflow.frames.cache import SUFFIX
+
+    if codec not in SUFFIX:
+        raise UsageError(f"--codec {codec}: expected one of {', '.join(SUFFIX)}")
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            if codec == "raw":
+                np.save(f, frames)
+            else:
+                np.savez(f, **{f"f{k}": _encode(img, codec, jpeg_quality) for k, img in enumerate(frames)})
+
+
+def _encode(img, codec, jpeg_quality):
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    if codec == "png":  # fast deflate: most of PNG's gain at a fraction of its time
+        Image.fromarray(img).save(buf, format="PNG", compress_level=1)
+    else:  # 4:4:4 chroma: colour edges (a red car, a flame) survive
+        Image.fromarray(img).save(buf, format="JPEG", quality=jpeg_quality, subsampling=0)
+    return np.frombuffer(buf.getvalue(), np.uint8)
+
+
+def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, threads=2, codec="raw",
+                jpeg_quality=95):
     """Extract every video of one shard of `videos_dir` into `out_dir`; returns the summary dict."""
+    from vauflow.frames.cache import SUFFIX
+
     budgets = budgets or PAPER_BUDGETS
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():
@@ -207,10 +238,9 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
             quarantine.append({"video": rel, "reason": str(e)})
             log.warning("quarantined %s: %s", rel, e)
             continue
-        with atomic_path(out_dir / "frames" / f"{key}.npy") as tmp:
-            with open(tmp, "wb") as f:
-                np.save(f, frames)
+        write_frames(out_dir / "frames" / f"{key}{SUFFIX[codec]}", frames, codec, jpeg_quality)
         meta["key"] = key
+        meta["storage"] = codec  # how the frames are stored ("codec" is the video's own)
         index[rel] = meta
     summary = {
         "dataset": dataset or videos_dir.name,
@@ -218,6 +248,7 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
         "videos": len(mine),
         "extracted": len(index),
         "quarantined": len(quarantine),
+        "storage": codec if codec != "jpeg" else f"jpeg (quality {jpeg_quality})",
         "budgets": {n: b.to_dict() for n, b in budgets.items()},
     }
     assert summary["videos"] == summary["extracted"] + summary["quarantined"]

@@ -13,7 +13,9 @@ rule extract_frames:
     params:
         shards=config["frames"]["shards"],
         budgets=as_json(config["frames"]["budgets"]),
+        codec=config["frames"]["codec"],
+        quality=config["frames"]["jpeg_quality"],
     shell:
         "vauflow frames extract --videos {input.videos:q} --out {output:q} --dataset {wildcards.dataset} "
         "--shard {wildcards.shard}/{params.shards} --budgets {params.budgets:q} --threads {threads} "
-        "> {log:q} 2>&1"
+        "--codec {params.codec} --jpeg-quality {params.quality} > {log:q} 2>&1"
