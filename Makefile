@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images
+.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images bench bench-quick
 
 setup: ffmpeg $(STAMP)
 
@@ -32,6 +32,13 @@ run: setup
 
 test: setup
 	pytest tests
+
+# the performance suite: bench/results/latest.{json,md} (full: about 15 min on 2 cores; quick: <= 5 min)
+bench: setup
+	python bench/suite.py
+
+bench-quick: setup
+	python bench/suite.py --quick
 
 lint: setup
 	snakefmt --check Snakefile workflow/

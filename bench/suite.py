@@ -1,0 +1,340 @@
+"""The performance suite: our way against the originals' way and against physical limits, on the same files in the
+same run, reported as ratios (medians of the repeats, raw timings beside them).
+
+    python bench/suite.py [--quick] [--repeats N]      (make bench, make bench-quick)
+
+Writes bench/results/latest.json ({name: {"ratio" | "value", "goal", "met", "raw", "conditions"}}) and latest.md.
+Generated inputs and workdirs live in bench/work (ignored by git; removed at the start of every run)."""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+WORK = REPO / "bench" / "work"
+RESULTS = REPO / "bench" / "results"
+GOALS = {"frames_vs_ffmpeg": (">=", 0.8), "cache_vs_ondemand": (">=", 10), "batched_eval_speedup": (">=", 3),
+         "dag_dryrun_5k_s": ("<", 20), "noop_rerun_s": ("<", 10), "grpo_step_vs_stock": ("<=", 1.5),
+         "default_dag_s": ("<=", 600), "default_dag_peak_rss_mb": ("<=", 4096)}
+SMOKE = [REPO / "config.yaml", REPO / "tests/smoke/config.yaml"]
+
+
+def timed(fn, repeats):
+    """Median seconds of `repeats` calls (and every timing)."""
+    raw = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        raw.append(time.perf_counter() - t0)
+    return statistics.median(raw), raw
+
+
+def sh(*cmd, **kw):
+    return subprocess.run([str(c) for c in cmd], check=True, capture_output=True, text=True, **kw)
+
+
+def snakemake(workdir, *args, configfiles=SMOKE):
+    return sh("snakemake", "-s", REPO / "Snakefile", "--directory", workdir, "--cores", "2", *args,
+              "--configfile", *configfiles)
+
+
+# -- inputs --------------------------------------------------------------------------------------------------
+def ucf_like_corpus(durations):
+    """UCF-Crime-like clips: 320x240, 30 fps, sensor noise, H.264 and MPEG-4 in turn."""
+    d = WORK / "corpus"
+    d.mkdir(parents=True)
+    for k, dur in enumerate(durations):
+        codec = ["-c:v", "libx264", "-pix_fmt", "yuv420p"] if k % 2 == 0 else ["-c:v", "mpeg4", "-q:v", "5"]
+        ext = "mp4" if k % 2 == 0 else "avi"
+        sh("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={dur}",
+           "-vf", "noise=alls=12:allf=t", *codec, d / f"clip{k:02d}_{dur}s.{ext}")
+    return d
+
+
+# -- benchmarks ----------------------------------------------------------------------------------------------
+def frames_vs_ffmpeg(corpus, durations, repeats):
+    """Our frames stage (decode once, keep every consumer's frames) vs ffmpeg decoding to null, 2 threads each."""
+    from vauflow.frames.budget import PAPER_BUDGETS
+    from vauflow.frames.extract import extract_dir, list_videos
+
+    videos = [corpus / v for v in list_videos(corpus)]
+    runs = iter(range(10**6))
+    ours, ours_raw = timed(lambda: extract_dir(corpus, WORK / f"frames-{next(runs)}", budgets=PAPER_BUDGETS,
+                                               threads=2), repeats)
+    ff, ff_raw = timed(lambda: [sh("ffmpeg", "-v", "error", "-threads", "2", "-i", v, "-f", "null", "-")
+                                for v in videos], repeats)
+    src_s = sum(durations)
+    return {"ratio": round(ff / ours, 3), "raw": {"ours_s": ours_raw, "ffmpeg_s": ff_raw,
+                                                   "ours_src_s_per_s": round(src_s / ours, 1),
+                                                   "ffmpeg_src_s_per_s": round(src_s / ff, 1)},
+            "conditions": f"{len(videos)} UCF-like videos, {src_s} s of source, paper budgets, 2 threads each"}
+
+
+def frame_cache_size(corpus, durations):
+    """GB per 1,000 one-minute videos of this corpus at the paper's budgets, per storage codec (no goal)."""
+    from vauflow.frames.budget import PAPER_BUDGETS
+    from vauflow.frames.extract import extract_dir
+
+    out = {}
+    for codec in ("raw", "png", "jpeg"):
+        d = WORK / f"size-{codec}"
+        t0 = time.perf_counter()
+        extract_dir(corpus, d, budgets=PAPER_BUDGETS, threads=2, codec=codec)
+        seconds = time.perf_counter() - t0
+        size = sum(f.stat().st_size for f in (d / "frames").iterdir())
+        out[codec] = {"gb_per_1k": round(size / sum(durations) * 60 * 1000 / 1e9, 2), "extract_s": round(seconds, 2)}
+    return {"value": out["raw"]["gb_per_1k"], "raw": out,
+            "conditions": "UCF-like 320x240 corpus (native size kept: below every budget's cap); raw, png, jpeg q95"}
+
+
+def cache_vs_ondemand(corpus, model_dir, repeats):
+    """Training inputs per second: frame cache + our input builder vs qwen_vl_utils decoding the file each time
+    (the originals' path), the same training budget, cold (our memo cleared before every sample)."""
+    from qwen_vl_utils import process_vision_info
+
+    from vauflow.frames.budget import PAPER_BUDGETS
+    from vauflow.frames.cache import FrameCache
+    from vauflow.model import inputs
+    from vauflow.model.load import load_processor
+
+    processor = load_processor(model_dir)
+    budget = PAPER_BUDGETS["train"]
+    cache = FrameCache([WORK / "frames-0"])
+    keys = sorted(cache.entries)
+    chat = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
+
+    def ours():
+        for ds, rel in keys:
+            inputs.VIDEO_MEMO.items.clear()
+            inputs.VIDEO_MEMO.bytes = 0
+            inputs.build_inputs(processor, [inputs.Example(chat=chat, clip=cache.clip(ds, rel, budget))])
+
+    def theirs():
+        for _, rel in keys:
+            msgs = [{"role": "user", "content": [
+                {"type": "video", "video": str(corpus / rel), "fps": budget.fps, "min_pixels": budget.min_pixels,
+                 "max_pixels": budget.max_pixels, "total_pixels": budget.total_pixels},
+                {"type": "text", "text": "What happens?"}]}]
+            _, videos, kw = process_vision_info(msgs, return_video_kwargs=True, return_video_metadata=True)
+            text = processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
+            processor(text=[text], videos=[videos[0][0]], video_metadata=[videos[0][1]], do_resize=False,
+                      return_tensors="pt", **kw)
+
+    a, a_raw = timed(ours, repeats)
+    b, b_raw = timed(theirs, repeats)
+    examples = [inputs.Example(chat=chat, clip=cache.clip(ds, rel, budget)) for ds, rel in keys]
+    inputs.build_inputs(processor, examples[:1])
+    warm, _ = timed(lambda: [inputs.build_inputs(processor, [e]) for e in examples], repeats)
+    return {"ratio": round(b / a, 2), "raw": {"ours_samples_per_s": round(len(keys) / a, 2),
+                                              "ondemand_samples_per_s": round(len(keys) / b, 2),
+                                              "ours_s": a_raw, "ondemand_s": b_raw,
+                                              "ours_warm_samples_per_s (memo, later epochs and passes)":
+                                                  round(len(keys) / warm, 1)},
+            "conditions": f"{len(keys)} UCF-like videos, paper training budget (2 fps, total_pixels 3584*28*28), "
+                          "tiny model's processor, one sample at a time"}
+
+
+def batched_eval_speedup(smoke, repeats, batch_size=16):
+    """Our batched greedy eval vs one video at a time, the same model and rows; outputs compared."""
+    from vauflow.config import load_config
+    from vauflow.evaluate.predict import predict
+    from vauflow.sft.data import load_rows
+
+    cfg = load_config(*SMOKE)
+    budget = cfg["frames"]["budgets"]["infer_qa"]
+    linked = smoke / "results/vaubench/linked"
+    rows = [r for split in sorted(p.name for p in linked.glob("test_*")) for r in load_rows("qa", linked, split)[0]]
+    out, timings = {}, {}
+    for name, model in (("sft", smoke / "results/sft/qa"), ("base", smoke / "resources/models/tiny")):
+        one = predict(model, rows, budget, batch_size=1, max_new_tokens=16)
+        many = predict(model, rows, budget, batch_size=batch_size, max_new_tokens=16)
+        out[name] = sum(a != b for a, b in zip(one, many)) / len(rows)
+        if name == "sft":
+            timings["one_s"] = timed(lambda: predict(model, rows, budget, batch_size=1, max_new_tokens=16), repeats)
+            timings["batched_s"] = timed(lambda: predict(model, rows, budget, batch_size=batch_size,
+                                                         max_new_tokens=16), repeats)
+    return {"ratio": round(timings["one_s"][0] / timings["batched_s"][0], 2),
+            "raw": {"one_s": timings["one_s"][1], "batched_s": timings["batched_s"][1],
+                    "mismatch_rate_sft": out["sft"], "mismatch_rate_base": out["base"]},
+            "conditions": f"{len(rows)} QA test rows of the smoke run, batch {batch_size} vs 1, greedy, 16 new tokens, "
+                          "smoke SFT model (LoRA)"}
+
+
+def dag_dryrun_5k(repeats):
+    """`snakemake -n` with a 5,000-video local dataset added to the default config."""
+    videos = WORK / "dag5k" / "videos"
+    videos.mkdir(parents=True)
+    for k in range(5000):
+        (videos / f"v{k:04d}.mp4").touch()
+    extra = WORK / "dag5k" / "config.yaml"
+    extra.write_text(f"datasets: {{big: {{origin: local, path: {json.dumps(str(videos))}}}}}\nframes: {{shards: 16}}\n")
+    wd = WORK / "dag5k" / "wd"
+    wd.mkdir()
+    med, raw = timed(lambda: snakemake(wd, "-n", "--quiet", configfiles=[REPO / "config.yaml", extra]), repeats)
+    return {"value": round(med, 2), "raw": raw,
+            "conditions": "default config + a 5,000-video local dataset, 16 frame shards per dataset"}
+
+
+def whole_dag(workdir, configfiles):
+    """Run the DAG under `vauflow budget` (wall time, peak RSS summed over the process tree)."""
+    report = workdir / "budget.json"
+    sh("vauflow", "budget", "--report", report, "--", "snakemake", "-s", REPO / "Snakefile", "--cores", "2",
+       "--configfile", *configfiles, cwd=workdir)  # per-stage times come from the workdir's benchmark files
+    return json.loads(report.read_text())
+
+
+def noop_rerun(workdir, configfiles, repeats):
+    def rerun():
+        p = snakemake(workdir, configfiles=configfiles)
+        assert "Nothing to be done" in p.stdout + p.stderr, p.stdout[-2000:] + p.stderr[-2000:]
+
+    med, raw = timed(rerun, repeats)
+    return {"value": round(med, 2), "raw": raw}
+
+
+def grpo_step_vs_stock(smoke, repeats):
+    """One GRPO step of our loop (video in every pass) vs stock TRL GRPOTrainer (video only at generation) on the
+    same rows, model, group size and completion length."""
+    import torch
+    from datasets import Dataset
+    from peft import LoraConfig
+    from transformers import TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    from vauflow.config import grpo_params, load_config
+    from vauflow.grpo.loop import GRPO
+    from vauflow.model.load import load_model, load_processor
+    from vauflow.sft.data import run_rows
+
+    cfg = load_config(*SMOKE)
+    params = grpo_params(cfg, "qa")
+    data = {"vau": smoke / "results/vaubench/linked", "ball": smoke / "results/ball/linked"}
+    rows, _ = run_rows(["qa"], data, params["datasets"], params["target"])
+    init = smoke / "resources/models/tiny"
+    ours = GRPO(init, rows, params, cfg["frames"]["budgets"]["train"], params["seed"])
+    ours.train_step(0)  # warm-up
+    step = iter(range(1, 10**6))
+    ours_s, ours_raw = timed(lambda: ours.train_step(next(step)), repeats)
+
+    batch = params["per_device_batch"]
+    prompts = []
+    for r in ours.prompts_for(0)[:batch]:
+        video = smoke / "resources/videos" / r["dataset"] / r["video"]
+        prompts.append({"prompt": [{"role": "user", "content": [{"type": "video", "path": str(video)},
+                                                                {"type": "text", "text": r["question"]}]}],
+                        "images": []})
+    times = []
+
+    class Clock(TrainerCallback):
+        def on_step_begin(self, *a, **k):
+            self.t0 = time.perf_counter()
+
+        def on_step_end(self, *a, **k):
+            times.append(time.perf_counter() - self.t0)
+
+    model, _ = load_model(init)
+    lora = params["lora"]
+    peft = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
+                      target_modules=lora["target_regex"], modules_to_save=lora["modules_to_save"] or None) \
+        if params["method"] == "lora" else None
+    args = GRPOConfig(output_dir=str(WORK / "trl"), per_device_train_batch_size=batch,
+                      num_generations=params["num_generations"], max_completion_length=params["max_completion_length"],
+                      max_steps=repeats + 1, report_to="none", use_cpu=True, beta=params["beta"], logging_steps=1,
+                      save_strategy="no", disable_tqdm=True, seed=params["seed"])
+    torch.manual_seed(params["seed"])
+    GRPOTrainer(model=model, reward_funcs=[lambda completions, **kw: [float(len(str(c)) % 3) for c in completions]],
+                args=args, train_dataset=Dataset.from_list(prompts * (repeats + 1)),
+                processing_class=load_processor(init), callbacks=[Clock()], peft_config=peft).train()
+    stock_s = statistics.median(times[1:])  # the first step warms up, as ours did
+    return {"ratio": round(ours_s / stock_s, 2), "raw": {"ours_s": ours_raw, "stock_s": times[1:]},
+            "conditions": f"tiny model, {batch} prompts x G={params['num_generations']}, "
+                          f"{params['max_completion_length']} new tokens, method {params['method']} in both; stock TRL skips "
+                          "the video in its log-prob passes, so it is a lower bound"}
+
+
+# -- report --------------------------------------------------------------------------------------------------
+def verdict(name, entry):
+    if name not in GOALS:
+        return None
+    op, goal = GOALS[name]
+    x = entry.get("ratio", entry.get("value"))
+    return {">=": x >= goal, "<=": x <= goal, "<": x < goal}[op]
+
+
+def markdown(results, meta):
+    lines = [f"# vauflow benchmarks ({meta['mode']})", "", f"{meta['machine']}; medians of {meta['repeats']} "
+             "repeats; raw timings in latest.json.", "", "| benchmark | measured | goal | met | conditions |",
+             "|---|---|---|---|---|"]
+    for name, e in results.items():
+        x = f"ratio {e['ratio']}" if "ratio" in e else f"{e.get('value')}"
+        goal = " ".join(map(str, GOALS[name])) if name in GOALS else "-"
+        met = {True: "yes", False: "**no**", None: "-"}[e.get("met")]
+        lines.append(f"| {name} | {x} | {goal} | {met} | {e.get('conditions', '')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small corpus, the smoke DAG instead of the default (<= 5 min)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--out", default=str(RESULTS))
+    a = ap.parse_args(argv)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    durations = [30, 60] if a.quick else [30, 60, 90, 120, 30, 60, 90, 120]
+    results = {}
+
+    def record(name, fn, *args):
+        t0 = time.perf_counter()
+        results[name] = fn(*args)
+        results[name]["met"] = verdict(name, results[name])
+        print(f"bench {name}: {results[name].get('ratio', results[name].get('value'))} "
+              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+
+    corpus = ucf_like_corpus(durations)
+    record("frames_vs_ffmpeg", frames_vs_ffmpeg, corpus, durations, a.repeats)
+    record("frame_cache_gb_per_1k_videos", frame_cache_size, corpus, durations)
+    smoke = WORK / "smoke"
+    smoke.mkdir()
+    budget = whole_dag(smoke, SMOKE)  # the smoke DAG: models, SFT and GRPO runs for the benchmarks below
+    results["smoke_dag_s"] = {"value": budget["wall_s"], "conditions": "tests/smoke/config.yaml, 2 cores",
+                              "met": None}
+    results["smoke_dag_peak_rss_mb"] = {"value": budget["peak_rss_mb"], "conditions": "summed over the process tree",
+                                        "met": None}
+    record("cache_vs_ondemand", cache_vs_ondemand, corpus, smoke / "resources/models/tiny", a.repeats)
+    record("batched_eval_speedup", batched_eval_speedup, smoke, a.repeats)
+    record("grpo_step_vs_stock", grpo_step_vs_stock, smoke, a.repeats)
+    record("dag_dryrun_5k_s", dag_dryrun_5k, a.repeats)
+    if a.quick:
+        record("noop_rerun_s", noop_rerun, smoke, SMOKE, a.repeats)
+        results["noop_rerun_s"]["conditions"] = "the smoke DAG (quick mode), nothing to do"
+    else:
+        default = WORK / "default"
+        default.mkdir()
+        budget = whole_dag(default, [REPO / "config.yaml"])
+        results["default_dag_s"] = {"value": budget["wall_s"], "raw": budget["stages"], "conditions": "config.yaml, 2 cores"}
+        results["default_dag_peak_rss_mb"] = {"value": budget["peak_rss_mb"], "conditions": "summed over the process tree"}
+        for name in ("default_dag_s", "default_dag_peak_rss_mb"):
+            results[name]["met"] = verdict(name, results[name])
+        record("noop_rerun_s", noop_rerun, default, [REPO / "config.yaml"], a.repeats)
+        results["noop_rerun_s"]["conditions"] = "the default DAG, nothing to do"
+    meta = {"mode": "quick" if a.quick else "full", "repeats": a.repeats,
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
+    out = Path(a.out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")
+    (out / "latest.md").write_text(markdown(results, meta))
+    print(markdown(results, meta))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
