@@ -22,7 +22,7 @@ WORK = REPO / "bench" / "work"
 RESULTS = REPO / "bench" / "results"
 GOALS = {"frames_vs_ffmpeg": (">=", 0.8), "cache_vs_ondemand": (">=", 10), "batched_eval_speedup": (">=", 3),
          "dag_dryrun_5k_s": ("<", 20), "noop_rerun_s": ("<", 10), "grpo_step_vs_stock": ("<=", 1.5),
-         "default_dag_s": ("<=", 600), "default_dag_peak_rss_mb": ("<=", 4096)}
+         "default_dag_s": ("<=", 600), "default_dag_peak_rss_mb": ("<=", 4096), "frames_memory_flat": ("<=", 1.2)}
 SMOKE = [REPO / "config.yaml", REPO / "tests/smoke/config.yaml"]
 
 
@@ -34,6 +34,17 @@ def timed(fn, repeats):
         fn()
         raw.append(time.perf_counter() - t0)
     return statistics.median(raw), raw
+
+
+def timed_pair(a, b, repeats):
+    """Medians of `a` and `b` timed in turns (a, b, a, b, ...) after one untimed warm-up of each, so a machine that
+    drifts (shared cores, page cache) affects both alike."""
+    a(), b()
+    ta, tb = [], []
+    for _ in range(repeats):
+        ta.append(timed(a, 1)[0])
+        tb.append(timed(b, 1)[0])
+    return (statistics.median(ta), ta), (statistics.median(tb), tb)
 
 
 def sh(*cmd, **kw):
@@ -66,10 +77,9 @@ def frames_vs_ffmpeg(corpus, durations, repeats):
 
     videos = [corpus / v for v in list_videos(corpus)]
     runs = iter(range(10**6))
-    ours, ours_raw = timed(lambda: extract_dir(corpus, WORK / f"frames-{next(runs)}", budgets=PAPER_BUDGETS,
-                                               threads=2), repeats)
-    ff, ff_raw = timed(lambda: [sh("ffmpeg", "-v", "error", "-threads", "2", "-i", v, "-f", "null", "-")
-                                for v in videos], repeats)
+    (ours, ours_raw), (ff, ff_raw) = timed_pair(
+        lambda: extract_dir(corpus, WORK / f"frames-{next(runs)}", budgets=PAPER_BUDGETS, threads=2),
+        lambda: [sh("ffmpeg", "-v", "error", "-threads", "2", "-i", v, "-f", "null", "-") for v in videos], repeats)
     src_s = sum(durations)
     return {"ratio": round(ff / ours, 3), "raw": {"ours_s": ours_raw, "ffmpeg_s": ff_raw,
                                                    "ours_src_s_per_s": round(src_s / ours, 1),
@@ -92,6 +102,33 @@ def frame_cache_size(corpus, durations):
         out[codec] = {"gb_per_1k": round(size / sum(durations) * 60 * 1000 / 1e9, 2), "extract_s": round(seconds, 2)}
     return {"value": out["raw"]["gb_per_1k"], "raw": out,
             "conditions": "UCF-like 320x240 corpus (native size kept: below every budget's cap); raw, png, jpeg q95"}
+
+
+def frames_memory_flat(corpus):
+    """Peak RSS of the frames stage on one video and on the whole corpus: one video is held at a time."""
+    from vauflow.budget import TreeRSS
+    from vauflow.frames.extract import list_videos, probe
+
+    def frame_count(v):
+        container, _, n, _ = probe(corpus / v)
+        container.close()
+        return n
+
+    videos = list_videos(corpus)
+    longest = max(videos, key=frame_count)
+    one = WORK / "one-video"
+    one.mkdir()
+    os.link(corpus / longest, one / longest)
+    peaks = {}
+    for name, src in (("longest_video", one), ("whole_corpus", corpus)):
+        proc = subprocess.Popen(["vauflow", "frames", "extract", "--videos", str(src), "--out",
+                                 str(WORK / f"rss-{name}")], stdout=subprocess.DEVNULL)
+        with TreeRSS(proc.pid) as meter:
+            assert proc.wait() == 0
+        peaks[name] = round(meter.peak / 2**20, 1)
+    return {"ratio": round(peaks["whole_corpus"] / peaks["longest_video"], 2), "raw": peaks,
+            "conditions": f"`vauflow frames extract` on the longest video alone, then on all {len(videos)}: peak RSS "
+                          "of the process, sampled at 10 Hz"}
 
 
 def cache_vs_ondemand(corpus, model_dir, repeats):
@@ -127,8 +164,7 @@ def cache_vs_ondemand(corpus, model_dir, repeats):
             processor(text=[text], videos=[videos[0][0]], video_metadata=[videos[0][1]], do_resize=False,
                       return_tensors="pt", **kw)
 
-    a, a_raw = timed(ours, repeats)
-    b, b_raw = timed(theirs, repeats)
+    (a, a_raw), (b, b_raw) = timed_pair(ours, theirs, repeats)
     examples = [inputs.Example(chat=chat, clip=cache.clip(ds, rel, budget)) for ds, rel in keys]
     inputs.build_inputs(processor, examples[:1])
     warm, _ = timed(lambda: [inputs.build_inputs(processor, [e]) for e in examples], repeats)
@@ -302,6 +338,7 @@ def main(argv=None):
     corpus = ucf_like_corpus(durations)
     record("frames_vs_ffmpeg", frames_vs_ffmpeg, corpus, durations, a.repeats)
     record("frame_cache_gb_per_1k_videos", frame_cache_size, corpus, durations)
+    record("frames_memory_flat", frames_memory_flat, corpus)
     smoke = WORK / "smoke"
     smoke.mkdir()
     budget = whole_dag(smoke, SMOKE)  # the smoke DAG: models, SFT and GRPO runs for the benchmarks below

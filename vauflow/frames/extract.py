@@ -91,20 +91,20 @@ def _count_packets(path):
 
 
 def _decode(path, wanted, store_hw, threads, expected):
-    """Decode the whole stream once; keep frames whose index is in `wanted`. Returns (frames, times, n_decoded, rot)."""
+    """Decode the whole stream once; keep the frames whose index is in `wanted` (sorted), written straight into one
+    preallocated array (memory: the kept frames once, whatever the video's length). Returns (frames in the order
+    of `wanted`, {index: row}, {index: time}, n_decoded, rotation); rows of frames that never came are unset."""
     import av
 
-    keep = {}
-    times = {}
-    rotation = 0
-    n = 0
+    row = {idx: k for k, idx in enumerate(wanted)}
+    frames, times, rotation, n = None, {}, 0, 0
     with av.open(str(path)) as c:
         s = c.streams.video[0]
         s.thread_type = "AUTO"
         s.codec_context.thread_count = threads
         try:
             for frame in c.decode(s):
-                if n in wanted:
+                if n in row:
                     rotation = int(getattr(frame, "rotation", 0) or 0)
                     h, w = store_hw  # coded orientation; rotation is applied after scaling
                     if (h, w) == (frame.height, frame.width):
@@ -113,12 +113,14 @@ def _decode(path, wanted, store_hw, threads, expected):
                         img = frame.to_ndarray(format="rgb24", width=w, height=h, interpolation="AREA")
                     if rotation:
                         img = np.rot90(img, k=rotation // 90)
-                    keep[n] = np.ascontiguousarray(img)
+                    if frames is None:
+                        frames = np.empty((len(wanted), *img.shape), np.uint8)
+                    frames[row[n]] = img
                     times[n] = float(frame.time) if frame.time is not None else None
                 n += 1
         except av.error.FFmpegError as e:
             raise VideoRejected(f"decode error after {n} of {expected} frame(s) (truncated or corrupt): {_one_line(e)}") from None
-    return keep, times, n, rotation
+    return frames, {i: row[i] for i in times}, times, n, rotation
 
 
 def extract_video(path, budgets, threads=2):
@@ -142,7 +144,7 @@ def extract_video(path, budgets, threads=2):
 
     store_hw = _store_size(height, width, budgets)
     union = _union_indices(budgets, expected, fps)
-    keep, times, decoded, rotation = _decode(path, union, store_hw, threads, expected)
+    frames, keep, times, decoded, rotation = _decode(path, union, store_hw, threads, expected)
     if decoded != expected:
         if decoded < expected and decoded < max(2, int(0.98 * expected)):
             raise VideoRejected(f"truncated: the header announces {expected} frames but only {decoded} decode")
@@ -153,12 +155,14 @@ def extract_video(path, budgets, threads=2):
             raise VideoRejected(f"video has {decoded} frame(s); the sampler needs at least 2")
         new_union = _union_indices(budgets, expected, fps)
         if set(new_union) - set(keep):
-            keep, times, decoded, rotation = _decode(path, new_union, store_hw, threads, expected)
+            frames, keep, times, decoded, rotation = _decode(path, new_union, store_hw, threads, expected)
         union = new_union
     missing = [i for i in union if i not in keep]
     if missing:
         raise VideoRejected(f"frames {missing[:3]} could not be decoded")
-    frames = np.stack([keep[i] for i in union])
+    rows = [keep[i] for i in union]
+    if rows != list(range(len(frames))):  # the union shrank after a recount: keep its rows only
+        frames = frames[rows]
     if rotation % 180:
         height, width = width, height
     meta = {
@@ -239,6 +243,7 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
             log.warning("quarantined %s: %s", rel, e)
             continue
         write_frames(out_dir / "frames" / f"{key}{SUFFIX[codec]}", frames, codec, jpeg_quality)
+        del frames  # before the next video is decoded: one video's frames in memory at a time
         meta["key"] = key
         meta["storage"] = codec  # how the frames are stored ("codec" is the video's own)
         index[rel] = meta
