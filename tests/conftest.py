@@ -1,7 +1,11 @@
+import http.server
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -19,8 +23,9 @@ def env():
     return e
 
 
-def run(cmd, cwd=REPO, check=True, timeout=600, **kw):
-    p = subprocess.run(cmd, cwd=cwd, env=env(), capture_output=True, text=True, timeout=timeout, **kw)
+def run(cmd, cwd=REPO, check=True, timeout=600, env_extra=None, **kw):
+    p = subprocess.run(cmd, cwd=cwd, env=env() | (env_extra or {}), capture_output=True, text=True, timeout=timeout,
+                       **kw)
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
@@ -92,3 +97,50 @@ def real_built(tmp_path_factory):
     out = tmp_path_factory.mktemp("real-built")
     vauflow("vaubench", "build", "--annotations", real, "--out", out)
     return out
+
+
+class FaultServer:
+    """Serves /v1/chat/completions; each request takes the next scripted action, then answers normally."""
+
+    def __init__(self, script=()):
+        self.script, self.seen = list(script), []
+        self.default = None  # the reply when the script is exhausted (None: echo the last message)
+        self.delay = 0.0  # seconds before every reply
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                outer.seen.append({"auth": self.headers.get("Authorization"), "body": body})
+                action = outer.script.pop(0) if outer.script else ("ok", outer.default)
+                time.sleep(outer.delay)
+                kind = action[0]
+                if kind == "sleep":
+                    time.sleep(action[1])
+                    kind = "ok"
+                if kind in ("429", "500", "503", "401"):
+                    self.send_response(int(kind))
+                    if kind == "429":
+                        self.send_header("Retry-After", str(action[1]))
+                    self.end_headers()
+                    return
+                if kind == "garbage":
+                    payload = b"<html>bad gateway</html>"
+                else:
+                    text = action[1] if len(action) > 1 and action[1] else "echo: " + body["messages"][-1]["content"]
+                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()

@@ -22,6 +22,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     files = {}
     drops = {}  # path -> number of responses still to cut short
     delay = {}  # path -> seconds before answering
+    errors = {}  # path -> HTTP statuses to answer first, one per request
     requests = []
 
     def log_message(self, *a):
@@ -30,6 +31,9 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         Handler.requests.append((self.path, self.headers.get("Range")))
         time.sleep(Handler.delay.get(self.path, 0))
+        if Handler.errors.get(self.path):
+            self.send_error(Handler.errors[self.path].pop(0))
+            return
         if self.path not in Handler.files:
             self.send_error(404)
             return
@@ -58,7 +62,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def server():
-    Handler.files, Handler.drops, Handler.delay, Handler.requests = {}, {}, {}, []
+    Handler.files, Handler.drops, Handler.delay, Handler.errors, Handler.requests = {}, {}, {}, {}, []
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     t = threading.Thread(target=srv.serve_forever, daemon=True)
     t.start()
@@ -82,6 +86,17 @@ def test_resume_from_partial_file(server, tmp_path):
     fetch(f"{server}/big.bin", tmp_path / "big.bin", timeout=5)
     assert (tmp_path / "big.bin").read_bytes() == PAYLOAD
     assert Handler.requests == [("/big.bin", "bytes=1000-")]
+
+
+def test_server_errors_are_retried_then_reported(server, tmp_path):
+    Handler.files["/flaky.bin"] = PAYLOAD
+    Handler.errors["/flaky.bin"] = [500, 503]
+    fetch(f"{server}/flaky.bin", tmp_path / "flaky.bin", retries=3, timeout=5, backoff=0)
+    assert (tmp_path / "flaky.bin").read_bytes() == PAYLOAD and len(Handler.requests) == 3
+    Handler.errors["/down.bin"] = [500] * 5
+    with pytest.raises(DownloadError, match=r"HTTP 500 .*after 3 attempt"):
+        fetch(f"{server}/down.bin", tmp_path / "down.bin", retries=3, timeout=5, backoff=0)
+    assert not (tmp_path / "down.bin").exists()
 
 
 def test_404_is_not_retried(server, tmp_path):

@@ -1,9 +1,7 @@
 """The one LLM client against a real OpenAI-compatible fault server on 127.0.0.1, and the VAU-Eval judge/proxy."""
 
-import http.server
 import json
 import logging
-import threading
 import time
 
 import pytest
@@ -11,51 +9,9 @@ import pytest
 from vauflow.evaluate import judge as J
 from vauflow.evaluate.llm import ChatClient, LLMError, extract_json
 
+from conftest import FaultServer
+
 KEY = "sk-test-not-a-real-key-7f3a"
-
-
-class FaultServer:
-    """Serves /v1/chat/completions; each request takes the next scripted action, then answers normally."""
-
-    def __init__(self, script=()):
-        self.script, self.seen = list(script), []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def log_message(self, *a):
-                pass
-
-            def do_POST(self):
-                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-                outer.seen.append({"auth": self.headers.get("Authorization"), "body": body})
-                action = outer.script.pop(0) if outer.script else ("ok", None)
-                kind = action[0]
-                if kind == "sleep":
-                    time.sleep(action[1])
-                    kind = "ok"
-                if kind in ("429", "500", "503", "401"):
-                    self.send_response(int(kind))
-                    if kind == "429":
-                        self.send_header("Retry-After", str(action[1]))
-                    self.end_headers()
-                    return
-                if kind == "garbage":
-                    payload = b"<html>bad gateway</html>"
-                else:
-                    text = action[1] if len(action) > 1 and action[1] else "echo: " + body["messages"][-1]["content"]
-                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                self.wfile.write(payload)
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.httpd.shutdown()
 
 
 @pytest.fixture

@@ -13,7 +13,10 @@ import pytest
 from vauflow.config import sft_params
 from vauflow.config import sft_runs as all_sft_runs
 
-from conftest import REPO, env, load_merged, run, snakemake
+from conftest import REPO, FaultServer, env, load_merged, run, snakemake
+
+JUDGE_VERDICT = {"classification_score": 6, "key_matching_score": 5, "fluency_score": 7, "informativeness_score": 4,
+                 "factual_score": 5, "total_score": 27}
 
 
 def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench/**/summary.json",
@@ -138,36 +141,129 @@ def newest_checkpoint(wd, stage, run):
     return found[-1] if found else None
 
 
+# where to kill: a file that exists only once the stage is under way (its first checkpoint or partial output, or
+# its log for a stage too short to write any), and the output that only a finished stage has
+KILL_POINTS = {
+    "frames": ("results/frames/msad/shard-0/frames/*", "results/frames/msad/shard-0/summary.json"),
+    "vaubench_build": ("logs/vaubench/build.log", "results/vaubench/built/summary.json"),
+    "sft": ("checkpoints/sft/qa/run-*/checkpoint-*/.complete", "results/sft/qa/manifest.json"),
+    "grpo": ("checkpoints/grpo/qa/run-*/checkpoint-*/.complete", "results/grpo/qa/manifest.json"),
+    "inference": ("checkpoints/eval/rft-qa/*", "results/eval/rft-qa/metrics.json"),
+    "judging": ("checkpoints/judge/base.jsonl", "results/vau_eval/base.json"),
+}
+PLANTED_KEY = "sk-planted-4c1d9e0b7a52-never-log-me"
+
+
 @pytest.mark.workflow
-@pytest.mark.parametrize("stage", ["sft", "grpo"])
-def test_kill_then_make_run_resumes_to_the_same_weights(tmp_path, stage):
-    """kill -9 of the whole process group once SFT (or GRPO) has written a checkpoint; the `make run` commands then
-    clear the stale lock, resume from that checkpoint and end with the uninterrupted run's weights."""
+@pytest.mark.parametrize("stage", list(KILL_POINTS))
+def test_kill_anywhere_then_make_run_gives_the_same_results(tmp_path, stage):
+    """kill -9 of the whole process group inside a stage, once its first checkpoint or partial file appears; the
+    `make run` commands then clear the stale lock and the incomplete outputs, resume, and end with the uninterrupted
+    run's weights, learning check and tables. Judging runs the LLM judge against a local server with a planted key:
+    the resumed run asks only what the cache lacks, and the key appears in no file of the workdir."""
     ref = getattr(pytest, "smoke_reference", None)
     if ref is None:
         pytest.skip("needs test_smoke_full_dag_deterministic_and_fast in the same session")
+    trigger, marker = KILL_POINTS[stage]
     wd = tmp_path / "killed"
     wd.mkdir()
     (wd / "config.yaml").write_text((REPO / "config.yaml").read_text())
-    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd), "--cores", "2",
-           "--configfile", str(REPO / "config.yaml"), str(REPO / "tests/smoke/config.yaml")]
-    proc = subprocess.Popen(cmd, cwd=wd, env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+    configs = [str(REPO / "config.yaml"), str(REPO / "tests/smoke/config.yaml")]
+    server, extra_env = None, {}
+    if stage == "judging":
+        server = FaultServer()
+        server.default, server.delay = json.dumps(JUDGE_VERDICT), 0.05
+        llm = {"base_url": server.url, "model": "judge", "requests_per_s": 1000.0, "retries": 1, "timeout_s": 10}
+        (tmp_path / "judge.yaml").write_text(json.dumps({"eval": {"judge": {"scorer": "llm"}}, "llm": llm}))
+        configs.append(str(tmp_path / "judge.yaml"))
+        extra_env = {"VAUFLOW_LLM_API_KEY": PLANTED_KEY}
+    cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd), "--cores", "2", "--configfile", *configs]
     try:
-        deadline = time.monotonic() + 300
-        while newest_checkpoint(wd, stage, "qa") is None and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert newest_checkpoint(wd, stage, "qa") is not None, f"no {stage} checkpoint appeared"
-        os.killpg(proc.pid, signal.SIGKILL)
+        proc = subprocess.Popen(cmd, cwd=wd, env=env() | extra_env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        try:
+            deadline = time.monotonic() + 300
+            while not list(wd.glob(trigger)) and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.005)
+            assert list(wd.glob(trigger)), f"{trigger} never appeared"
+            os.killpg(proc.pid, signal.SIGKILL)
+        finally:
+            proc.wait()
+        assert not (wd / marker).exists(), f"{stage} had finished before the kill"
+        assert any((wd / ".snakemake/locks").iterdir())  # the killed run left its lock behind
+        asked_before = len(server.seen) if server else 0
+        cached_before = sum(len(f.read_text().splitlines()) for f in wd.glob("checkpoints/judge/*.jsonl"))
+        run(["vauflow", "unlock-stale"], cwd=wd)
+        report = ["--report", str(wd / "results/report.html"), "--report-after-run"] if server else []
+        run(cmd + report, cwd=wd, env_extra=extra_env)
     finally:
-        proc.wait()
-    assert not (wd / f"results/{stage}/qa/manifest.json").exists()  # killed mid-run
-    assert any((wd / ".snakemake/locks").iterdir())  # the killed run left its lock behind
-    run(["vauflow", "unlock-stale"], cwd=wd)
-    run(cmd, cwd=wd)
-    m = json.loads((wd / f"results/{stage}/qa/manifest.json").read_text())
-    assert m["resumed_from"] and m["resumed_from"].startswith("checkpoint-")
+        if server:
+            server.close()
+    if stage in ("sft", "grpo"):
+        m = json.loads((wd / f"results/{stage}/qa/manifest.json").read_text())
+        assert m["resumed_from"] and m["resumed_from"].startswith("checkpoint-")
     for out in ("sft/qa", "sft/qa-tag", "grpo/qa", "grpo/qa-tag"):
         a = (ref / f"results/{out}/model.safetensors").read_bytes()
         assert (wd / f"results/{out}/model.safetensors").read_bytes() == a, out
     assert (wd / "results/learning/summary.json").read_bytes() == (ref / "results/learning/summary.json").read_bytes()
+    if stage != "judging":  # the judge's columns differ by design (an LLM, not the proxy)
+        for f in ("tables.md", "tables.json"):
+            assert (wd / "results/tables" / f).read_bytes() == (ref / "results/tables" / f).read_bytes(), f
+        return
+    # the rows cached before the kill were not asked again (at most one request per judge job was in flight)
+    rows = sum(json.loads(f.read_text())["splits"][split]["n"] for f in wd.glob("results/vau_eval/*.json")
+               for split in ("test_msad", "test_ucf_crime", "test_ecva"))
+    assert rows > 0 and cached_before > 0
+    assert len(server.seen) - asked_before <= rows - cached_before + 2, (len(server.seen), asked_before, rows)
+    for f in wd.rglob("*"):  # logs, report, params, Snakemake metadata, DVC-trackable outputs, tables
+        if f.is_file():
+            assert PLANTED_KEY.encode() not in f.read_bytes(), f
+    assert all(s["auth"] == f"Bearer {PLANTED_KEY}" for s in server.seen)
+
+
+@pytest.mark.workflow
+def test_shell_metacharacters_in_names_and_paths_go_through_the_whole_dag(tmp_path):
+    """Videos named with shell metacharacters, listed so in the annotation CSVs, in a working directory whose path
+    has them too: the whole smoke DAG runs (every path quoted), nothing is executed from a name, and every row links
+    as in the plain run."""
+    import csv
+
+    prep = tmp_path / "prep"
+    prep.mkdir()
+    snakemake("data", workdir=prep, configfiles=[REPO / "config.yaml", REPO / "tests/smoke/config.yaml"])
+
+    def weird(name):  # v00019.mp4 -> v00019 $(touch PWNED) ;'q' & ü.mp4 (source prefixes kept)
+        stem, ext = os.path.splitext(name)
+        return f"{stem} $(touch PWNED) ;'q' & `id` ü{ext}"
+
+    data = tmp_path / "data $(touch PWNED)"
+    for ds in ("msad", "ucf_crime", "ecva"):
+        (data / ds).mkdir(parents=True)
+        for v in (prep / "resources/videos" / ds).iterdir():
+            (data / ds / weird(v.name)).write_bytes(v.read_bytes())
+    (data / "annotations").mkdir()
+    for f in (prep / "resources/annotations/vaubench").glob("*.csv"):
+        with open(f, newline="", encoding="utf-8") as src:
+            rows = list(csv.DictReader(src))
+        for r in rows:
+            r["Video Name"] = weird(r["Video Name"])
+        with open(data / "annotations" / f.name, "w", newline="", encoding="utf-8") as out:
+            w = csv.DictWriter(out, fieldnames=list(rows[0]))
+            w.writeheader()
+            w.writerows(rows)
+    extra = tmp_path / "weird.yaml"
+    extra.write_text(json.dumps({
+        "datasets": {ds: {"origin": "local", "path": str(data / ds)} for ds in ("msad", "ucf_crime", "ecva")},
+        "annotations": {"vaubench": {"origin": "local", "path": str(data / "annotations")}}}))
+    wd = tmp_path / "work dir $(touch PWNED) ;'q'"
+    wd.mkdir()
+    snakemake(workdir=wd, configfiles=[REPO / "config.yaml", REPO / "tests/smoke/config.yaml", extra])
+    assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
+    linked = json.loads((wd / "results/vaubench/linked/summary.json").read_text())
+    counts = [c for split in linked.values() if isinstance(split, dict) for c in split.values()
+              if isinstance(c, dict) and "linked" in c]
+    assert counts and all(c["linked"] == c["rows"] > 0 and not c["excluded"] for c in counts), linked
+    frames = [json.loads(p.read_text()) for p in wd.glob("results/frames/*/shard-*/summary.json")]
+    assert sum(s["quarantined"] for s in frames) == 0 and sum(s["extracted"] for s in frames) > 0
+    assert "$(touch PWNED)" in (wd / "results/eval/base/predictions/qa_test_msad_nothink.csv").read_text()
+    assert (wd / "results/tables/tables.md").exists()
