@@ -7,7 +7,7 @@ import sys
 
 from conftest import REPO
 
-NAMES = {"frames_vs_ffmpeg", "frame_cache_gb_per_1k_videos", "cache_vs_ondemand", "batched_eval_speedup",
+NAMES = {"frames_vs_ffmpeg", "frames_vs_ffmpeg_synthetic", "frame_cache_gb_per_1k_videos", "cache_vs_ondemand", "batched_eval_speedup",
          "grpo_step_vs_stock", "dag_dryrun_5k_s", "noop_rerun_s", "smoke_dag_s", "smoke_dag_peak_rss_mb",
          "frames_memory_flat"}
 
@@ -23,7 +23,7 @@ def test_quick_suite_reports_every_figure(tmp_path):
         figure = entry.get("ratio", entry.get("value"))
         assert isinstance(figure, (int, float)) and figure > 0, (name, entry)
         assert entry["conditions"], name
-        if name in ("frames_vs_ffmpeg", "cache_vs_ondemand", "batched_eval_speedup", "grpo_step_vs_stock",
+        if name in ("frames_vs_ffmpeg", "frames_vs_ffmpeg_synthetic", "cache_vs_ondemand", "batched_eval_speedup", "grpo_step_vs_stock",
                     "dag_dryrun_5k_s", "noop_rerun_s", "frames_memory_flat"):
             assert isinstance(entry["met"], bool) and entry["raw"], name
     sizes = results["frame_cache_gb_per_1k_videos"]["raw"]

@@ -10,6 +10,7 @@ rule grpo:
         "logs/grpo/{run}.log",
     benchmark:
         "benchmarks/grpo/{run}.tsv"
+    priority: 1  # training before evaluation: evaluation jobs then pair up on the cores at the end
     conda:
         "../../envs/train.yaml"
     container:
