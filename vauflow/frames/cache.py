@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-SUFFIX = {"raw": ".npy", "png": ".npz", "jpeg": ".npz"}
-
 from vauflow.frames.budget import TEMPORAL_PATCH_SIZE, VideoBudget
+
+SUFFIX = {"raw": ".npy", "png": ".npz", "jpeg": ".npz"}  # frames.codec -> file suffix
 
 
 @dataclass
