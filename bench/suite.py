@@ -160,8 +160,7 @@ def cache_vs_ondemand(corpus, model_dir, repeats):
 
     def ours():
         for ds, rel in keys:
-            inputs.VIDEO_MEMO.items.clear()
-            inputs.VIDEO_MEMO.bytes = 0
+            inputs.VIDEO_MEMO.clear()
             inputs.build_inputs(processor, [inputs.Example(chat=chat, clip=cache.clip(ds, rel, budget))])
 
     def theirs():

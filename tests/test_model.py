@@ -185,8 +185,8 @@ def test_builder_equals_one_processor_call_also_from_its_memo(loaded, examples, 
     """build_inputs runs the processor's steps per clip and per text so it can memoise them: the result is the
     processor's own batch, bit for bit, on a cold memo and on a warm one; changed frames are not served stale."""
     _, processor, _ = loaded[name]
-    inputs.VIDEO_MEMO.items.clear()
-    inputs.TEXT_MEMO.items.clear()
+    inputs.VIDEO_MEMO.clear()
+    inputs.TEXT_MEMO.clear()
     want = inputs.build_inputs_reference(processor, examples)
     for _ in range(2):
         got = model_inputs(build_inputs(processor, examples))

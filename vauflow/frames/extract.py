@@ -195,10 +195,6 @@ def _one_line(e):
 
 def write_frames(path, frames, codec="raw", jpeg_quality=95):
     """Store one video's frames atomically: raw .npy, or an uncompressed .npz of one PNG/JPEG image per frame."""
-    from vauflow.frames.cache import SUFFIX
-
-    if codec not in SUFFIX:
-        raise UsageError(f"--codec {codec}: expected one of {', '.join(SUFFIX)}")
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
             if codec == "raw":
@@ -225,6 +221,8 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
     """Extract every video of one shard of `videos_dir` into `out_dir`; returns the summary dict."""
     from vauflow.frames.cache import SUFFIX
 
+    if codec not in SUFFIX:  # before any video is decoded
+        raise UsageError(f"--codec {codec}: expected one of {', '.join(SUFFIX)}")
     budgets = budgets or PAPER_BUDGETS
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():

@@ -62,6 +62,10 @@ class Memo:
     def __init__(self, max_bytes):
         self.max_bytes, self.bytes, self.items = max_bytes, 0, collections.OrderedDict()
 
+    def clear(self):
+        self.items.clear()
+        self.bytes = 0
+
     def get(self, key, make, size):
         if key in self.items:
             self.items.move_to_end(key)

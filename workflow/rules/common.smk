@@ -62,7 +62,7 @@ wildcard_constraints:
     dataset="|".join(DATASETS),
     run=regex_or_nothing(sorted(set(SFT_RUNS) | set(GRPO_RUNS))),
     shard=r"\d+",
-    model="|".join(map(re.escape, EVAL_MODELS)) or "(?!)",
+    model=regex_or_nothing(EVAL_MODELS),
 
 
 def videos_dir(wildcards):
