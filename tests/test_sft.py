@@ -96,6 +96,26 @@ def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
     load_model(out)
 
 
+
+def test_killed_after_the_last_checkpoint_exports_it_without_another_step(smoke_models, tmp_path):
+    """A kill between the last step's checkpoint and the export: the rerun exports that checkpoint, with the
+    uninterrupted run's weights and step count (resuming through the Trainer would take a step past max_steps)."""
+    params = sft_params(smoke_config(), "qa") | {"max_steps": 2, "save_steps": 1}
+    args = ["sft", "--run", "qa", "--tasks", "qa", "--base", smoke_models / "resources/models/tiny",
+            "--vau-data", smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked",
+            "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params),
+            "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"])]
+    vauflow(*args, "--out", tmp_path / "first")
+    (last,) = tmp_path.glob("ckpt/run-*/checkpoint-2")
+    for f in last.parent.glob("final/*"):  # as if killed before the final save and the export
+        f.unlink()
+    p = vauflow(*args, "--out", tmp_path / "again")
+    assert "checkpoint-2 is the last step: exporting it" in p.stdout
+    first, again = (json.loads((tmp_path / d / "manifest.json").read_text()) for d in ("first", "again"))
+    assert again["steps"] == first["steps"] == 2 and again["resumed_from"] == "checkpoint-2"
+    assert again["loss_curve"] == first["loss_curve"]
+    assert again["weights_sha256"] == first["weights_sha256"]
+
 def test_base_that_is_not_a_model_is_one_line_error(smoke_models, tmp_path):
     p = vauflow("sft", "--run", "qa", "--tasks", "qa", "--base", tmp_path, "--vau-data",
                 smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked",

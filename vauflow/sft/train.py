@@ -17,7 +17,7 @@ from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
 from vauflow.sft.data import example, frame_cache, run_rows, target
 from vauflow.training import (complete_marker_callback, count_trainable, export, freeze_vision_tower, grad_accum,
-                              latest_checkpoint, lora_config, run_dir, world_size)
+                              latest_checkpoint, lora_config, reached_max_steps, run_dir, world_size)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -113,9 +113,19 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
                           data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
                           callbacks=[complete_marker_callback()])
     resume = latest_checkpoint(run)
-    print(f"sft {name}: checkpoints in {run}; " + (f"resuming from {resume.name}" if resume else "fresh start"),
+    trained = resume is not None and reached_max_steps(resume)
+    print(f"sft {name}: checkpoints in {run}; " + (f"{resume.name} is the last step: exporting it" if trained else
+                                                   f"resuming from {resume.name}" if resume else "fresh start"),
           flush=True)
-    trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    if trained:
+        from transformers import TrainerState
+
+        trainer.state = TrainerState.load_from_json(str(resume / "trainer_state.json"))
+        final = resume
+    else:
+        trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        final = run / "final"
+        trainer.save_model(str(final))  # every rank: gathers ZeRO-3 shards
 
     history = [h for h in trainer.state.log_history if "loss" in h]
     manifest = {"stage": "sft", "run": name, "tasks": tasks, "base_model": str(base), "params": params, "budget": budget,
@@ -124,8 +134,6 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
                 "steps": trainer.state.global_step, "resumed_from": resume.name if resume else None,
                 "final_loss": history[-1]["loss"] if history else None,
                 "loss_curve": [[h["step"], h["loss"]] for h in history]}
-    final = run / "final"
-    trainer.save_model(str(final))  # every rank: gathers ZeRO-3 shards
     if trainer.accelerator.is_main_process:
         export(final, base, processor, base_manifest, out, manifest)
     trainer.accelerator.wait_for_everyone()
