@@ -13,6 +13,20 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
 VENV_BIN = Path(sys.executable).parent
+SESSION_START = time.monotonic()
+_terminal = []  # pytest's terminal reporter, once the session has started
+
+
+def pytest_sessionstart(session):
+    if (reporter := session.config.pluginmanager.get_plugin("terminalreporter")) is not None:
+        _terminal.append(reporter)
+
+
+def pytest_runtest_logreport(report):
+    """CI keeps only the tail of its log: each slow test says, as it ends, how long it took and when."""
+    if report.when == "call" and report.duration >= 20 and _terminal:
+        _terminal[0].write_line(f"\n[{time.monotonic() - SESSION_START:5.0f} s] {report.nodeid}: "
+                                f"{report.outcome} in {report.duration:.0f} s")
 
 
 def env():

@@ -1,8 +1,13 @@
 """The budget report's stage times: side-by-side jobs count once."""
 
 import os
+import signal
+import subprocess
+import time
 
 from vauflow.budget import stage_times, union_length
+
+from conftest import VENV_BIN
 
 
 def test_union_length_counts_overlaps_once():
@@ -24,3 +29,15 @@ def test_stage_time_is_the_union_of_job_intervals(tmp_path):
     s = stage_times(tmp_path)
     assert s["SFT"] == {"s": 14.0, "job_s": 20.0, "max_rss_mb": 100.5, "jobs": 2}
     assert s["GRPO (all runs)"]["s"] == 5.0
+
+
+def test_sigusr1_prints_every_thread_stack(tmp_path):
+    """`kill -USR1` of a stuck vauflow job prints where each of its threads is (here the budget's sampler thread
+    and the main thread waiting on its command), and the job carries on."""
+    proc = subprocess.Popen([str(VENV_BIN / "vauflow"), "budget", "--report", str(tmp_path / "b.json"), "--", "sleep",
+                             "3"], stderr=subprocess.PIPE, text=True)
+    time.sleep(1.5)  # past argument parsing, inside the command
+    proc.send_signal(signal.SIGUSR1)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "in _run" in err and "in run_with_budget" in err, err  # the sampler thread and the main thread

@@ -1,5 +1,6 @@
 """Whole-DAG runs: the default workflow once (with its budget report), a no-op rerun, and determinism (smoke)."""
 
+import contextlib
 import hashlib
 import json
 import os
@@ -179,23 +180,30 @@ def test_kill_anywhere_then_make_run_gives_the_same_results(tmp_path, stage):
         extra_env = {"VAUFLOW_LLM_API_KEY": PLANTED_KEY}
     cmd = ["snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(wd), "--cores", "2", "--configfile", *configs]
     try:
-        proc = subprocess.Popen(cmd, cwd=wd, env=env() | extra_env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
+        proc = start_group(cmd, wd, extra_env)
         try:
             deadline = time.monotonic() + 300
             while not list(wd.glob(trigger)) and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.005)
-            assert list(wd.glob(trigger)), f"{trigger} never appeared"
-            os.killpg(proc.pid, signal.SIGKILL)
+            if not list(wd.glob(trigger)):
+                state = f"exited {proc.returncode}" if proc.poll() is not None else "still running after 300 s"
+                pytest.fail(f"{trigger} never appeared; snakemake {state}\n{stuck_report(wd, proc.pid)}")
         finally:
-            proc.wait()
+            stop_group(proc)
         assert not (wd / marker).exists(), f"{stage} had finished before the kill"
         assert any((wd / ".snakemake/locks").iterdir())  # the killed run left its lock behind
         asked_before = len(server.seen) if server else 0
         cached_before = sum(len(f.read_text().splitlines()) for f in wd.glob("checkpoints/judge/*.jsonl"))
         run(["vauflow", "unlock-stale"], cwd=wd)
         report = ["--report", str(wd / "results/report.html"), "--report-after-run"] if server else []
-        run(cmd + report, cwd=wd, env_extra=extra_env)
+        resumed = start_group(cmd + report, wd, extra_env)
+        try:
+            rc = resumed.wait(timeout=600)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"the resumed run took over 600 s\n{stuck_report(wd, resumed.pid)}")
+        finally:
+            stop_group(resumed)
+        assert rc == 0, "the resumed run failed:\n" + "\n".join(log_tails(wd, 3))
     finally:
         if server:
             server.close()
@@ -219,6 +227,49 @@ def test_kill_anywhere_then_make_run_gives_the_same_results(tmp_path, stage):
         if f.is_file():
             assert PLANTED_KEY.encode() not in f.read_bytes(), f
     assert all(s["auth"] == f"Bearer {PLANTED_KEY}" for s in server.seen)
+
+
+def start_group(cmd, wd, extra_env):
+    """A Snakemake run in its own process group (killed as a whole), its output in its workdir."""
+    with open(wd / "snakemake.out", "ab") as out:
+        return subprocess.Popen(cmd, cwd=wd, env=env() | extra_env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
+def stop_group(proc):
+    """kill -9 the whole process group (Snakemake and every job it started), then reap Snakemake."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(timeout=60)
+
+
+def log_tails(wd, n):
+    """The last 40 lines of Snakemake's output and of the n most recently written job logs."""
+    logs = sorted(wd.glob("logs/**/*.log"), key=lambda f: f.stat().st_mtime)[-n:]
+    out = []
+    for f in [wd / "snakemake.out", *logs]:
+        if f.is_file():
+            out += [f"--- {f.relative_to(wd)}", *f.read_text(errors="replace").splitlines()[-40:]]
+    return out
+
+
+def stuck_report(wd, pgid):
+    """What a run that stopped moving was doing: its processes, and the stacks of its vauflow jobs (each prints
+    every thread's stack into its log on SIGUSR1) with the log tails."""
+    import psutil
+
+    procs = []
+    for p in psutil.process_iter(["pid", "ppid", "status", "cmdline"]):
+        with contextlib.suppress(psutil.Error, OSError):
+            if os.getpgid(p.info["pid"]) == pgid:
+                procs.append(p.info)
+    for info in procs:
+        if any(Path(part).name == "vauflow" for part in (info["cmdline"] or [])[:3]):  # vauflow …, python -m vauflow …
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(info["pid"], signal.SIGUSR1)
+    time.sleep(2)
+    lines = [f"{i['pid']} {i['ppid']} {i['status']} {' '.join(i['cmdline'] or [])[:300]}" for i in procs]
+    return "\n".join(["processes (pid ppid status command):", *lines, *log_tails(wd, 3)])
 
 
 @pytest.mark.workflow

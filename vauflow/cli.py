@@ -2,8 +2,10 @@
 (data stages never import torch). Errors a user can fix print as one line and exit 2."""
 
 import argparse
+import faulthandler
 import json
 import logging
+import signal
 import sys
 
 
@@ -471,6 +473,8 @@ def main(argv=None):
     from vauflow.io import UsageError
 
     args = build_parser().parse_args(argv)
+    # `kill -USR1 <pid>` prints every thread's stack into the job's log: where a stuck job is stuck
+    faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         return args.func(args) or 0
