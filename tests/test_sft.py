@@ -96,7 +96,6 @@ def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
     load_model(out)
 
 
-
 def test_killed_after_the_last_checkpoint_exports_it_without_another_step(smoke_models, tmp_path):
     """A kill between the last step's checkpoint and the export: the rerun exports that checkpoint, with the
     uninterrupted run's weights and step count (resuming through the Trainer would take a step past max_steps)."""
@@ -115,6 +114,7 @@ def test_killed_after_the_last_checkpoint_exports_it_without_another_step(smoke_
     assert again["steps"] == first["steps"] == 2 and again["resumed_from"] == "checkpoint-2"
     assert again["loss_curve"] == first["loss_curve"]
     assert again["weights_sha256"] == first["weights_sha256"]
+
 
 def test_base_that_is_not_a_model_is_one_line_error(smoke_models, tmp_path):
     p = vauflow("sft", "--run", "qa", "--tasks", "qa", "--base", tmp_path, "--vau-data",

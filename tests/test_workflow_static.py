@@ -110,13 +110,13 @@ def test_other_base_repeats_its_runs(workdir, tmp_path):
     assert not any("output: results/grpo/tag@tiny-qwen2vl" in j for j in jobs)  # tag is not among its tasks
 
 
-
 def test_every_profile_schedules_greedily():
     """profiles/default loads with every run: the greedy scheduler, never the ILP one (multi-threaded CBC stalls at
     random, and Snakemake waits on it without a limit); no other profile brings the ILP back."""
     profiles = {p.parent.name: yaml.safe_load(p.read_text()) for p in (REPO / "profiles").glob("*/config.yaml")}
     assert profiles["default"]["scheduler"] == "greedy"
     assert {name: p.get("scheduler", "greedy") for name, p in profiles.items()} == dict.fromkeys(profiles, "greedy")
+
 
 def test_default_dag_is_small(workdir):
     total, _ = dry_run_total(workdir=workdir)

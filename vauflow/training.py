@@ -83,14 +83,6 @@ def checkpoint_step(path):
     return int(Path(path).name.split("-")[1])
 
 
-def reached_max_steps(checkpoint):
-    """A Trainer checkpoint saved at the run's last step. Resuming from it would train one step too many
-    (transformers takes a step before it checks max_steps; seen after a kill between that save and the export),
-    so the run exports it as it is."""
-    state = json.loads((Path(checkpoint) / "trainer_state.json").read_text())
-    return 0 < state["max_steps"] <= state["global_step"]
-
-
 def complete_marker_callback():
     from transformers import TrainerCallback
 

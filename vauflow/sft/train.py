@@ -17,7 +17,7 @@ from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
 from vauflow.sft.data import example, frame_cache, run_rows, target
 from vauflow.training import (complete_marker_callback, count_trainable, export, freeze_vision_tower, grad_accum,
-                              latest_checkpoint, lora_config, reached_max_steps, run_dir, world_size)
+                              latest_checkpoint, lora_config, run_dir, world_size)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -80,6 +80,7 @@ def prepare_model(base, params):
 
 def train(name, tasks, base, data, out, ckpt_root, params, budget):
     """Train one SFT run (a task or a mix); resume from the newest complete checkpoint; export to `out`."""
+    from transformers import TrainerState
     from trl import SFTConfig
 
     t0 = time.time()
@@ -113,14 +114,15 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
                           data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
                           callbacks=[complete_marker_callback()])
     resume = latest_checkpoint(run)
-    trained = resume is not None and reached_max_steps(resume)
+    # a checkpoint at the last step (killed before the export) is exported as it is: resuming from it, transformers
+    # takes one step before it checks max_steps
+    saved = TrainerState.load_from_json(str(resume / "trainer_state.json")) if resume else None
+    trained = saved is not None and 0 < saved.max_steps <= saved.global_step
     print(f"sft {name}: checkpoints in {run}; " + (f"{resume.name} is the last step: exporting it" if trained else
                                                    f"resuming from {resume.name}" if resume else "fresh start"),
           flush=True)
     if trained:
-        from transformers import TrainerState
-
-        trainer.state = TrainerState.load_from_json(str(resume / "trainer_state.json"))
+        trainer.state = saved
         final = resume
     else:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
