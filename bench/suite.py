@@ -22,8 +22,10 @@ WORK = REPO / "bench" / "work"
 RESULTS = REPO / "bench" / "results"
 GOALS = {"frames_vs_ffmpeg": (">=", 0.8), "frames_vs_ffmpeg_synthetic": (">=", 0.8), "cache_vs_ondemand": (">=", 10), "batched_eval_speedup": (">=", 3),
          "dag_dryrun_5k_s": ("<", 20), "noop_rerun_s": ("<", 10), "grpo_step_vs_stock": ("<=", 1.5),
-         "default_dag_s": ("<=", 600), "default_dag_peak_rss_mb": ("<=", 4096), "frames_memory_flat": ("<=", 1.2)}
+         "default_dag_s": ("<=", 600), "default_dag_peak_rss_mb": ("<=", 4096), "frames_memory_flat": ("<=", 1.2),
+         "best_constant_interval_s": ("<=", 5)}
 SMOKE = [REPO / "config.yaml", REPO / "tests/smoke/config.yaml"]
+VAU_BENCH = REPO.parent / "shared" / "vau-bench"  # the real annotation CSVs, where this checkout has them
 
 
 def timed(fn, repeats):
@@ -305,6 +307,30 @@ def grpo_step_vs_stock(smoke, repeats):
                           "the video in its log-prob passes, so it is a lower bound"}
 
 
+def best_constant_interval_s(repeats):
+    """Seconds of one TAG best-constant-interval baseline call on the real VAU-Bench annotations, trained on the
+    MSAD + ECVA rows of val.csv (as TAG trains): the slowest of the test splits."""
+    from vauflow.evaluate.metrics import best_constant_interval
+    from vauflow.io import read_jsonl
+    from vauflow.vaubench.build import build
+
+    ann, built = WORK / "vau-bench" / "annotations", WORK / "vau-bench" / "built"
+    ann.mkdir(parents=True)
+    for csv in sorted(VAU_BENCH.glob("*.csv")):
+        (ann / csv.name).symlink_to(csv)
+    build(ann, built)
+    train = [r for r in read_jsonl(built / "val" / "tag.jsonl") if r["dataset"] in ("msad", "ecva")]
+    scored = [r["gt"] for r in train if r["scored"]]
+    per = {}
+    for split in sorted(d.name for d in built.glob("test_*")):
+        test = read_jsonl(built / split / "tag.jsonl")
+        per[split] = timed(lambda test=test: best_constant_interval(train, test), repeats)
+    return {"value": round(max(med for med, _ in per.values()), 4),
+            "raw": {f"{split}_s": raw for split, (_, raw) in per.items()},
+            "conditions": f"real VAU-Bench CSVs; train: {len(scored)} scored MSAD + ECVA rows of val.csv (last end "
+                          f"{max(e for _, e in scored):g} s, 0.5 s grid); the slowest of {len(per)} test splits"}
+
+
 # -- report --------------------------------------------------------------------------------------------------
 def verdict(name, entry):
     if name not in GOALS:
@@ -323,7 +349,8 @@ def markdown(results, meta):
         goal = " ".join(map(str, GOALS[name])) if name in GOALS else "-"
         met = {True: "yes", False: "**no**", None: "-"}[e.get("met")]
         lines.append(f"| {name} | {x} | {goal} | {met} | {e.get('conditions', '')} |")
-    return "\n".join(lines) + "\n"
+    lines += [""] + [f"Skipped: {name} ({why})." for name, why in meta.get("skipped", {}).items()]
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def main(argv=None):
@@ -336,7 +363,7 @@ def main(argv=None):
     shutil.rmtree(WORK, ignore_errors=True)
     WORK.mkdir(parents=True)
     durations = [30, 60] if a.quick else [30, 60, 90, 120, 30, 60, 90, 120]
-    results = {}
+    results, skipped = {}, {}
 
     def record(name, fn, *args):
         t0 = time.perf_counter()
@@ -345,6 +372,11 @@ def main(argv=None):
         print(f"bench {name}: {results[name].get('ratio', results[name].get('value'))} "
               f"({time.perf_counter() - t0:.0f} s)", flush=True)
 
+    if VAU_BENCH.is_dir():
+        record("best_constant_interval_s", best_constant_interval_s, a.repeats)
+    else:
+        skipped["best_constant_interval_s"] = f"{VAU_BENCH} is absent: no real VAU-Bench annotations"
+        print(f"bench best_constant_interval_s: skipped ({skipped['best_constant_interval_s']})", flush=True)
     corpus = ucf_like_corpus(durations)
     record("frames_vs_ffmpeg", frames_vs_ffmpeg, corpus, "UCF-like", a.repeats)
     record("frame_cache_gb_per_1k_videos", frame_cache_size, corpus, durations)
@@ -376,7 +408,8 @@ def main(argv=None):
         record("noop_rerun_s", noop_rerun, default, [REPO / "config.yaml"], a.repeats)
         results["noop_rerun_s"]["conditions"] = "the default DAG, nothing to do"
     meta = {"mode": "quick" if a.quick else "full", "repeats": a.repeats,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}"}
+            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+            "skipped": skipped}
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")

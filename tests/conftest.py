@@ -57,9 +57,10 @@ def vauflow(*args, check=True, **kw):
 
 
 def load_merged(*paths):
+    """The validated config of `snakemake --configfile PATHS` run in a copy of the checkout."""
     from vauflow.config import load_config
 
-    return load_config(*paths)
+    return load_config(*paths, default=REPO / "config.yaml")
 
 
 @pytest.fixture
@@ -145,7 +146,8 @@ class FaultServer:
                     payload = b"<html>bad gateway</html>"
                 else:
                     text = action[1] if len(action) > 1 and action[1] else "echo: " + body["messages"][-1]["content"]
-                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
+                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}],
+                                          "model": body["model"] + "-v9", "system_fingerprint": "fp_test"}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

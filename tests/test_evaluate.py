@@ -76,7 +76,7 @@ def test_the_model_matrix_follows_the_config():
     from vauflow.config import ConfigError, validate_config
     from vauflow.evaluate.tables import eval_models, judged_models, model_path, table_rows
 
-    cfg = load_merged(REPO / "config.yaml", REPO / "presets/paper.yaml")
+    cfg = load_merged(REPO / "presets/paper.yaml")
     # Qwen2-VL-2B is trained too (model.other_bases), for QA only: its rows lead Table A and nowhere else
     assert [m for m, _ in table_rows(cfg, "A")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "sft-qa@qwen2-vl-2b",
                                                     "rft-qa@qwen2-vl-2b", "base", "sft-qa", "rft-qa"]

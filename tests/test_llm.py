@@ -134,13 +134,15 @@ def reasoning_case(tmp_path):
     from vauflow.io import write_jsonl
 
     sections = {"Specific Anomaly Type": "Fighting", "Conclusion": "Two people fight: an anomaly."}
+    raw = "{'Specific Anomaly Type': 'Fighting', 'Conclusion': 'Two people fight: an anomaly.'}"  # the CSV cell
     gt = [{"video_name": "a.mp4", "description": "Two people fight in a street.", "reasoning": sections,
-           "reasoning_format": "dict", "class": "Fighting"},
+           "reasoning_format": "dict", "class": "Fighting", "gt_description": "Two people fight in a street. ",
+           "gt_analysis": raw},
           {"video_name": "b.mp4", "description": "", "reasoning": sections, "reasoning_format": "markdown",
-           "class": "Fighting"},  # empty GT description: skipped, as upstream
+           "class": "Fighting", "gt_description": "", "gt_analysis": raw},  # empty GT description: skipped
           {"video_name": "c.mp4", "description": "-1", "reasoning": sections, "reasoning_format": "markdown",
-           "class": "Normal"}]  # "-1" is text, judged
-    write_jsonl(tmp_path / "built" / "test_x" / "reasoning.jsonl", gt)
+           "class": "Normal", "gt_description": "-1", "gt_analysis": "-1"}]  # "-1" is text, judged
+    write_jsonl(tmp_path / "linked" / "test_x" / "reasoning.jsonl", gt)
     preds = [{"video": v, "description": "People fight.", "analysis": "A fight, an anomaly."}
              for v in ("c.mp4", "b.mp4", "a.mp4")]
     write_jsonl(tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl", preds)
@@ -152,20 +154,25 @@ def test_vau_eval_with_the_llm_judge_through_the_cli(server, tmp_path):
     and a row without a verdict counted as failed; the key comes from the environment and appears nowhere."""
     from conftest import vauflow
 
-    reasoning_case(tmp_path)
-    server.script = [("ok", "```json\n" + json.dumps(VERDICT) + "\n```"), ("ok", "no verdict"), ("ok", "nor here")]
+    raw = reasoning_case(tmp_path)[0]["gt_analysis"]
+    server.script = [("ok", "```json\n" + json.dumps(VERDICT | {"key_matching_score": 7.5, "total_score": 37.5})
+                      + "\n```"), ("ok", "no verdict"), ("ok", "nor here")]
     llm = {"base_url": server.url, "model": "judge-model", "api_key_env": "VAUFLOW_LLM_API_KEY",
            "requests_per_s": 100.0, "timeout_s": 5, "retries": 1}
-    args = ["eval", "judge", "--eval", tmp_path / "eval", "--built", tmp_path / "built", "--splits", '["test_x"]',
-            "--scorer", "llm", "--llm", json.dumps(llm), "--cache", tmp_path / "cache.jsonl",
+    args = ["eval", "judge", "--eval", tmp_path / "eval", "--vau-data", tmp_path / "linked", "--splits",
+            '["test_x"]', "--scorer", "llm", "--llm", json.dumps(llm), "--cache", tmp_path / "cache.jsonl",
             "--out", tmp_path / "out.json"]
     p = vauflow(*args)
-    out = json.loads((tmp_path / "out.json").read_text())["splits"]["test_x"]
+    result = json.loads((tmp_path / "out.json").read_text())
+    out = result["splits"]["test_x"]
     assert out["n"] == 1 and out["skipped"] == ["b.mp4"] and out["failed"] == ["c.mp4"]
-    assert out["means"]["Total"] == 37 and out["means"]["KM"] == 7
+    assert out["means"]["Total"] == 37.5 and out["means"]["KM"] == 7.5  # numbers as the judge wrote them
+    # which model answered (an alias such as deepseek-chat does not say)
+    assert result["judge"] == {"models": ["judge-model-v9"], "system_fingerprints": ["fp_test"]}
     asked = [s["body"]["messages"][1]["content"] for s in server.seen]
-    assert len(asked) == 3 and "- Description: Two people fight in a street." in asked[0]
-    assert "- Analysis: {'Specific Anomaly Type': 'Fighting'" in asked[0] and "- Description: -1" in asked[1]
+    # the GT cells byte for byte (trailing space included), the "-1" row judged
+    assert len(asked) == 3 and "- Description: Two people fight in a street. \n" in asked[0]
+    assert f"- Analysis: {raw}\n" in asked[0] and "- Description: -1" in asked[1]
     assert all(s["auth"] == f"Bearer {KEY}" for s in server.seen)
     for text in (p.stdout, p.stderr, (tmp_path / "out.json").read_text(), (tmp_path / "cache.jsonl").read_text()):
         assert KEY not in text
@@ -180,26 +187,29 @@ def test_vau_eval_errors_are_one_line(server, tmp_path, monkeypatch):
     reasoning_case(tmp_path)
     llm = {"base_url": server.url, "model": "m", "api_key_env": "NO_SUCH_KEY_VAR", "requests_per_s": 100.0,
            "timeout_s": 5, "retries": 0}
-    args = ["eval", "judge", "--eval", tmp_path / "eval", "--built", tmp_path / "built", "--splits", '["test_x"]',
-            "--llm", json.dumps(llm), "--out", tmp_path / "out.json"]
+    args = ["eval", "judge", "--eval", tmp_path / "eval", "--vau-data", tmp_path / "linked", "--splits",
+            '["test_x"]', "--llm", json.dumps(llm), "--out", tmp_path / "out.json"]
     p = vauflow(*args, "--scorer", "llm", check=False)
     assert p.returncode == 2 and "NO_SUCH_KEY_VAR" in p.stderr and p.stderr.strip().count("\n") == 0
-    (tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl").write_text("")
-    p = vauflow(*args, "--scorer", "proxy", check=False)
-    assert p.returncode == 2 and "no reasoning prediction for 'a.mp4'" in p.stderr
-    assert p.stderr.strip().count("\n") == 0
+    # a missing prediction is a counted failure, never an error that stops the judging or the tables
+    (tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl").write_text(
+        json.dumps({"video": "c.mp4", "description": "People fight.", "analysis": "A fight."}) + "\n")
+    vauflow(*args, "--scorer", "proxy")
+    out = json.loads((tmp_path / "out.json").read_text())["splits"]["test_x"]
+    assert out["n"] == 1 and sorted(out["failed"]) == ["a.mp4", "b.mp4"] and out["skipped"] == []
 
 
 def test_vau_eval_proxy_ranks_a_faithful_output_above_a_wrong_one(tmp_path):
     gt = reasoning_case(tmp_path)
     faithful = [{"video": g["video_name"], "description": g["description"] or "x",
-                 "analysis": J.gt_analysis(g)} for g in gt]
+                 "analysis": g["gt_analysis"]} for g in gt]
     wrong = [{"video": g["video_name"], "description": "A car drives by.", "analysis": "Normal traffic."}
              for g in gt]
     good = J.score_reasoning(gt, faithful, J.proxy_scorer)
     bad = J.score_reasoning(gt, wrong, J.proxy_scorer)
     assert good["n"] == bad["n"] == 2 and good["skipped"] == ["b.mp4"]
-    assert good["means"]["Total"] > bad["means"]["Total"] + 15
+    row = {r["video"]: r["total_score"] for r in good["rows"]}, {r["video"]: r["total_score"] for r in bad["rows"]}
+    assert row[0]["a.mp4"] > row[1]["a.mp4"] + 15 and good["means"]["Total"] > bad["means"]["Total"]
     assert good == J.score_reasoning(gt, faithful, J.proxy_scorer)
 
 

@@ -176,8 +176,8 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
 def test_profile_dry_runs_list_the_slurm_resources():
     """Without a cluster: the paper preset through profiles/slurm lists its jobs with their SLURM resources, and the
     local-gpu profile dry-runs."""
-    p = run(["snakemake", "-n", "--profile", str(PROFILE), "--configfile", str(REPO / "config.yaml"),
-             str(REPO / "presets/paper.yaml")], timeout=300)
+    p = run(["snakemake", "-n", "--profile", str(PROFILE), "--configfile", str(REPO / "presets/paper.yaml")],
+            timeout=300)
     out = p.stdout + p.stderr
     stats = job_stats(out)
     assert stats["sft"] == 5 and stats["grpo"] == 7 and stats["gpu_canary"] == 1 and stats["evaluate"] == 15

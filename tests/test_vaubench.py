@@ -133,6 +133,28 @@ def test_link_excludes_missing_quarantined_and_past_end(tmp_path):
     linked, excluded = link_rows(rows, FrameCache([shard]))
     assert len(linked) == 1 and linked[0]["frames"]["key"] == "k1"
     assert excluded == {"interval_past_end": 1, "video_quarantined": 1, "video_missing": 2}
+    # an interval past the video's end leaves TAG only: QA, CLS and reasoning rows of that video stay
+    linked, excluded = link_rows(rows, FrameCache([shard]), check_interval=False)
+    assert len(linked) == 2 and excluded == {"video_quarantined": 1, "video_missing": 2}
+
+
+def test_raw_cells_kept_for_upstream_scoring(real_summary):
+    """What the original scripts compare with: the raw Correct Option, the "-1" classes (scored, never trained on),
+    and the Description / Reasoning cells byte for byte for the judge."""
+    import csv as csv_mod
+    from conftest import SHARED
+
+    out, s = real_summary
+    qa = [json.loads(x) for x in (out / "test_msad" / "qa.jsonl").read_text().splitlines()]
+    assert sum(r["correct_option"] != r["answer"] for r in qa) == 8
+    cls = [json.loads(x) for x in (out / "test_ucf_crime" / "cls.jsonl").read_text().splitlines()]
+    assert len(cls) == 290 and sum(not r["labelled"] for r in cls) == 39
+    assert {r["class"] for r in cls if not r["labelled"]} == {"-1"}
+    assert s["test_ucf_crime"]["usable"]["cls_labelled"] == 251
+    with open(SHARED / "vau-bench" / "test_ucf_crime.csv", encoding="utf-8", newline="") as f:
+        cells = {r["Video Name"]: (r["Description"], r["Reasoning"]) for r in csv_mod.DictReader(f)}
+    rs = [json.loads(x) for x in (out / "test_ucf_crime" / "reasoning.jsonl").read_text().splitlines()]
+    assert len(rs) == 290 and all((r["gt_description"], r["gt_analysis"]) == cells[r["video_name"]] for r in rs)
 
 
 def test_link_cli_reconciles_on_real_annotations(real_summary, tmp_path):

@@ -67,7 +67,8 @@ def _qa_sft(cfg, starts, sft, suffix):
 
 
 def dry_run_total(*configfiles, target=(), workdir):
-    p = snakemake("-n", *target, workdir=workdir, configfiles=[REPO / "config.yaml", *configfiles])
+    """`snakemake -n` in `workdir` (a copy of config.yaml there) with these --configfile files."""
+    p = snakemake("-n", *target, workdir=workdir, configfiles=configfiles)
     m = re.search(r"^total\s+(\d+)$", p.stdout, re.M)
     assert m, p.stdout[-2000:]
     return int(m.group(1)), p.stdout
@@ -87,7 +88,7 @@ def test_snakefmt_clean():
 @pytest.mark.parametrize("configfiles", [[], [REPO / "tests/smoke/config.yaml"], *[[p] for p in PRESETS]],
                          ids=["default", "smoke", *[p.stem for p in PRESETS]])
 def test_dry_run_job_count(configfiles, workdir):
-    cfg = load_merged(REPO / "config.yaml", *configfiles)
+    cfg = load_merged(*configfiles)
     total, out = dry_run_total(*configfiles, workdir=workdir)
     assert total == expected_jobs(cfg), out[-3000:]
 
@@ -98,7 +99,7 @@ def test_other_base_repeats_its_runs(workdir, tmp_path):
     extra = tmp_path / "other.yaml"
     extra.write_text("model: {other_bases: {tiny-qwen2vl: [qa, ball]}}\n")
     total, out = dry_run_total(extra, workdir=workdir)
-    assert total == expected_jobs(load_merged(REPO / "config.yaml", extra)), out[-3000:]
+    assert total == expected_jobs(load_merged(extra)), out[-3000:]
     jobs = re.split(r"\n(?=\[)", out)
     sft = next(j for j in jobs if "output: results/sft/qa-tag-cls@tiny-qwen2vl" in j)
     assert "input: results/sft/tag@tiny-qwen2vl," in sft  # its warm start, on the same base

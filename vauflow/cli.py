@@ -146,7 +146,7 @@ def cmd_learning(a):
 def cmd_eval_metrics(a):
     from vauflow.evaluate.metrics import paper_metrics
 
-    print(json.dumps(paper_metrics(a.task, a.pred, a.gt)))
+    print(json.dumps(paper_metrics(a.task, a.pred, a.gt, scoring=a.scoring)))
 
 
 def cmd_eval_run(a):
@@ -161,17 +161,18 @@ def cmd_eval_run(a):
     with atomic_dir(a.out) as tmp:
         counts = run_cells(a.model, cells, {"vau": a.vau_data, "ball": a.ball_data}, a.budgets, tmp / "predictions",
                            a.partial, batch_size=settings["batch_size"], max_new_tokens=settings["max_new_tokens"],
-                           prompts=settings["prompts"])
-        scores = score_cells(cells, tmp / "predictions", a.built, a.ball_data)
+                           prompts=settings["prompts"], repetition_penalty=settings["repetition_penalty"])
+        scores = score_cells(cells, tmp / "predictions", a.vau_data, a.ball_data, settings)
         write_json(Path(tmp) / "metrics.json", {"model": str(a.model), "cells": scores, "predicted": counts})
     for name, m in scores.items():
-        print(name, json.dumps({k: v for k, v in m.items() if k not in ("ious", "per_class")}))
+        print(name, json.dumps({k: v for k, v in m.items() if k not in ("ious", "per_class", "strict")}))
 
 
 def cmd_eval_tables(a):
     from pathlib import Path
 
-    from vauflow.evaluate.tables import eval_models, judged_models, provenance, render, test_splits
+    from vauflow.evaluate.tables import (eval_models, judged_models, provenance, render, tables_csv, tables_tex,
+                                         test_splits)
     from vauflow.io import write_json, write_text
 
     config = a.config
@@ -179,11 +180,15 @@ def cmd_eval_tables(a):
     judged = {m: json.loads((Path(a.vau_eval) / f"{m}.json").read_text()) for m in judged_models(config)}
     tasks = ("qa", "tag", "cls", "reasoning") if judged else ("qa", "tag", "cls")
     data_files = [Path(a.built) / s / f"{t}.jsonl" for s in test_splits(config) for t in tasks]
-    data_files += [Path(a.ball_data) / "val.jsonl", Path(a.built) / "train" / "tag.jsonl"]
-    md, obj = render(config, results, a.built, a.ball_data, provenance(config, a.repo, data_files), seed=a.seed,
-                     vau_eval=judged)
+    data_files += [Path(a.ball_data) / "val.jsonl"]
+    data_files += [f for f in [Path(a.built) / "train" / "tag.jsonl"] if f.exists()]
+    md, obj, flat = render(config, results, a.built, a.vau_data, a.ball_data, provenance(config, a.repo, data_files),
+                           seed=a.seed, vau_eval=judged)
+    obj["vau_eval_scorer"] = {m: {k: j.get(k) for k in ("scorer", "label", "judge")} for m, j in judged.items()}
     write_text(Path(a.out) / "tables.md", md)
     write_json(Path(a.out) / "tables.json", obj)
+    write_text(Path(a.out) / "tables.csv", tables_csv(flat))
+    write_text(Path(a.out) / "tables.tex", tables_tex(flat))
     print(md)
 
 
@@ -193,7 +198,7 @@ def cmd_eval_judge(a):
     from vauflow.evaluate.judge import vau_eval
     from vauflow.io import write_json
 
-    result = vau_eval(Path(a.eval) / "predictions", a.built, a.splits, a.scorer, llm=a.llm, cache=a.cache)
+    result = vau_eval(Path(a.eval) / "predictions", a.vau_data, a.splits, a.scorer, llm=a.llm, cache=a.cache)
     write_json(a.out, result)
     for split, r in result["splits"].items():
         means = {k: (round(v, 2) if v is not None else None) for k, v in r["means"].items()}
@@ -239,14 +244,12 @@ def cmd_dvc(a):
 
 def cmd_demo(a):
     from vauflow.demo import demo
-    from vauflow.frames.budget import PAPER_BUDGETS
 
-    budget = a.budget or PAPER_BUDGETS["infer_tag"].to_dict()
-    reasoning, answer = demo(a.model, a.video, budget, task=a.task, prompt=a.prompt, think=a.think,
-                             max_new_tokens=a.max_new_tokens)
-    if reasoning is not None:
-        print(f"reasoning: {reasoning}")
-    print(f"answer: {answer}")
+    out = demo(a.model, a.video, a.budget, task=a.task, prompt=a.prompt, think=a.think,
+               max_new_tokens=a.max_new_tokens, prompts=a.prompts)
+    print(f"task: {out['task'] or 'free text'}; prompt: {out['prompts']}{' (think)' if out['think'] else ''}")
+    print(f"reply: {out['reply']}")
+    print(f"answer: {json.dumps(out['answer'])}")
 
 
 def cmd_launch(a):
@@ -366,6 +369,8 @@ def build_parser():
     x.add_argument("--task", required=True, choices=["qa", "tag", "cls"])
     x.add_argument("--pred", required=True, help='JSONL of {"video": <Video Name>, "response": <raw model text>}')
     x.add_argument("--gt", required=True, help="that task's JSONL from `vauflow vaubench build`")
+    x.add_argument("--scoring", choices=["upstream", "strict"], default="upstream",
+                   help="upstream = as the original VAU-R1 scripts score (the paper tables); strict = our parsers")
     x.set_defaults(func=cmd_eval_metrics)
     x = ev.add_parser("run", help="one model over its evaluation cells: predictions (JSONL + upstream CSV), metrics")
     x.add_argument("--model", required=True, help="model folder")
@@ -383,6 +388,7 @@ def build_parser():
     x.add_argument("--eval", required=True, help="results/eval")
     x.add_argument("--vau-eval", required=True, help="results/vau_eval (VAU-Eval of Table A's models)")
     x.add_argument("--built", required=True)
+    x.add_argument("--vau-data", required=True, help="results/vaubench/linked (the scored rows and what was lost)")
     x.add_argument("--ball-data", required=True)
     x.add_argument("--repo", required=True, help="the workflow's checkout (provenance)")
     x.add_argument("--seed", type=int, default=0)
@@ -390,7 +396,7 @@ def build_parser():
     x.set_defaults(func=cmd_eval_tables)
     x = ev.add_parser("judge", help="VAU-Eval of one model's reasoning predictions (LLM judge or offline proxy)")
     x.add_argument("--eval", required=True, help="the model's evaluation folder (results/eval/<model>)")
-    x.add_argument("--built", required=True, help="results/vaubench/built (the ground truth)")
+    x.add_argument("--vau-data", required=True, help="results/vaubench/linked (the ground truth of the rows run)")
     x.add_argument("--splits", type=_json, required=True, help="JSON list of test splits")
     x.add_argument("--scorer", choices=["proxy", "llm"], required=True)
     x.add_argument("--llm", type=_json, default=None, help="JSON of the config's llm section (the key stays in the "
@@ -428,13 +434,17 @@ def build_parser():
         x.add_argument("--workdir", default=".", help="the workflow's working directory (a git checkout)")
         x.set_defaults(func=cmd_dvc)
 
-    x = sub.add_parser("demo", help="one video through a model: prints the reasoning and the answer")
+    x = sub.add_parser("demo", help="one video through a model: prints the reply and the parsed answer")
     x.add_argument("--model", required=True, help="model folder (base, SFT or GRPO output)")
     x.add_argument("--video", required=True, help="a video file")
-    x.add_argument("--prompt", default=None, help="free prompt (default: the paper's anomaly-description prompt)")
-    x.add_argument("--task", choices=["tag", "cls"], default=None, help="use this task's inference prompt instead")
-    x.add_argument("--think", action="store_true", help="the task's think prompt")
-    x.add_argument("--budget", type=_json, default=None, help="JSON video budget (default: the paper's TAG/CLS one)")
+    x.add_argument("--task", choices=["ball", "tag", "cls"], default=None,
+                   help="default: the task the model was trained on (none: free text)")
+    x.add_argument("--prompts", choices=["training", "paper"], default=None,
+                   help="default: training for a model trained here (its manifest), paper for any other")
+    x.add_argument("--think", action="store_true", default=None, help="the think prompt (default: as trained)")
+    x.add_argument("--prompt", default=None, help="free prompt without a task (default: the paper's description one)")
+    x.add_argument("--budget", type=_json, default=None, help="JSON video budget (default: as trained, or the "
+                   "paper's inference budget)")
     x.add_argument("--max-new-tokens", type=int, default=256)
     x.set_defaults(func=cmd_demo)
 

@@ -175,9 +175,9 @@ def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
     section = config[stage]
     params = {k: copy.deepcopy(v) for k, v in section.items() if k not in (*list_keys, overrides_key)}
     run, base = split_run(name)
-    _merge(params, copy.deepcopy(section[overrides_key].get(run, {})))
+    merge(params, copy.deepcopy(section[overrides_key].get(run, {})))
     if base:  # a run of another base: the same settings, its own overrides on top
-        _merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
+        merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
     schema = load_schema(schema_path)["properties"][stage]
     keep = {k: v for k, v in schema["properties"].items() if k not in (*list_keys, overrides_key)}
     errors = list(_Validator(schema | {"properties": keep}).iter_errors(params))
@@ -201,17 +201,87 @@ def grpo_params(config, name, schema_path=SCHEMA_PATH):
     return _stage_params(config, "grpo", name, "per_run", ("runs",), schema_path)
 
 
-def load_config(*paths):
-    """Merge YAML files left to right (as Snakemake's --configfile does) and validate."""
+# -- presets and overlays --------------------------------------------------------------------------------------
+# A preset is a config file with a top-level `preset: <name>` key: a complete configuration made of the schema
+# defaults, the preset it `extends` (a path relative to the file, recursively) and itself. config.yaml is the
+# preset `default`. Any other config file is an overlay. The effective config is one preset (the one named among
+# the --configfile files, else config.yaml) with every overlay merged over it, left to right, then --config. A
+# preset never inherits config.yaml: the tiny default's values cannot leak into the paper run.
+# Merging: mappings merge key by key; `null` removes a key (the schema default then applies); an empty mapping
+# `{}` empties a mapping; anything else replaces.
+DEFAULT_PRESET = "config.yaml"
+
+
+def _read_yaml(path):
+    try:
+        doc = yaml.safe_load(Path(path).read_text())
+    except OSError as e:
+        raise ConfigError(f"config file {path}: {e.strerror}") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"config file {path}: not YAML ({str(e).splitlines()[0]})") from None
+    if doc is None:
+        return {}
+    if not isinstance(doc, dict):
+        raise ConfigError(f"config file {path}: expected a mapping at the top level")
+    return doc
+
+
+def is_preset(doc):
+    return "preset" in doc
+
+
+def preset_chain(path):
+    """The documents of a preset and of everything it extends, the root first."""
+    chain, seen, path = [], [], Path(path).resolve()
+    while True:
+        if path in seen:
+            raise ConfigError(f"config key 'extends' of {seen[-1]}: cycle {' -> '.join(map(str, seen + [path]))}")
+        seen.append(path)
+        doc = _read_yaml(path)
+        if not is_preset(doc):
+            raise ConfigError(f"config file {path}: extended as a preset but has no 'preset' key")
+        chain.insert(0, doc)
+        if not doc.get("extends"):
+            return chain
+        path = (path.parent / doc["extends"]).resolve()
+
+
+def compose(configfiles=(), overrides=None, default=DEFAULT_PRESET):
+    """The effective config (not yet validated): one preset, the overlays over it, then `overrides` (--config)."""
+    docs = [(Path(f), _read_yaml(f)) for f in configfiles]
+    presets = [f for f, doc in docs if is_preset(doc)]
+    if len(presets) > 1:
+        raise ConfigError("--configfile names more than one preset (" + ", ".join(map(str, presets)) + "): give one "
+                          "preset, then overlays (files without a 'preset' key)")
+    if presets:
+        chain = preset_chain(presets[0])
+    elif default is not None and Path(default).is_file():
+        chain = preset_chain(default)
+    else:
+        chain = []
     config = {}
-    for p in paths:
-        _merge(config, yaml.safe_load(Path(p).read_text()) or {})
-    return validate_config(config)
+    for doc in chain:
+        merge(config, doc)
+    for f, doc in docs:
+        if not is_preset(doc):
+            merge(config, doc)
+    merge(config, copy.deepcopy(dict(overrides or {})))
+    config.pop("extends", None)
+    return config
 
 
-def _merge(base, extra):
+def load_config(*paths, overrides=None, default=DEFAULT_PRESET):
+    """The validated config of `paths` composed as Snakemake runs them (`snakemake --configfile PATHS`): one preset
+    (config.yaml in the working directory when no path is one), overlays merged over it, then `overrides`."""
+    return validate_config(compose(paths, overrides, default))
+
+
+def merge(base, extra):
+    """Merge `extra` into `base` in place: mappings key by key, null removes, an empty mapping empties."""
     for k, v in extra.items():
-        if isinstance(v, dict) and isinstance(base.get(k), dict):
-            _merge(base[k], v)
+        if v is None:
+            base.pop(k, None)
+        elif isinstance(v, dict) and v and isinstance(base.get(k), dict):
+            merge(base[k], v)
         else:
-            base[k] = v
+            base[k] = copy.deepcopy(v)

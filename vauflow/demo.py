@@ -1,35 +1,89 @@
-"""`vauflow demo`: one video file through a model folder, the paper's way (video first), printing the reasoning and
-the answer. The file is decoded directly (no frame cache) at an inference budget, then goes through the one input
-builder like every other pass."""
+"""`vauflow demo`: one video file through a model folder, printing the raw reply and the parsed answer. The file is
+decoded directly (no frame cache), then goes through the one input builder like every other pass.
 
-import re
+What the model is asked, and at which video budget, comes from the folder's manifest: a model trained here (SFT or
+GRPO output) gets the prompt, target format and budget it was trained with, for its (first) task; any other folder
+(a base or hub model) the paper's inference prompt and budget. --task, --think and --prompts override them."""
 
-from vauflow.frames.budget import VideoBudget
+import json
+from pathlib import Path
+
+from vauflow.frames.budget import PAPER_BUDGETS, VideoBudget
 from vauflow.frames.cache import derive_clip
 from vauflow.frames.extract import VideoRejected, extract_video
 from vauflow.io import UsageError
-from vauflow.prompts import REASONING_TURNS, chat, inference_chat
+from vauflow.prompts import REASONING_TURNS, chat, inference_chat, prompt_text
+
+DEMO_TASKS = ("ball", "cls", "tag")
+PAPER_BUDGET_OF = {"tag": "infer_tag", "cls": "infer_tag", "ball": "train", "reasoning": "infer_qa"}
 
 
-def demo(model_dir, video, budget, task=None, prompt=None, think=False, max_new_tokens=256):
-    """(reasoning or None, answer text) for one video."""
+def trained_manifest(model_dir):
+    """The training run's manifest (manifest.json of an SFT or GRPO output), or None for any other folder."""
+    path = Path(model_dir) / "manifest.json"
+    if not path.is_file():
+        return None
+    m = json.loads(path.read_text())
+    return m if m.get("stage") in ("sft", "grpo") else None
+
+
+def plan(model_dir, task=None, prompts=None, think=None, budget=None):
+    """(task or None for free text, prompts 'training'|'paper', think, budget dict) for one demo run."""
+    trained = trained_manifest(model_dir)
+    if task is None and trained:
+        task = next((t for t in trained["tasks"] if t in DEMO_TASKS), None)
+    prompts = prompts or ("training" if trained else "paper")
+    if think is None:
+        think = bool(trained) and trained["params"].get("target") == "think"
+    if budget is None:
+        budget = trained["budget"] if trained and prompts == "training" else \
+            PAPER_BUDGETS[PAPER_BUDGET_OF.get(task or "reasoning", "infer_tag")].to_dict()
+    return task, prompts, think, budget
+
+
+def parsed_answer(task, text):
+    """The answer a metric would read from the reply: the ball's direction, the class, the interval."""
+    from vauflow import parse
+    from vauflow.synth.ball import LABELS
+
+    if task == "ball":
+        letter = parse.ball_letter_strict(parse.first_answer(text), LABELS)
+        return LABELS["ABCD".index(letter)] if letter else None
+    if task == "cls":
+        return parse.cls_class_lenient(text)
+    if task == "tag":
+        interval = parse.tag_interval_lenient(text)
+        return list(interval) if interval else None
+    return None
+
+
+def messages(task, prompts, think, free_prompt):
+    from vauflow.synth.ball import LABELS
+
+    if task is None:
+        return chat(free_prompt or REASONING_TURNS[0], video_first=True), False
+    row = {"options": LABELS}  # the ball's fixed options; TAG and CLS prompts need no row
+    if prompts == "training":
+        return chat(prompt_text(task, row, "think" if think else "answer")), False
+    return inference_chat(task, row, think)
+
+
+def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_new_tokens=256, prompts=None):
+    """{"task", "prompts", "think", "budget", "reply", "answer"} for one video."""
     from vauflow.evaluate.predict import generate
     from vauflow.model.inputs import Example
     from vauflow.model.load import load_model, load_processor
 
+    task, prompts, think, budget = plan(model_dir, task, prompts, think, budget)
     vb = VideoBudget.from_dict(budget)
     try:
         frames, meta = extract_video(video, {"demo": vb})
     except (VideoRejected, FileNotFoundError, OSError) as e:
         raise UsageError(f"{video}: {e}") from None
-    clip = derive_clip(frames, meta, vb)
-    if task:
-        messages, vision_id = inference_chat(task, {}, think)
-    else:
-        messages, vision_id = chat(prompt or REASONING_TURNS[0], video_first=True), False
+    msgs, vision_id = messages(task, prompts, think, prompt)
     model, _ = load_model(model_dir)
     model.eval()
-    text = generate(model, load_processor(model_dir), [Example(messages, clip, vision_id)], max_new_tokens)[0]
-    m = re.search(r"<think>(.*?)</think>", text, re.S)
-    answer = re.sub(r"<think>.*?</think>", "", text, flags=re.S).strip()
-    return (m.group(1).strip() if m else None), answer
+    clip = derive_clip(frames, meta, vb)
+    reply = generate(model, load_processor(model_dir), [Example(msgs, clip, vision_id)], max_new_tokens)[0]
+    return {"task": task, "prompts": prompts, "think": think, "budget": budget, "reply": reply,
+            "answer": parsed_answer(task, reply)}

@@ -188,8 +188,10 @@ TAG_INFER_THINK = (
     "base your answer to this question in the format of [s1, e1]. \n"
     "\n"
     "For example: <think> your detailed reasoning process here </think><answer> your final answer here </answer>"
-    "<glue>[5.2, 10.4]</glue>."
+    "<glue>[5.2, 10.4]</glue>.\n"
 )
+# inference_tag_qwen.py's no-think template: the SFT one, with the newline its triple-quoted string ends with
+TAG_INFER = TAG_SFT + "\n"
 CLS_INFER_THINK = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select one of the answer from '
     ":[OPTION]. When the user asks a question, you should first carefully reason through the problem internally, and "
@@ -226,7 +228,7 @@ def inference_chat(task, row, think):
         return chat(qa_inference(row, think), video_first=True), True
     if task == "tag":
         text = (fill(TAG_INFER_THINK, TAG_QUESTION_RFT, "[Anomaly, Normal]") if think
-                else fill(TAG_SFT, TAG_QUESTION_SFT))
+                else fill(TAG_INFER, TAG_QUESTION_SFT))
         return chat(text, video_first=True, system=DEFAULT_SYSTEM), False
     if task == "cls":
         return chat(fill(CLS_INFER_THINK if think else CLS_INFER, CLS_QUESTION, str(CLASSES)), video_first=True,

@@ -20,9 +20,9 @@ from vauflow.model.inputs import Example
 from vauflow.prompts import chat, inference_chat, prompt_text, reasoning_chat
 from vauflow.sft.data import frame_cache, load_rows
 
-# the upstream CSV columns per task (cross-checks with the original evaluation scripts)
-CSV_COLUMNS = {"qa": ("Video Name", "QA answer"), "tag": ("Video Name", "Grounding answer"),
-               "cls": ("Video Name", "Classification answer"), "ball": ("Video Name", "Answer"),
+# the original inference scripts' CSV columns: their evaluation scripts read these files as they are
+CSV_COLUMNS = {"qa": ("Video Name", "QA answer"), "tag": ("Video Name", "Temporal Grounding"),
+               "cls": ("Video Name", "CLS answer"), "ball": ("Video Name", "Answer"),
                "reasoning": ("Video Name", "Description", "Analysis")}
 BUDGET_OF = {"qa": "infer_qa", "tag": "infer_tag", "cls": "infer_tag", "ball": "train", "reasoning": "infer_qa"}
 PREDICTION_KEYS = {"reasoning": ("description", "analysis")}  # every other task: ("response",)
@@ -34,15 +34,20 @@ def video_name(row):
 
 def cell_rows(task, split, data):
     root = data["ball"] if task == "ball" else data["vau"]
-    return load_rows(task, root, split)[0]
+    return load_rows(task, root, split, unlabelled=True)[0]
 
 
 def upstream_csv(task, predictions):
+    """The CSV the original inference script writes: QA holds the cleaned letter (inference_qa_qwen.py cleans the
+    reply before writing it), every other task the raw reply; our JSONL keeps every raw reply."""
+    from vauflow.evaluate.metrics import clean_model_answer
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(CSV_COLUMNS[task])
     keys = PREDICTION_KEYS.get(task, ("response",))
-    w.writerows([p["video"]] + [p[k] for k in keys] for p in predictions)
+    cell = clean_model_answer if task == "qa" else str
+    w.writerows([p["video"]] + [cell(p[k]) for k in keys] for p in predictions)
     return buf.getvalue()
 
 
@@ -53,23 +58,25 @@ def messages_for(task, row, think, prompts):
     return chat(prompt_text(task, row, "think" if think else "answer")), False
 
 
-def predict_batch(model, processor, task, rows, clips, think, prompts, limit):
+def predict_batch(model, processor, task, rows, clips, think, prompts, limit, repetition_penalty=1.05):
     """One batch of prediction fields ({"response"}, or {"description", "analysis"} for reasoning)."""
-    if task == "reasoning":
-        turn1 = [Example(chat=reasoning_chat(), clip=c) for c in clips]
-        descriptions = predict.generate(model, processor, turn1, limit)
-        turn2 = [Example(chat=reasoning_chat(d), clip=c) for d, c in zip(descriptions, clips)]
-        analyses = predict.generate(model, processor, turn2, limit)
+    def generate(examples):
+        return predict.generate(model, processor, examples, limit, repetition_penalty=repetition_penalty)
+
+    if task == "reasoning":  # "Video 1:" / "Video 2:" as upstream (add_vision_id, the video again in turn 2)
+        descriptions = generate([Example(chat=reasoning_chat(), clip=c, vision_id=True) for c in clips])
+        analyses = generate([Example(chat=reasoning_chat(d), clip=c, vision_id=True)
+                             for d, c in zip(descriptions, clips)])
         return [{"description": d, "analysis": a} for d, a in zip(descriptions, analyses)]
     examples = []
     for r, c in zip(rows, clips):
         messages, vision_id = messages_for(task, r, think, prompts)
         examples.append(Example(chat=messages, clip=c, vision_id=vision_id))
-    return [{"response": t} for t in predict.generate(model, processor, examples, limit)]
+    return [{"response": t} for t in generate(examples)]
 
 
 def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None,
-              prompts="paper"):
+              prompts="paper", repetition_penalty=1.05):
     """cells: [(task, split, think)]. Writes <out_dir>/<cell>.jsonl and .csv; returns {cell: rows predicted}."""
     from vauflow.model.load import load_model, load_processor
 
@@ -91,7 +98,7 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
         for start in range(0, len(todo), batch_size):
             chunk = todo[start:start + batch_size]
             clips = [cache.clip(r["dataset"], r["video"], budget) for r in chunk]
-            fields = predict_batch(model, processor, task, chunk, clips, think, prompts, limit)
+            fields = predict_batch(model, processor, task, chunk, clips, think, prompts, limit, repetition_penalty)
             finished = [{"id": r["id"], "video": video_name(r)} | f for r, f in zip(chunk, fields)]
             with open(partial, "a", encoding="utf-8") as f:  # one finished batch at a time: resumable
                 f.writelines(json.dumps(p) + "\n" for p in finished)

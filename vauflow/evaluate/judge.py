@@ -7,7 +7,6 @@ import re
 from vauflow import parse
 from vauflow.evaluate.llm import extract_json
 from vauflow.io import UsageError
-from vauflow.vaubench.schema import REASONING_SECTIONS
 
 SYSTEM = "You are an expert evaluator for video anomaly detection outputs."
 DIMENSIONS = ("classification_score", "key_matching_score", "fluency_score", "informativeness_score",
@@ -64,8 +63,8 @@ def verdict(text):
     obj = extract_json(text)
     if obj is None:
         return None
-    try:
-        scores = {d: int(obj[d]) for d in DIMENSIONS + ("total_score",)}
+    try:  # numbers as the judge wrote them (7.5 stays 7.5), as upstream sums them
+        scores = {d: float(obj[d]) for d in DIMENSIONS + ("total_score",)}
     except (KeyError, TypeError, ValueError):
         return None
     if not all(0 <= scores[d] <= 10 for d in DIMENSIONS) or not 0 <= scores["total_score"] <= 50:
@@ -79,9 +78,10 @@ def judge(client, gt_description, gt_analysis, description, analysis, attempts=2
     messages = judge_messages(gt_description, gt_analysis, description, analysis)
     for attempt in range(attempts):
         params = {} if attempt == 0 else {"temperature": 0.0, "seed": attempt}
-        scores = verdict(client.chat(messages, **params))
+        reply = client.reply(messages, **params)
+        scores = verdict(reply["content"])
         if scores is not None:
-            return scores
+            return scores | {"judge_model": reply.get("model"), "system_fingerprint": reply.get("system_fingerprint")}
     return None
 
 
@@ -124,29 +124,25 @@ COLUMNS = {"classification_score": "CLS", "key_matching_score": "KM", "fluency_s
            "informativeness_score": "INF", "factual_score": "FAC", "total_score": "Total"}
 
 
-def gt_analysis(row):
-    """The GT `Reasoning` text the judge compares with, in the serialisation the source CSV used."""
-    stored = row.get("reasoning") or {}
-    sections = {k: stored[k] for k in REASONING_SECTIONS if stored.get(k)}  # the CSV's order (JSON sorts keys)
-    if not sections:
-        return ""
-    if row.get("reasoning_format") == "dict":
-        return repr(sections)
-    return " ".join(f"### {k}: {v}" for k, v in sections.items())
+def gt_fields(row):
+    """(Description, Reasoning) exactly as the GT CSV holds them: upstream's judge reads the raw cells."""
+    return row["gt_description"], row["gt_analysis"]
 
 
 def score_reasoning(gt_rows, predictions, scorer):
     """VAU-Eval of one prediction file. `scorer(gt_row, gt_description, gt_analysis, description, analysis)` ->
-    scores or None. Rows with an empty GT or model field are skipped (as upstream; "-1" strings are not), a judge
-    that gives no verdict counts as failed; both are counted, never dropped silently. Means are over judged rows."""
+    scores or None. Rows with an empty GT or model field are skipped (as upstream; "-1" strings are not); a row
+    without a prediction, or without a verdict from the judge, counts as failed; both are counted, never dropped
+    silently. Means are over judged rows."""
     preds = {p["video"]: p for p in predictions}
     rows, skipped, failed = [], [], []
     for g in gt_rows:
         p = preds.get(g["video_name"])
         if p is None:
-            raise UsageError(f"no reasoning prediction for {g['video_name']!r}")
-        fields = (g.get("description") or "", gt_analysis(g), p.get("description") or "", p.get("analysis") or "")
-        if not all(f.strip() for f in fields):
+            failed.append(g["video_name"])
+            continue
+        fields = (*gt_fields(g), p.get("description") or "", p.get("analysis") or "")
+        if not all(fields):
             skipped.append(g["video_name"])
             continue
         scores = scorer(g, *fields)
@@ -168,7 +164,7 @@ def llm_scorer(client):
     return scorer
 
 
-def vau_eval(pred_dir, built, splits, scorer_name, llm=None, cache=None):
+def vau_eval(pred_dir, linked, splits, scorer_name, llm=None, cache=None):
     """VAU-Eval of one model's reasoning predictions on each split: {"scorer", "label", "splits": {split: result}}.
     scorer_name: proxy or llm (then `llm` is the config's llm section)."""
     from pathlib import Path
@@ -183,7 +179,11 @@ def vau_eval(pred_dir, built, splits, scorer_name, llm=None, cache=None):
         scorer, name = proxy_scorer, "proxy (offline, reference-based; not comparable with the paper's judge)"
     out = {"scorer": scorer_name, "label": name, "splits": {}}
     for split in splits:
-        gt = read_jsonl(Path(built) / split / "reasoning.jsonl")
+        gt = read_jsonl(Path(linked) / split / "reasoning.jsonl")
         preds = read_jsonl(Path(pred_dir) / f"{cell_name('reasoning', split, False)}.jsonl")
         out["splits"][split] = score_reasoning(gt, preds, scorer)
+    answered = [r for split in out["splits"].values() for r in split["rows"]]
+    out["judge"] = {"models": sorted({str(r.get("judge_model")) for r in answered if "judge_model" in r}),
+                    "system_fingerprints": sorted({str(r.get("system_fingerprint")) for r in answered
+                                                   if "judge_model" in r})}
     return out

@@ -55,7 +55,7 @@ class ChatClient:
                     row = json.loads(line)
                 except json.JSONDecodeError:  # a line cut by a kill: that answer is asked again
                     continue
-                self.cache[row["key"]] = row["content"]
+                self.cache[row["key"]] = {k: row.get(k) for k in ("content", "model", "system_fingerprint")}
         self.requests = 0  # HTTP requests sent (for tests and logs)
 
     def key(self, messages, params):
@@ -64,18 +64,23 @@ class ChatClient:
 
     def chat(self, messages, **params):
         """The assistant's text for `messages` (cached)."""
+        return self.reply(messages, **params)["content"]
+
+    def reply(self, messages, **params):
+        """{"content", "model", "system_fingerprint"} for `messages` (cached): the model that answered, which an alias
+        such as deepseek-chat does not pin."""
         k = self.key(messages, params)
         if k in self.cache:
             return self.cache[k]
-        content = self._ask(messages, params)
-        self.cache[k] = content
+        reply = self._ask(messages, params)
+        self.cache[k] = reply
         if self.cache_path:
             self.cache_path.parent.mkdir(parents=True, exist_ok=True)
             with open(self.cache_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps({"key": k, "content": content}) + "\n")
+                f.write(json.dumps({"key": k} | reply) + "\n")
                 f.flush()
                 os.fsync(f.fileno())
-        return content
+        return reply
 
     def _headers(self):
         key = os.environ.get(self.key_env)
@@ -102,7 +107,8 @@ class ChatClient:
                 content = reply["choices"][0]["message"]["content"]
                 if not isinstance(content, str):
                     raise ValueError("content is not text")
-                return content
+                return {"content": content, "model": reply.get("model"),
+                        "system_fingerprint": reply.get("system_fingerprint")}
             except urllib.error.HTTPError as e:
                 if e.code != 429 and e.code < 500:
                     raise LLMError(f"{self.url}: HTTP {e.code} {e.reason} (not retried)") from None

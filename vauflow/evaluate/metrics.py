@@ -2,6 +2,7 @@
 
 import collections
 import math
+import re
 
 import numpy as np
 
@@ -59,7 +60,19 @@ def majority_baseline(task, train_rows, test_rows):
 
 
 def best_constant_interval(train_rows, test_rows, grid=0.5):
-    """mIoU on the test rows of the single interval that maximises mIoU on the training rows."""
+    """mIoU on the test rows of the single interval that maximises mIoU on the training rows: the answer of the
+    grid search `_best_constant_interval_grid` (the same interval, the first maximum in (start, end) order, and the
+    same value), found by branch and bound instead of trying every pair of grid points."""
+    train = [r["gt"] for r in train_rows if r["scored"]]
+    hi = max(e for _, e in train)
+    points = [i * grid for i in range(int(hi / grid) + 1)]
+    best = _best_pair(points, train)
+    test = [r["gt"] for r in test_rows if r["scored"]]
+    return sum(parse.tiou(best, g) for g in test) / max(1, len(test)), best
+
+
+def _best_constant_interval_grid(train_rows, test_rows, grid=0.5):
+    """Reference for `best_constant_interval` (tests only): every pair of grid points, e > s; hours on VAU-Bench."""
     train = [r["gt"] for r in train_rows if r["scored"]]
     hi = max(e for _, e in train)
     points = [i * grid for i in range(int(hi / grid) + 1)]
@@ -69,12 +82,90 @@ def best_constant_interval(train_rows, test_rows, grid=0.5):
     return sum(parse.tiou(best, g) for g in test) / max(1, len(test)), best
 
 
+def _tiou_bound(s_lo, s_hi, e_lo, e_hi, gs, ge, chunk=1 << 21):
+    """Per block of candidates (s in [s_lo, s_hi], e in [e_lo, e_hi]), the sum over the intervals (gs, ge) of an
+    upper bound of tIoU: the largest intersection over the smallest union. Rounding is monotone, so each term is
+    >= the float tIoU of every candidate in the block; on a single candidate it is that tIoU, bit for bit."""
+    out = np.empty(len(s_lo))
+    step = max(1, chunk // max(1, len(gs)))
+    for a in range(0, len(s_lo), step):
+        b = slice(a, a + step)
+        inter = np.minimum(e_hi[b, None], ge) - np.maximum(s_lo[b, None], gs)
+        np.maximum(inter, 0.0, out=inter)
+        union = np.maximum(e_lo[b, None], ge) - np.minimum(s_hi[b, None], gs)
+        inter /= union
+        np.minimum(inter, 1.0, out=inter)
+        out[b] = inter.sum(1)
+    return out
+
+
+def _best_pair(points, train, side=64):
+    """(points[i], points[j]), j > i, maximising key = sum(parse.tiou(c, g) for g in train), the first maximum in
+    (i, j) order, exactly as `max` over all pairs returns it.
+
+    Branch and bound over square blocks of (i, j), about `side` blocks a side to begin with: a block whose bound
+    (`_tiou_bound`) is below the best value found so far, less a margin for float summation error, cannot hold the
+    maximum and is dropped; the others are split in four until single candidates remain. Every candidate within
+    the margin of the best is then scored with `key` itself, in (i, j) order, so the answer and its tie-breaking
+    are the grid search's."""
+    def key(c):
+        return sum(parse.tiou(c, g) for g in train)
+
+    m = len(points)
+    if m < 2:
+        raise ValueError("max() arg is an empty sequence")
+    gts = [tuple(map(float, g)) for g in train]
+    if not all(math.isfinite(x) for g in gts for x in g):
+        return max(((s, e) for s in points for e in points if e > s), key=key)
+    # an interval with end <= start has tIoU 0 with every candidate (start >= 0, end > start): no bound term
+    gs = np.array([g[0] for g in gts if g[1] > g[0]], dtype=float)
+    ge = np.array([g[1] for g in gts if g[1] > g[0]], dtype=float)
+    if len(gs) == 0:
+        return points[0], points[1]  # every key is 0: the first pair
+    pts = np.asarray(points, dtype=float)
+    # float sums of <= n terms in [0, 1] are within n * n * 2**-53 of the exact sum, whatever the order
+    margin = 1e-9 + 1e-15 * len(gts) ** 2
+    size = 1 << max(0, (m - 1).bit_length() - max(1, side).bit_length() + 1)  # a power of two, m / size <= side
+    starts = np.arange(0, m, size)
+    i0, j0 = (a.ravel() for a in np.meshgrid(starts, starts, indexing="ij"))
+    best_lb = -np.inf
+    while True:
+        i1, j1 = np.minimum(i0 + size, m) - 1, np.minimum(j0 + size, m) - 1  # last indices
+        keep = j1 > i0  # holds a pair with j > i
+        i0, j0, i1, j1 = i0[keep], j0[keep], i1[keep], j1[keep]
+        # the valid pairs of a block have i <= min(i1, j1 - 1) and j >= max(j0, i0 + 1)
+        ub = _tiou_bound(pts[i0], pts[np.minimum(i1, j1 - 1)], pts[np.maximum(j0, i0 + 1)], pts[j1], gs, ge)
+        if size == 1:
+            break
+        # a lower bound: the value of one valid pair in each of the most promising blocks
+        top = np.argsort(-ub, kind="stable")[:64]
+        ri, rj = (i0[top] + i1[top]) // 2, (j0[top] + j1[top]) // 2
+        bad = rj <= ri
+        ri[bad], rj[bad] = i0[top][bad], j1[top][bad]
+        best_lb = max(best_lb, float(_tiou_bound(pts[ri], pts[ri], pts[rj], pts[rj], gs, ge).max()))
+        alive = ub >= best_lb - margin
+        i0, j0 = i0[alive], j0[alive]
+        size //= 2
+        i0, j0 = (np.concatenate([i0, i0 + size, i0, i0 + size]), np.concatenate([j0, j0, j0 + size, j0 + size]))
+        inside = (i0 < m) & (j0 < m)
+        i0, j0 = i0[inside], j0[inside]
+    near = np.flatnonzero(ub >= ub.max() - 2 * margin)
+    near = near[np.lexsort((j0[near], i0[near]))]
+    return max(((points[i], points[j]) for i, j in zip(i0[near].tolist(), j0[near].tolist())), key=key)
+
+
 def binomial_p_above(k, n, p0):
     """One-sided P(X >= k) for X ~ Binomial(n, p0)."""
     return sum(math.comb(n, i) * p0 ** i * (1 - p0) ** (n - i) for i in range(k, n + 1))
 
 
 # -- the paper's metrics over a prediction file (CLI contract: `vauflow eval metrics`) ------------------------
+# scoring="upstream" scores as the original scripts do (GVCLab/VAU-R1 src/evaluation, evaluate_qa.py as fixed in
+# 3356ef3); "strict" with this project's parsers (vauflow.parse, the rewards' rules). Both give the same keys.
+SCORINGS = ("upstream", "strict")
+CLS_POPULATIONS = ("upstream", "labelled")
+
+
 def video_key(name):
     """Prediction rows match GT rows by Video Name; ".mp4" is implied when missing (as upstream)."""
     name = str(name).strip()
@@ -89,19 +180,52 @@ def responses_by_video(pred_rows):
     return out
 
 
-def qa_metrics(gt_rows, pred_rows):
-    """Accuracy (%) over every usable GT row: a missing or unparseable answer is wrong; `parsed` counts letters."""
+_STANDALONE = re.compile(r"(?<![A-Za-z0-9])([A-D])(?![A-Za-z0-9])", re.I)
+
+
+def clean_model_answer(text):
+    """inference_qa_qwen.py's clean_model_answer, the letter upstream writes to its CSV: <answer>X</answer>, a
+    tag-like <X>, the last standalone letter after the last </think>, the last standalone letter anywhere (all
+    case-insensitive: a lone article "a" reads as A), else ""."""
+    m = re.search(r"<answer>\s*([A-D])\s*</answer>", text, re.I) or re.search(r"<\s*([A-D])\s*/?\s*>", text, re.I)
+    if m:
+        return m.group(1).upper()
+    parts = re.split(r"</think>", text, flags=re.I)
+    for scope in ([parts[-1]] if len(parts) > 1 else []) + [text]:
+        found = _STANDALONE.findall(scope)
+        if found:
+            return found[-1].upper()
+    return ""
+
+
+def qa_metrics(gt_rows, pred_rows, scoring="upstream"):
+    """QA accuracy (%). upstream (evaluate_qa.py @ 3356ef3): the cleaned letter against the raw `Correct Option`,
+    case-insensitively, over the rows whose cleaned answer is not empty (`valid`; pandas reads "" as NaN): a
+    full-text Correct Option ("D. Green trash bin ...") never matches. strict: our parser against the option's
+    letter, over all rows. `accuracy_all` is over all n (unparsed = wrong) in both."""
     preds = responses_by_video(pred_rows)
-    letters = [parse.qa_letter_lenient(preds[video_key(g["video_name"])]) if video_key(g["video_name"]) in preds
-               else "" for g in gt_rows]
-    correct = sum(p == g["answer"] for p, g in zip(letters, gt_rows))
-    n = len(gt_rows)
-    return {"accuracy": 100 * correct / n if n else 0.0, "n": n, "parsed": sum(bool(p) for p in letters)}
+    n, valid, correct = len(gt_rows), 0, 0
+    for g in gt_rows:
+        text = preds.get(video_key(g["video_name"]))
+        if text is None:
+            continue
+        if scoring == "upstream":
+            letter, gt = clean_model_answer(text), str(g.get("correct_option", g["answer"]))
+            hit = letter.lower() == gt.lower()
+        else:
+            letter = parse.qa_letter_lenient(text)
+            hit = letter == g["answer"]
+        valid += bool(letter)
+        correct += bool(letter) and hit
+    denominator = valid if scoring == "upstream" else n
+    return {"accuracy": 100 * correct / denominator if denominator else 0.0,
+            "accuracy_all": 100 * correct / n if n else 0.0, "n": n, "valid": valid, "correct": correct}
 
 
-def tag_metrics(gt_rows, pred_rows):
+def tag_metrics(gt_rows, pred_rows, scoring="upstream"):
     """mIoU and R@0.3/0.5/0.7 (%) over the rows with a real interval (Normal 0/0 and unannotated -1/-1 rows are
-    excluded); a missing or unparseable prediction has IoU 0."""
+    excluded, as the paper's denominators show); a missing or unparseable prediction has IoU 0. Upstream's
+    evaluation_tag.py scores the same (a reply it cannot parse makes it stop; here it scores 0)."""
     return tag_summary(tag_ious(gt_rows, pred_rows))
 
 
@@ -125,29 +249,63 @@ def tag_ious(gt_rows, pred_rows):
     return out
 
 
-def cls_pairs(gt_rows, pred_rows):
-    """(GT class, predicted class or None) of every row whose class is one of the 20: the first class name found
-    in the answer is the prediction."""
+def _class_pattern():
     from vauflow.vaubench.schema import CLASSES
 
+    parts = [r"(?:%s)" % r"[_\s]*".join(map(re.escape, re.split(r"[_\s]+", c))) for c in CLASSES]
+    return re.compile(r"\b(" + "|".join(parts) + r")\b", re.I), {re.sub(r"[\s_]+", "_", c.lower()): c for c in CLASSES}
+
+
+_CLS_PATTERN, _CLS_BY_NORM = _class_pattern()
+
+
+def cls_class_upstream(text):
+    """evaluation_cls.py's prediction: with "<answer>" in the text, the first <answer> element's text as
+    BeautifulSoup's html.parser reads it (everything after an unclosed <answer>); then the first of the 20 class
+    names in order of appearance (one alternation, case-insensitive, `_` or spaces between words); None if none."""
+    if "<answer>" in text:
+        from bs4 import BeautifulSoup
+
+        answer = BeautifulSoup(text, "html.parser").find("answer")
+        if answer:
+            text = answer.text
+    m = _CLS_PATTERN.search(text)
+    return _CLS_BY_NORM.get(re.sub(r"[\s_]+", "_", m.group(1).strip().lower())) if m else None
+
+
+def cls_population(gt_rows, population="upstream"):
+    """The rows a CLS cell scores. upstream (the paper's N = 932, inferred from its published values): every row,
+    the "-1"-class ones included, except ECVA's rows without a temporal label (-1/-1); labelled: the rows whose
+    class is one of the 20 (N = 929)."""
+    if population == "labelled":
+        return [g for g in gt_rows if g.get("labelled", True)]
+    return [g for g in gt_rows if g.get("interval_annotated", True) or g.get("split") != "test_ecva"]
+
+
+def cls_metrics(gt_rows, pred_rows, scoring="upstream", population="upstream"):
+    """Binary (Normal vs anomaly) and multi-class accuracy (%) of a class name found in the answer: Normal GT needs
+    "Normal", any other GT (a "-1" class too) any other class; no class found is wrong on both."""
     preds = responses_by_video(pred_rows)
-    out = []
-    for g in gt_rows:
-        gt = next((c for c in CLASSES if parse.same_class(g["class"], c)), None)
-        if gt is not None:
-            text = preds.get(video_key(g["video_name"]))
-            out.append((gt, parse.cls_class_lenient(text) if text is not None else None))
-    return out
-
-
-def cls_metrics(gt_rows, pred_rows):
-    """Binary (Normal vs anomaly) and multi-class accuracy (%) over the rows whose class is one of the 20; no class
-    found is wrong on both."""
-    pairs = cls_pairs(gt_rows, pred_rows)
-    binary = sum(p is not None and (g == "Normal") == parse.same_class(p, "Normal") for g, p in pairs)
-    multi = sum(parse.same_class(p, g) for g, p in pairs)
-    n = len(pairs)
+    rows = cls_population(gt_rows, population)
+    parser = cls_class_upstream if scoring == "upstream" else parse.cls_class_lenient
+    binary = multi = 0
+    for g in rows:
+        text = preds.get(video_key(g["video_name"]))
+        pred = parser(text) if text is not None else None
+        if pred is None:
+            continue
+        gt_normal = g["class"].lower() == "normal"
+        binary += (pred.lower() == "normal") == gt_normal
+        multi += pred.lower() == g["class"].lower()
+    n = len(rows)
     return {"binary_acc": 100 * binary / n if n else 0.0, "multi_acc": 100 * multi / n if n else 0.0, "n": n}
+
+
+def cls_pairs(gt_rows, pred_rows):
+    """(GT class, predicted class or None) of every row whose class is one of the 20 (figures, confusion)."""
+    preds = responses_by_video(pred_rows)
+    return [(g["class"], cls_class_upstream(preds[video_key(g["video_name"])])
+             if video_key(g["video_name"]) in preds else None) for g in cls_population(gt_rows, "labelled")]
 
 
 def ball_metrics(gt_rows, pred_rows):
@@ -192,9 +350,9 @@ def load_checked(path, keys, what):
     return rows
 
 
-def paper_metrics(task, pred_path, gt_path):
+def paper_metrics(task, pred_path, gt_path, scoring="upstream"):
     gt = load_checked(gt_path, GT_KEYS[task], f"{task} ground truth")
-    return PAPER_METRICS[task](gt, load_checked(pred_path, PRED_KEYS, "predictions"))
+    return PAPER_METRICS[task](gt, load_checked(pred_path, PRED_KEYS, "predictions"), scoring=scoring)
 
 
 def wilson(k, n, z=1.96):

@@ -2,7 +2,10 @@
 and 95 % interval (Wilson for accuracies, seeded bootstrap for mIoU), trivial baselines, the published VAU-R1
 numbers in a separate labelled block, and a provenance footer without timestamps (two runs, identical files)."""
 
+import collections
+import csv
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -88,60 +91,84 @@ def gt_rows(task, split, built, ball_linked):
     return read_jsonl(Path(built) / split / f"{task}.jsonl")
 
 
-def score_cells(cells, pred_dir, built, ball_linked):
-    """{cell: metrics}; TAG cells keep their per-row IoUs (for bootstrap intervals)."""
+def score_cells(cells, pred_dir, vau_linked, ball_linked, settings=None):
+    """{cell: metrics} over the linked rows (a row whose video is missing was never predicted: it is counted as
+    lost in the tables, not scored). Scored as the original scripts score (`upstream`), with our stricter parsers'
+    numbers beside them under "strict"; TAG cells keep their per-row IoUs (bootstrap intervals)."""
+    settings = settings or {}
+    population = settings.get("cls_population", "upstream")
     out = {}
     for task, split, think in cells:
         name = cell_name(task, split, think)
-        gt, preds = gt_rows(task, split, built, ball_linked), read_jsonl(Path(pred_dir) / f"{name}.jsonl")
+        gt, preds = gt_rows(task, split, vau_linked, ball_linked), read_jsonl(Path(pred_dir) / f"{name}.jsonl")
         if task == "reasoning":  # scored by VAU-Eval (the vau_eval job), not here
             out[name] = {"n": len(preds)}
         elif task == "ball":
             out[name] = metrics.ball_metrics(gt, preds)
         else:
-            out[name] = metrics.PAPER_METRICS[task](gt, preds)
+            kw = {"population": population} if task == "cls" else {}
+            out[name] = metrics.PAPER_METRICS[task](gt, preds, scoring="upstream", **kw)
+            out[name]["strict"] = metrics.PAPER_METRICS[task](gt, preds, scoring="strict", **kw)
         if task == "tag":
             out[name]["ious"] = metrics.tag_ious(gt, preds)
     return out
 
 
+def losses(linked_summary, split, task):
+    """{reason: rows} a cell lost before inference (missing or quarantined video; for TAG an interval past the
+    video's end), from the link step's counts."""
+    ex = ((linked_summary or {}).get(split, {}).get(task, {}) or {}).get("excluded", {})
+    return {k: v for k, v in sorted(ex.items()) if v}
+
+
+def lost_text(lost):
+    return "; lost " + ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in lost.items()) if lost else ""
+
+
 # -- formatting ---------------------------------------------------------------------------------------------
-def acc_cell(pct, n):
+def acc_cell(pct, n, valid=None, lost=None):
     if n == 0:
         return "n/a"
-    k = round(pct * n / 100)
-    lo, hi = wilson(k, n)
-    return f"{pct:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={n})"
+    k = round(pct * (n if valid is None else valid) / 100)
+    lo, hi = wilson(k, n if valid is None else valid)
+    shown = "" if valid is None or valid == n else f", valid={valid}"
+    return f"{pct:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={n}{shown}{lost_text(lost or {})})"
 
 
-def miou_cell(m, seed):
+def miou_cell(m, seed, lost=None):
     if not m or m["n"] == 0:
         return "n/a"
     lo, hi = bootstrap_mean(m["ious"], seed)
-    return f"{m['miou']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={m['n']})"
+    return f"{m['miou']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={m['n']}{lost_text(lost or {})})"
 
 
-def baselines(config, table, built, ball_linked):
-    """Trivial references per split: the majority letter / class of that split, the best constant interval."""
+def baselines(config, table, built, vau_linked, ball_linked, population="upstream"):
+    """References blind to the video, each from the training split (as the learning check's): the training
+    majority letter / class / direction scored on the test rows, and the best constant interval."""
     task, out = TABLE_TASK[table], {}
     splits = [BALL_SPLIT] if task == "ball" else test_splits(config)
-    for split in splits:
-        gt = gt_rows(task, split, built, ball_linked)
-        if task == "qa":
-            top = max(sorted({g["answer"] for g in gt}), key=[g["answer"] for g in gt].count) if gt else None
-            out[split] = (f"always {top}", 100 * sum(g["answer"] == top for g in gt) / max(1, len(gt)), len(gt))
-        elif task == "tag":
-            train = read_jsonl(Path(built) / "train" / "tag.jsonl")
-            value, interval = metrics.best_constant_interval(train, gt)
-            out[split] = (f"always {list(interval)}", 100 * value, sum(g["scored"] for g in gt))
-        elif task == "ball":
-            top = max(sorted({g["letter"] for g in gt}), key=[g["letter"] for g in gt].count)
-            out[split] = (f"always {top}", 100 * sum(g["letter"] == top for g in gt) / len(gt), len(gt))
+    train_split = "train"
+    train = (read_jsonl(Path(ball_linked) / f"{train_split}.jsonl") if task == "ball" else
+             read_jsonl(Path(built) / train_split / f"{task}.jsonl") if (Path(built) / train_split).is_dir() else [])
     if task == "cls":
-        pooled = [g for s in splits for g in gt_rows("cls", s, built, ball_linked)]
-        classes = [g["class"] for g in pooled]
-        top = max(sorted(set(classes)), key=classes.count) if classes else None
-        out["pooled"] = (f"always {top}", 100 * classes.count(top) / max(1, len(classes)), len(classes))
+        train = [r for r in train if r.get("labelled", True)]
+    for split in splits:
+        gt = gt_rows(task, split, vau_linked, ball_linked)
+        if task == "qa" and train:
+            value, top = metrics.majority_baseline("qa", train, gt)
+            out[split] = (f"always {top} (train majority)", 100 * value, len(gt))
+        elif task == "tag" and train:
+            value, interval = metrics.best_constant_interval(train, gt)
+            out[split] = (f"always {list(interval)} (best on train)", 100 * value, sum(g["scored"] for g in gt))
+        elif task == "ball" and train:
+            value, top = metrics.majority_baseline("ball", train, gt)
+            out[split] = (f"always {top} (train majority)", 100 * value, len(gt))
+    if task == "cls" and train:
+        pooled = [g for s in splits for g in metrics.cls_population(gt_rows("cls", s, vau_linked, ball_linked),
+                                                                      population)]
+        top = collections.Counter(r["class"] for r in train).most_common(1)[0][0]
+        value = sum(g["class"] == top for g in pooled) / max(1, len(pooled))
+        out["pooled"] = (f"always {top} (train majority)", 100 * value, len(pooled))
     return out
 
 
@@ -159,12 +186,18 @@ def vau_eval_cells(judged, split, seed):
     return cells, {"means": means, "n": r["n"], "skipped": len(r["skipped"]), "failed": len(r["failed"])}
 
 
-def render(config, results, built, ball_linked, provenance, seed=0, vau_eval=None):
-    """(markdown, json object) of every table. `vau_eval`: {model: `vauflow eval judge` output}."""
+def render(config, results, built, vau_linked, ball_linked, provenance, seed=0, vau_eval=None):
+    """(markdown, json object, rows for csv/tex) of every table. `vau_eval`: {model: `vauflow eval judge` output}.
+    Accuracies are scored as the original scripts score them (QA over its `valid` rows); tables.json carries the
+    accuracy over all rows and our stricter parsers' numbers beside them."""
     modes = config["eval"]["think"]
+    population = config["eval"]["cls_population"]
     mode_name = {False: "w/o think", True: "w/ think"}
     how = {"paper": "inference prompts verbatim, video first", "training": "the prompt each model was trained with"}
-    md, data = [f"Evaluation prompts: {config['eval']['prompts']} ({how[config['eval']['prompts']]}).", ""], {}
+    linked_summary = json.loads((Path(vau_linked) / "summary.json").read_text())
+    md = [f"Evaluation prompts: {config['eval']['prompts']} ({how[config['eval']['prompts']]}). Scored as the "
+          f"original VAU-R1 scripts score (README, Evaluation); CLS population: {population}.", ""]
+    data, flat = {}, []
     for table in ("A", "B", "C", "ball"):
         task = TABLE_TASK[table]
         rows = table_rows(config, table)
@@ -182,25 +215,37 @@ def render(config, results, built, ball_linked, provenance, seed=0, vau_eval=Non
                 header += ["CLS", "KM", "FLU", "INF", "FAC", "Total"]
             md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
             for split in splits:
+                lost = {} if task == "ball" else losses(linked_summary, split, task)
                 for model, label in rows:
                     cells = []
                     for think in modes:
                         m = results.get(model, {}).get(cell_name(task, split, think))
                         data[table].setdefault(split, {}).setdefault(label, {})[mode_name[think]] = (
-                            {k: v for k, v in m.items() if k != "ious"} if m else None)
+                            {k: v for k, v in m.items() if k != "ious"} | {"lost": lost} if m else None)
                         if task == "tag":
-                            cells += [miou_cell(m, seed)] + ([f"{m[f'r@{k}']:.2f}" if m else "n/a"
-                                                               for k in (0.3, 0.5, 0.7)])
+                            values = [miou_cell(m, seed, lost)] + ([f"{m[f'r@{k}']:.2f}" if m else "n/a"
+                                                                     for k in (0.3, 0.5, 0.7)])
+                            flat.append((table, split, label, mode_name[think], "mIoU", m["miou"] if m else None,
+                                         m["n"] if m else 0))
                         else:
-                            cells.append(acc_cell(m["accuracy"], m["n"]) if m else "n/a")
+                            values = [acc_cell(m["accuracy"], m["n"], m.get("valid"), lost) if m else "n/a"]
+                            flat.append((table, split, label, mode_name[think], "accuracy",
+                                         m["accuracy"] if m else None, m["n"] if m else 0))
+                        cells += values
                     if judged:
                         extra, summary = vau_eval_cells((vau_eval or {}).get(model), split, seed)
                         cells += extra
                         data[table][split][label]["VAU-Eval"] = summary
+                        if summary:
+                            flat.append((table, split, label, "VAU-Eval", "Total", summary["means"]["Total"],
+                                         summary["n"]))
                     md.append(f"| {split} | {label} ({model}) | " + " | ".join(cells) + " |")
         else:  # CLS: pooled over the test splits
             header = ["model"] + [f"{c} {mode_name[t]}" for t in modes for c in ("binary", "multi")]
             md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+            lost = collections.Counter()
+            for split in test_splits(config):
+                lost.update(losses(linked_summary, split, "cls"))
             for model, label in rows:
                 cells = []
                 for think in modes:
@@ -210,20 +255,68 @@ def render(config, results, built, ball_linked, provenance, seed=0, vau_eval=Non
                         cells += ["n/a", "n/a"]
                         continue
                     n = sum(p["n"] for p in parts)
-                    binary = sum(p["binary_acc"] * p["n"] for p in parts) / max(1, n)
-                    multi = sum(p["multi_acc"] * p["n"] for p in parts) / max(1, n)
-                    data[table].setdefault(label, {})[mode_name[think]] = {"binary_acc": binary, "multi_acc": multi,
-                                                                          "n": n}
-                    cells += [acc_cell(binary, n), acc_cell(multi, n)]
+                    pooled = {}
+                    for key, src in (("upstream", parts), ("strict", [p["strict"] for p in parts])):
+                        pooled[key] = {k: sum(p[k] * p["n"] for p in src) / max(1, n)
+                                       for k in ("binary_acc", "multi_acc")}
+                    data[table].setdefault(label, {})[mode_name[think]] = pooled["upstream"] | {
+                        "n": n, "strict": pooled["strict"], "lost": dict(lost)}
+                    cells += [acc_cell(pooled["upstream"]["binary_acc"], n, lost=lost),
+                              acc_cell(pooled["upstream"]["multi_acc"], n, lost=lost)]
+                    for k in ("binary_acc", "multi_acc"):
+                        flat.append((table, "pooled", label, mode_name[think], k, pooled["upstream"][k], n))
                 md.append(f"| {label} ({model}) | " + " | ".join(cells) + " |")
-        base = baselines(config, table, built, ball_linked)
+        base = baselines(config, table, built, vau_linked, ball_linked, population)
         data[table]["baselines"] = base
-        md += ["", "Trivial baselines: " + "; ".join(f"{s}: {name} = {v:.2f} (n={n})" for s, (name, v, n)
-                                                      in base.items()), ""]
+        md += ["", "Trivial baselines: " + ("; ".join(f"{s}: {name} = {v:.2f} (n={n})" for s, (name, v, n)
+                                                       in base.items()) or "n/a (no training split)"), ""]
+    md += [overlap_footer(built, config)] if overlap_footer(built, config) else []
     md += reference_block(config) + [""]
     md += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance.items()]
     data["provenance"] = provenance
-    return "\n".join(md) + "\n", data
+    return "\n".join(md) + "\n", data, flat
+
+
+def overlap_footer(built, config):
+    """Test videos whose name also appears in a training or validation split (flagged, not removed)."""
+    names = {}
+    for split in ("train", "val"):
+        f = Path(built) / split / "cls.jsonl"
+        if f.exists():
+            names |= {(r["dataset"], r["video"]): split for r in read_jsonl(f)}
+    hits = []
+    for split in test_splits(config):
+        f = Path(built) / split / "cls.jsonl"
+        if f.exists():
+            hits += [f"{split}/{r['video']} (also in {names[(r['dataset'], r['video'])]})" for r in read_jsonl(f)
+                     if (r["dataset"], r["video"]) in names]
+    return ("Test videos also named in train/val (not removed): " + ", ".join(hits) + "\n") if hits else ""
+
+
+def tables_csv(flat):
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(["table", "split", "model", "mode", "metric", "value", "n"])
+    w.writerows([*r[:5], "" if r[5] is None else f"{r[5]:.4f}", r[6]] for r in flat)
+    return buf.getvalue()
+
+
+def tables_tex(flat):
+    """Every number as a booktabs table (one per paper table)."""
+    out = []
+    for table in dict.fromkeys(r[0] for r in flat):
+        rows = [r for r in flat if r[0] == table]
+        out += [f"% {TITLE[table]}", r"\begin{tabular}{lllllr}", r"\toprule",
+                r"split & model & mode & metric & value & $n$ \\", r"\midrule"]
+        for _, split, label, mode, metric, value, n in rows:
+            cell = "--" if value is None else f"{value:.2f}"
+            out.append(" & ".join(_tex(x) for x in (split, label, mode, metric)) + f" & {cell} & {n} \\\\")
+        out += [r"\bottomrule", r"\end{tabular}", ""]
+    return "\n".join(out)
+
+
+def _tex(text):
+    return "".join("\\" + c if c in "&%$#_{}" else c for c in str(text))
 
 
 def reference_block(config):

@@ -12,8 +12,9 @@ VAU_TASKS = ("qa", "tag", "cls")
 TASKS = VAU_TASKS + ("ball",)
 
 
-def load_rows(task, linked_dir, split, datasets=None, target="answer"):
-    """(rows, Counter of exclusion reasons). Rows get `task`, `target` and, for think targets, `rationale`."""
+def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelled=False):
+    """(rows, Counter of exclusion reasons). Rows get `task`, `target` and, for think targets, `rationale`.
+    CLS rows whose class is "-1" are kept only with `unlabelled` (the paper's evaluation population scores them)."""
     linked_dir = Path(linked_dir)
     excluded = collections.Counter()
     if task == "ball":
@@ -26,6 +27,9 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer"):
     for r in rows:
         if datasets is not None and r["dataset"] not in datasets:
             excluded["other_dataset"] += 1
+            continue
+        if not unlabelled and not r.get("labelled", True):
+            excluded["unlabelled_class"] += 1
             continue
         # the cache location is stored relative to the linked folder: resolve it from wherever we run
         r = r | {"task": task, "target": target,

@@ -35,9 +35,10 @@ _TASK_FIELDS = {
     "tag": {"label": {"enum": ["Normal", "Anomaly"]},
             "gt": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
             "scored": {"type": "boolean"}},
-    "cls": {"class": {"type": "string"}},
+    "cls": {"class": {"type": "string"}, "labelled": {"type": "boolean"}, "interval_annotated": {"type": "boolean"}},
     "reasoning": {"description": {"type": "string", "minLength": 1}, "key_object": {"type": "string"},
-                  "reasoning": {"type": "object"}, "reasoning_format": {"enum": ["dict", "markdown"]}},
+                  "reasoning": {"type": "object"}, "reasoning_format": {"enum": ["dict", "markdown", "plain"]},
+                  "gt_description": {"type": "string"}, "gt_analysis": {"type": "string"}},
 }
 VALIDATORS = {
     t: Draft202012Validator({"type": "object", "properties": _COMMON | f, "required": sorted(_COMMON.keys() - {"start", "end"}) + sorted(f)})
@@ -95,7 +96,9 @@ def task_rows(row, base):
     else:
         out["qa"] = base | {"question": row["Question"].strip(),
                             "options": [row[f"Option {i}"].strip() for i in range(1, 5)],
-                            "answer": letter, "full_text_option": len(row["Correct Option"].strip()) > 1}
+                            "answer": letter, "full_text_option": len(row["Correct Option"].strip()) > 1,
+                            # upstream's evaluate_qa.py compares with this cell as it is (case-insensitive)
+                            "correct_option": row["Correct Option"]}
     # TAG: 0/0 = normal (GT [-1, -1] as the prompt asks), -1/-1 = anomalous without a temporal label
     cls = canonical_class(row["Anomaly Class"])
     try:
@@ -115,17 +118,33 @@ def task_rows(row, base):
             out["tag"] = base | {"label": label, "gt": [-1.0, -1.0] if normal_interval else [s, e],
                                  "scored": not normal_interval,
                                  "quirk": "normal_with_interval" if cls == "Normal" and not normal_interval else None}
-    # CLS
-    out["cls"] = base | {"class": cls} if cls else "unknown_class"
-    # Reasoning (VAU-Eval ground truth)
-    if is_missing(row["Description"]) or is_missing(row["Reasoning"]):
+    # CLS: a "-1" class stays (unlabelled): upstream's evaluation_cls.py scores those rows (an anomaly that no
+    # class name can match), and the paper's denominator N = 932 holds them; training never sees them
+    if cls:
+        out["cls"] = base | {"class": cls, "labelled": True, "interval_annotated": _annotated(row)}
+    elif row["Anomaly Class"].strip() == "-1":
+        out["cls"] = base | {"class": "-1", "labelled": False, "interval_annotated": _annotated(row)}
+    else:
+        out["cls"] = "unknown_class"
+    # Reasoning (VAU-Eval ground truth): the judge gets the CSV cells byte for byte; like upstream, only empty
+    # cells leave ("-1" is text, and is judged)
+    if not row["Description"].strip() or not row["Reasoning"].strip():
         out["reasoning"] = "missing_text"
     else:
         sections, fmt = parse_reasoning(row["Reasoning"])
-        out["reasoning"] = "unparsed_reasoning" if sections is None else base | {
+        out["reasoning"] = base | {
             "description": row["Description"].strip(), "key_object": row["Key Object"].strip(),
-            "reasoning": sections, "reasoning_format": fmt, "class": cls}
+            "reasoning": sections or {}, "reasoning_format": fmt, "class": cls,
+            "gt_description": row["Description"], "gt_analysis": row["Reasoning"]}
     return out
+
+
+def _annotated(row):
+    """False for the -1/-1 rows (anomalous, no temporal label)."""
+    try:
+        return not (parse_time(row["Start Time"]) == -1 and parse_time(row["End Time"]) == -1)
+    except ValueError:
+        return False
 
 
 def build(annotations_dir, out_dir, sources=None):
@@ -184,7 +203,8 @@ def build(annotations_dir, out_dir, sources=None):
             write_jsonl(Path(out_dir) / split / f"{t}.jsonl", rows[t])
         summary[split] = {
             "rows": n,
-            "usable": {t: len(rows[t]) for t in TASKS} | {"tag_scored": sum(r["scored"] for r in rows["tag"])},
+            "usable": {t: len(rows[t]) for t in TASKS} | {"tag_scored": sum(r["scored"] for r in rows["tag"]),
+                                                           "cls_labelled": sum(r["labelled"] for r in rows["cls"])},
             "excluded": {t: dict(sorted(excluded[t].items())) for t in TASKS},
         }
     write_json(Path(out_dir) / "summary.json", summary)

@@ -11,8 +11,10 @@ from vauflow.io import UsageError, read_jsonl, write_json, write_jsonl
 END_TOLERANCE_S = 0.5  # annotations are rounded to 0.1 s; containers disagree on duration by a frame or two
 
 
-def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None):
-    """(linked rows, Counter of exclusion reasons). Rows need `dataset`, `video` and optionally `end`.
+def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None, check_interval=True):
+    """(linked rows, Counter of exclusion reasons). Rows need `dataset`, `video` and optionally `end`. A missing or
+    quarantined video excludes a row from every task; an interval past the video's end (`check_interval`) only
+    from the task that uses the interval (TAG).
     `frames.shard` is written relative to `relative_to` (the linked folder), so readers find the cache from
     any working directory (vauflow.sft.data.load_rows resolves it)."""
     linked, excluded = [], collections.Counter()
@@ -23,7 +25,7 @@ def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None):
             excluded["video_quarantined" if q else "video_missing"] += 1
             continue
         shard, meta = hit
-        if r.get("end", 0) > meta["duration"] + tolerance:
+        if check_interval and r.get("end", 0) > meta["duration"] + tolerance:
             excluded["interval_past_end"] += 1
             continue
         shard = os.path.relpath(shard, relative_to) if relative_to is not None else str(shard)
@@ -48,7 +50,7 @@ def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S):
         summary[split] = {}
         for path in sorted((Path(annotations_dir) / split).glob("*.jsonl")):
             rows = read_jsonl(path)
-            linked, excluded = link_rows(rows, cache, tolerance, relative_to=out_dir)
+            linked, excluded = link_rows(rows, cache, tolerance, relative_to=out_dir, check_interval=path.stem == "tag")
             write_jsonl(Path(out_dir) / split / path.name, linked)
             summary[split][path.stem] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
     write_json(Path(out_dir) / "summary.json", summary)

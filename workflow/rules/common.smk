@@ -10,6 +10,7 @@ from vauflow.evaluate.tables import eval_models, judged_models, model_path, test
 
 from vauflow.config import (
     ConfigError,
+    compose,
     grpo_init_run,
     grpo_params,
     grpo_runs,
@@ -23,7 +24,12 @@ from vauflow.config import (
 min_version("9.27")
 
 
+# The effective config: one preset (the one among the --configfile files, else config.yaml) with the overlays and
+# --config over it (vauflow.config.compose); Snakemake's own merge would put every preset over config.yaml.
 try:
+    effective = compose(workflow.config_settings.configfiles, workflow.config_settings.config)
+    config.clear()
+    config.update(effective)
     validate_config(config, Path(workflow.basedir) / "workflow/schemas/config.schema.yaml")
 except ConfigError as e:
     sys.exit(f"vauflow: {e}")

@@ -32,7 +32,7 @@ rule evaluate:
 rule vau_eval:
     input:
         predictions="results/eval/{model}",
-        built="results/vaubench/built",
+        vau="results/vaubench/linked",
     output:
         "results/vau_eval/{model}.json",
     log:
@@ -47,7 +47,7 @@ rule vau_eval:
         llm=as_json(config["llm"]),
         cache=lambda wc: f"checkpoints/judge/{wc.model}.jsonl",
     shell:
-        "vauflow eval judge --eval {input.predictions:q} --built {input.built:q} --splits {params.splits:q} "
+        "vauflow eval judge --eval {input.predictions:q} --vau-data {input.vau:q} --splits {params.splits:q} "
         "--scorer {params.scorer} --llm {params.llm:q} --cache {params.cache:q} --out {output:q} > {log:q} 2>&1"
 
 
@@ -56,10 +56,13 @@ rule tables:
         expand("results/eval/{model}", model=EVAL_MODELS),
         expand("results/vau_eval/{model}.json", model=JUDGED_MODELS),
         built="results/vaubench/built",
+        vau="results/vaubench/linked",
         ball="results/ball/linked",
     output:
         md=report("results/tables/tables.md", category="Tables"),
         json="results/tables/tables.json",
+        csv="results/tables/tables.csv",
+        tex="results/tables/tables.tex",
     log:
         "logs/tables.log",
     benchmark:
@@ -72,7 +75,7 @@ rule tables:
         seed=config["seed"],
     shell:
         "vauflow eval tables --config {params.config:q} --eval results/eval --vau-eval results/vau_eval "
-        "--built {input.built:q} "
+        "--built {input.built:q} --vau-data {input.vau:q} "
         "--ball-data {input.ball:q} --repo {params.repo:q} --seed {params.seed} --out results/tables "
         "> {log:q} 2>&1"
 
