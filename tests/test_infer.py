@@ -33,10 +33,14 @@ def test_inference_prompts_verbatim():
     no_think = prompts.qa_inference(ROW, think=False)
     assert no_think.startswith("\n" + filled.split("\n\n            When")[0])
     assert no_think.endswith(spec_block("w/o think: identical") + "\n" + " " * 12)
+    # inference_tag_qwen.py's templates end with a newline (triple-quoted strings): the spec's blocks + "\n"
     tag = spec_block("**Inference w/ think** (`inference_tag_qwen.py`)")
     msgs, vision_id = prompts.inference_chat("tag", {}, think=True)
-    want = tag.replace("[QUESTION]", prompts.TAG_QUESTION_RFT).replace("[OPTION]", "[Anomaly, Normal]")
+    want = tag.replace("[QUESTION]", prompts.TAG_QUESTION_RFT).replace("[OPTION]", "[Anomaly, Normal]") + "\n"
     assert msgs[1]["content"][1]["text"] == want and not vision_id
+    tag = spec_block("**Inference w/o think, and SFT**")
+    msgs, _ = prompts.inference_chat("tag", {}, think=False)
+    assert msgs[1]["content"][1]["text"] == tag.replace("[QUESTION]", prompts.TAG_QUESTION_SFT) + "\n"
     assert msgs[0] == {"role": "system", "content": "You are a helpful assistant."}
     assert msgs[1]["content"][0] == {"type": "video"}  # video first at inference
     msgs, vision_id = prompts.inference_chat("qa", ROW, think=False)
@@ -100,10 +104,12 @@ def test_demo_prints_the_answer_and_rejects_a_bad_file_in_one_line(smoke_models,
     video = sorted((smoke_models / "resources/videos/msad").glob("*.mp4"))[0]
     model = smoke_models / "resources/models/tiny"
     p = vauflow("demo", "--model", model, "--video", video, "--budget", budget, "--max-new-tokens", "4")
-    assert p.stdout.startswith("answer: ") and p.stdout.count("\n") == 1
+    lines = p.stdout.strip().splitlines()  # a base model: free text with the paper's description prompt
+    assert lines[0] == "task: free text; prompt: paper" and lines[1].startswith("reply: ") and lines[-1] == \
+        "answer: null"
     p = vauflow("demo", "--model", model, "--video", video, "--budget", budget, "--task", "tag", "--think",
                 "--max-new-tokens", "4")
-    assert "answer: " in p.stdout
+    assert p.stdout.startswith("task: tag; prompt: paper (think)") and "answer: " in p.stdout
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all")
     p = vauflow("demo", "--model", model, "--video", bad, "--budget", budget, check=False)
@@ -122,8 +128,8 @@ def test_reasoning_runs_two_turns_with_the_video_again(smoke_models, tmp_path, m
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     real, seen = predict.generate, []
 
-    def spy(model, processor, examples, limit):
-        texts = real(model, processor, examples, limit)
+    def spy(model, processor, examples, limit, **kw):
+        texts = real(model, processor, examples, limit, **kw)
         seen.append((examples, texts, limit))
         return texts
 
@@ -134,7 +140,14 @@ def test_reasoning_runs_two_turns_with_the_video_again(smoke_models, tmp_path, m
     (turn1, descriptions, limit1), (turn2, analyses, limit2) = seen
     assert limit1 == limit2 == 5 and counts == {"reasoning_test_msad_nothink": len(turn1)}
     assert all(len(e.clips) == 1 for e in turn1) and all(len(e.clips) == 2 for e in turn2)
+    from vauflow.model.load import load_processor
+
+    proc = load_processor(smoke_models / "resources/models/tiny")
+    rendered = proc.apply_chat_template(turn2[0].chat, tokenize=False, add_generation_prompt=True,
+                                        add_vision_id=turn2[0].vision_id)
+    assert "Video 1: <|vision_start|>" in rendered and "Video 2: <|vision_start|>" in rendered  # as upstream
     for e1, e2, d in zip(turn1, turn2, descriptions):
+        assert e1.vision_id and e2.vision_id
         assert e2.clip is e1.clip and e2.chat[1] == {"role": "assistant", "content": [{"type": "text", "text": d}]}
         assert e1.chat[0]["content"][1]["text"] == prompts.REASONING_TURNS[0]
         assert e2.chat[2]["content"][1]["text"] == prompts.REASONING_TURNS[1]
@@ -143,3 +156,38 @@ def test_reasoning_runs_two_turns_with_the_video_again(smoke_models, tmp_path, m
     assert [(p["description"], p["analysis"]) for p in preds] == list(zip(descriptions, analyses))
     lines = (tmp_path / "out" / "reasoning_test_msad_nothink.csv").read_text().splitlines()
     assert lines[0] == "Video Name,Description,Analysis"
+
+
+def test_decoding_ignores_the_model_folders_generation_config(smoke_models, tmp_path):
+    """Evaluation decodes as upstream did (greedy, repetition_penalty 1.05), set explicitly: a model folder whose
+    generation_config.json says otherwise gives the same replies. The control: that file does steer a plain
+    `generate` call."""
+    from vauflow.frames.budget import VideoBudget
+    from vauflow.model.inputs import Example
+    from vauflow.model.load import load_model, load_processor
+    from vauflow.sft.data import frame_cache, load_rows
+
+    source = smoke_models / "resources/models/tiny"
+    odd = tmp_path / "odd"
+    shutil.copytree(source, odd)
+    gen = json.loads((odd / "generation_config.json").read_text())
+    gen |= {"do_sample": True, "top_p": 0.01, "top_k": 3, "temperature": 0.1, "repetition_penalty": 1.3,
+            "no_repeat_ngram_size": 1, "max_new_tokens": 2}
+    (odd / "generation_config.json").write_text(json.dumps(gen))
+    rows = load_rows("cls", smoke_models / "results/vaubench/linked", "test_msad")[0][:3]
+    cache, budget = frame_cache(rows), VideoBudget.from_dict(smoke_config()["frames"]["budgets"]["infer_tag"])
+    examples = [Example(chat=prompts.inference_chat("cls", r, False)[0], clip=cache.clip(r["dataset"], r["video"],
+                                                                                        budget)) for r in rows]
+    processor = load_processor(source)
+    replies = {}
+    for name, folder in (("source", source), ("odd", odd)):
+        model = load_model(folder)[0].eval()
+        replies[name] = predict.generate(model, processor, examples, 12, repetition_penalty=1.05)
+        if name == "odd":  # the control: generate() on its own takes the folder's settings
+            from vauflow.model.inputs import build_inputs, model_inputs
+
+            batch = build_inputs(processor, examples)
+            plain = model.generate(**model_inputs(batch), max_new_tokens=12, pad_token_id=0)
+            assert plain.shape[1] - batch["input_ids"].shape[1] < 12 or \
+                processor.tokenizer.batch_decode(plain[:, batch["input_ids"].shape[1]:]) != replies["source"]
+    assert replies["odd"] == replies["source"]

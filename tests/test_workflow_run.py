@@ -102,8 +102,34 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     assert figures == sorted(["accuracy.svg", "cls_confusion.svg", "tag_iou.svg"]
                              + [f"sft-{r}.svg" for r in sft_runs] + [f"grpo-{r}.svg" for r in cfg["grpo"]["runs"]])
     assert all(name in html for name in figures) and "whose rewards all tie" in html
+    # the paper exports (issue 16): the original scripts' CSV headers, tables also as CSV and booktabs LaTeX
+    heads = {f.name.split("_")[0]: f.read_text().splitlines()[0]
+             for f in (workdir / "results/eval/base/predictions").glob("*.csv")}
+    assert heads == {"qa": "Video Name,QA answer", "tag": "Video Name,Temporal Grounding",
+                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis"}
+    assert (workdir / "results/tables/tables.csv").read_text().startswith("table,split,model,mode,metric,value,n\n")
+    assert "\\toprule" in (workdir / "results/tables/tables.tex").read_text()
+    demo_answers_are_labels(workdir)
     again = snakemake(workdir=workdir)
     assert "Nothing to be done" in again.stdout + again.stderr
+
+
+def demo_answers_are_labels(workdir):
+    """`vauflow demo` on what the default trains: the prompt, target and budget come from the model's manifest, so
+    the parsed answer is one of the task's labels; forced to the paper's prompt and budget (which the tiny models
+    never saw) it is not (the control)."""
+    from vauflow.synth.ball import LABELS
+    from vauflow.vaubench.schema import CLASSES
+
+    cases = [("results/grpo/ball", sorted((workdir / "resources/videos/ball").rglob("*.mp4"))[0], LABELS),
+             ("results/grpo/cls", sorted((workdir / "resources/videos/msad").rglob("*.mp4"))[0], CLASSES)]
+    for model, video, labels in cases:
+        answers = []
+        for forced in ([], ["--prompts", "paper"]):
+            p = run(["vauflow", "demo", "--model", str(workdir / model), "--video", str(video), "--max-new-tokens",
+                     "24", *forced], cwd=workdir)
+            answers.append(json.loads(p.stdout.strip().splitlines()[-1].removeprefix("answer: ")))
+        assert answers[0] in labels and answers[1] not in labels, (model, answers)
 
 
 @pytest.mark.workflow
