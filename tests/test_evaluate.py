@@ -98,3 +98,25 @@ def test_the_model_matrix_follows_the_config():
     bad["eval"]["zero_shot"] = ["gpt-9"]
     with pytest.raises(ConfigError, match="'eval/zero_shot': 'gpt-9' is not in 'models'"):
         validate_config(bad)
+
+
+def test_cells_show_n_and_what_was_lost():
+    """Each cell shows its n and, where rows were lost before inference, how many and why; QA shows upstream's valid
+    rows when some replies held no letter."""
+    from vauflow.evaluate.tables import acc_cell, losses, tables_csv, tables_tex
+
+    summary = {"test_ucf_crime": {"qa": {"rows": 251, "linked": 212, "excluded": {"video_missing": 28,
+                                                                                "video_quarantined": 11}},
+                                  "tag": {"rows": 124, "linked": 124, "excluded": {}}}}
+    lost = losses(summary, "test_ucf_crime", "qa")
+    assert lost == {"video_missing": 28, "video_quarantined": 11} and losses(summary, "test_ucf_crime", "tag") == {}
+    cell = acc_cell(50.0, 212, valid=200, lost=lost)
+    assert cell.endswith("(n=212, valid=200; lost 28 video missing, 11 video quarantined)"), cell
+    assert acc_cell(50.0, 212).endswith("(n=212)")
+    flat = [("A", "test_ucf_crime", "+ SFT", "w/o think", "accuracy", 50.0, 212),
+            ("C", "pooled", "base", "w/ think", "multi_acc", None, 0)]
+    assert tables_csv(flat).splitlines() == ["table,split,model,mode,metric,value,n",
+                                             "A,test_ucf_crime,+ SFT,w/o think,accuracy,50.0000,212",
+                                             "C,pooled,base,w/ think,multi_acc,,0"]
+    tex = tables_tex(flat)
+    assert r"test\_ucf\_crime & + SFT & w/o think & accuracy & 50.00 & 212 \\" in tex and tex.count(r"\toprule") == 2
