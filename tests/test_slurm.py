@@ -173,11 +173,13 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     assert sorted(limit for _, limit in new.values()) == ["00:30:00", "01:00:00", "01:30:00"]
 
 
-def test_profile_dry_runs_list_the_slurm_resources():
+def test_profile_dry_runs_list_the_slurm_resources(workdir):
     """Without a cluster: the paper preset through profiles/slurm lists its jobs with their SLURM resources, and the
-    local-gpu profile dry-runs."""
-    p = run(["snakemake", "-n", "--profile", str(PROFILE), "--configfile", str(REPO / "presets/paper.yaml")],
-            timeout=300)
+    local-gpu profile dry-runs. In a working directory of their own: the checkout's results (after `make run`)
+    must not change what a test sees."""
+    where = ["-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
+    p = run(["snakemake", "-n", *where, "--profile", str(PROFILE), "--configfile", str(REPO / "presets/paper.yaml")],
+            cwd=workdir, timeout=300)
     out = p.stdout + p.stderr
     stats = job_stats(out)
     assert stats["sft"] == 5 and stats["grpo"] == 7 and stats["gpu_canary"] == 1 and stats["evaluate"] == 15
@@ -186,7 +188,7 @@ def test_profile_dry_runs_list_the_slurm_resources():
     assert "gpu=1" in sft and "cpus_per_gpu=8" in sft and "slurm_account=vauflow" in sft and "runtime=480" in sft
     frames = next(j for j in jobs if "rule extract_frames:" in j)
     assert "gpu=0" in frames and "cpus_per_task=4" in frames
-    p = run(["snakemake", "-n", "--profile", str(REPO / "profiles/local-gpu")], timeout=300)
+    p = run(["snakemake", "-n", *where, "--profile", str(REPO / "profiles/local-gpu")], cwd=workdir, timeout=300)
     sft = next(j for j in re.split(r"\n(?=\[)", p.stdout + p.stderr) if "rule sft:" in j)
     assert "gpu=1" in sft and "--gpus 1" in sft
 
