@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images bench bench-quick
+.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images bench bench-quick report
 
 setup: ffmpeg $(STAMP)
 
@@ -32,6 +32,10 @@ run: setup
 
 test: setup
 	pytest tests
+
+# the HTML report of a finished run, wherever it ran (e.g. after a SLURM run: make report ARGS="--configfile presets/paper.yaml")
+report: setup
+	snakemake --report results/report.html $(ARGS)
 
 # the performance suite: bench/results/latest.{json,md} (full: about 15 min on 2 cores; quick: <= 5 min)
 bench: setup

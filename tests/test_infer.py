@@ -79,7 +79,8 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
     monkeypatch.setattr(predict, "generate", flaky)
     with pytest.raises(KeyboardInterrupt):
         infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "b", tmp_path / "pb", **args)
-    assert len(read_jsonl(tmp_path / "pb" / "qa_test_msad_nothink.jsonl")) == 3  # one batch kept
+    partial, = (tmp_path / "pb").glob("run-*/qa_test_msad_nothink.jsonl")  # keyed by model and settings
+    assert len(read_jsonl(partial)) == 3  # one batch kept
     assert not (tmp_path / "b" / "qa_test_msad_nothink.jsonl").exists()  # no partial final file
     calls.clear()
     monkeypatch.setattr(predict, "generate", lambda *a, **k: calls.append(1) or real(*a, **k))
@@ -87,6 +88,10 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
     assert again == full
     n_qa = full["qa_test_msad_nothink"]
     assert len(calls) == -(-(n_qa - 3) // 3) + -(-full["tag_test_ecva_think"] // 3)  # the done batch is not redone
+    # other settings (a longer generation) never reuse those partial predictions
+    infer.run_cells(model, cells[:1], data, cfg["frames"]["budgets"], tmp_path / "c", tmp_path / "pb",
+                    batch_size=3, max_new_tokens={"think": 6, "answer": 5})
+    assert len(list((tmp_path / "pb").glob("run-*"))) == 2
     for name in full:
         assert (tmp_path / "a" / f"{name}.jsonl").read_bytes() == (tmp_path / "b" / f"{name}.jsonl").read_bytes()
     preds = read_jsonl(tmp_path / "a" / "qa_test_msad_nothink.jsonl")
@@ -191,3 +196,45 @@ def test_decoding_ignores_the_model_folders_generation_config(smoke_models, tmp_
             assert plain.shape[1] - batch["input_ids"].shape[1] < 12 or \
                 processor.tokenizer.batch_decode(plain[:, batch["input_ids"].shape[1]:]) != replies["source"]
     assert replies["odd"] == replies["source"]
+
+
+def test_a_model_trained_elsewhere_is_evaluated_beside_the_others(smoke_models, tmp_path):
+    """A plain Hugging Face folder (no vauflow manifest: a smoke model copied out of its run) as a local model,
+    evaluated through `eval.extra_models` without retraining: its rows stand in tables A, B and C; a user's
+    `models:` entry adds to the defined models."""
+    from conftest import REPO, SMOKE, load_merged, snakemake
+
+    plain = tmp_path / "elsewhere"
+    shutil.copytree(smoke_models / "resources/models/tiny", plain)
+    (plain / "vauflow_model.json").unlink()
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"models: {{mine: {{source: local, path: {plain}}}}}\neval: {{extra_models: [mine]}}\n")
+    cfg = load_merged(REPO / "config.yaml", SMOKE, mine)
+    assert {"tiny", "qwen2.5-vl-3b", "mine"} <= set(cfg["models"])  # added, not replacing
+    assert cfg["models"]["mine"]["class"] == "Qwen2_5_VLForConditionalGeneration"  # read from its config.json
+    configs = [REPO / "config.yaml", SMOKE, mine]
+    snakemake("results/eval/ext-mine", workdir=smoke_models, configfiles=configs)
+    cells = json.loads((smoke_models / "results/eval/ext-mine/metrics.json").read_text())["cells"]
+    assert {name.split("_")[0] for name in cells} == {"qa", "tag", "cls", "reasoning"}
+    assert cells["qa_test_msad_nothink"]["n"] > 0
+    out = snakemake("-n", "results/tables/tables.md", workdir=smoke_models, configfiles=configs).stdout
+    assert "results/eval/ext-mine" in out
+
+
+def test_a_downloaded_hub_folder_is_a_local_base_model(workdir, tmp_path):
+    """The paper preset with Qwen2.5-VL-3B already on disk: no fetch job, SFT and GRPO start from that folder; a
+    folder of another architecture stops at DAG time in one line."""
+    from conftest import REPO, snakemake
+
+    folder = tmp_path / "Qwen2.5-VL-3B-Instruct"
+    folder.mkdir()
+    (folder / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl",
+                                                     "architectures": ["Qwen2_5_VLForConditionalGeneration"]}))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(f"models: {{qwen2.5-vl-3b: {{source: local, path: {folder}}}}}\n")
+    out = snakemake("-n", workdir=workdir, configfiles=[REPO / "presets/paper.yaml", mine]).stdout
+    assert "resources/models/qwen2.5-vl-3b" not in out and f"input: {folder}," in out
+    (folder / "config.json").write_text(json.dumps({"model_type": "llama", "architectures": ["LlamaForCausalLM"]}))
+    p = snakemake("-n", workdir=workdir, configfiles=[REPO / "presets/paper.yaml", mine], check=False)
+    err = [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("vauflow:")]
+    assert p.returncode != 0 and len(err) == 1 and "'llama' model" in err[0], p.stdout + p.stderr

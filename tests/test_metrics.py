@@ -41,7 +41,10 @@ def test_qa_parsing_order_denominator_and_valid(tmp_path):
     assert set(strict) == set(out)
     assert strict == {"accuracy": pytest.approx(400 / 7), "accuracy_all": pytest.approx(400 / 7), "n": 7,
                       "valid": 4, "correct": 4}
-    from vauflow.evaluate.metrics import clean_model_answer
+    from vauflow.evaluate.metrics import clean_model_answer, cls_class_upstream
+    # evaluation_cls.py passes over a match that is no class once normalised, and takes the next one
+    assert cls_class_upstream("TrafficAccident, no: Fighting") == "Fighting"
+    assert cls_class_upstream("FoodSafety or Fire") == "Fire" and cls_class_upstream("Food  safety") == "Food Safety"
     assert clean_model_answer("This is a cat") == "A"  # upstream reads a lone article as A
     assert clean_model_answer("<think>x</think>") == ""
 
@@ -56,10 +59,19 @@ def test_tag_formats_exclusions_and_recall(tmp_path):
     preds = [{"video": "a.mp4", "response": "<think>x</think><glue>[2.0, 3.0]</glue>"},  # IoU 0.5
              {"video": "b.mp4", "response": "from [01:00, 01:30]"},  # MM:SS, first [...]: IoU 1
              {"video": "c.mp4", "response": "<glue>[2.0, 2.0]</glue>"},  # start == end: 0
-             {"video": "e.mp4", "response": "<glue>[0, 9]</glue>"}]  # d missing: 0
+             {"video": "e.mp4", "response": "<glue>[0, 9]</glue>"}]  # d missing
+    # upstream (evaluation_tag.py): a row without a prediction leaves the denominator
     out = metrics_cli(tmp_path, "tag", gt, preds)
     assert set(out) == {"miou", "r@0.3", "r@0.5", "r@0.7", "n"}
-    assert out == {"miou": pytest.approx(37.5), "r@0.3": 50.0, "r@0.5": 50.0, "r@0.7": 25.0, "n": 4}
+    assert out == {"miou": pytest.approx(50.0), "r@0.3": pytest.approx(200 / 3), "r@0.5": pytest.approx(200 / 3),
+                   "r@0.7": pytest.approx(100 / 3), "n": 3}
+    # strict: it scores 0
+    strict = metrics_cli(tmp_path, "tag", gt, preds, "strict")
+    assert strict == {"miou": pytest.approx(37.5), "r@0.3": 50.0, "r@0.5": 50.0, "r@0.7": 25.0, "n": 4}
+    # upstream reads <glue> on one line only (no DOTALL); a think bracket before it is then its first [...]
+    multi = [{"video": "a.mp4", "response": "<think>between [2s and 4s]</think><glue>\n[2.0, 4.0]\n</glue>"}]
+    assert metrics_cli(tmp_path, "tag", gt[:1], multi)["miou"] == 0.0
+    assert metrics_cli(tmp_path, "tag", gt[:1], multi, "strict")["miou"] == 100.0
 
 
 def test_cls_first_class_binary_and_multi(tmp_path):

@@ -93,6 +93,91 @@ def test_fetch_offline_is_one_line_error(tmp_path):
     assert not (tmp_path / "m").exists()
 
 
+class HubFixture:
+    """The Hub's two read endpoints on 127.0.0.1: a revision resolves to a commit and its file list; a file is
+    served at a commit. `branches` maps a branch to a commit, `commits` a commit to {file: bytes}."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        self.commits, self.branches, self.seen = {}, {}, []
+        outer = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                outer.seen.append((self.path, self.headers.get("Authorization")))
+                parts = self.path.split("/")
+                if parts[1] == "api":  # /api/models/<org>/<name>/revision/<rev>
+                    rev = parts[6]
+                    commit = outer.branches.get(rev, rev)
+                    if commit not in outer.commits:
+                        return self.reply(404, b"{}")
+                    body = {"sha": commit, "siblings": [{"rfilename": f} for f in sorted(outer.commits[commit])]}
+                    return self.reply(200, json.dumps(body).encode())
+                commit, name = parts[4], "/".join(parts[5:])  # /<org>/<name>/resolve/<commit>/<file>
+                data = outer.commits.get(commit, {}).get(name)
+                return self.reply(404, b"") if data is None else self.reply(200, data)
+
+            def reply(self, code, data):
+                self.send_response(code)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+def test_fetch_locks_the_commit_and_the_hashes(tmp_path):
+    """`vauflow model fetch` against a hub on 127.0.0.1: `main` resolves to a commit; the commit and every file's
+    sha256 are locked; a later fetch takes the locked commit even after `main` moved, refuses a revision that is
+    another commit and a file whose bytes changed, each in one line; the token is sent, never written."""
+    hub = HubFixture()
+    files = {"config.json": b'{"model_type": "qwen2_5_vl"}', "model.safetensors": b"weights-1",
+             "README.md": b"not fetched"}
+    hub.commits["a" * 40] = files
+    hub.branches["main"] = "a" * 40
+    spec = smoke_config()["models"]["qwen2.5-vl-3b"]
+    lock = tmp_path / "models.lock.json"
+    env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_planted_token"}
+
+    def fetch(out, s=spec):
+        return vauflow("model", "fetch", "--spec", json.dumps(s), "--out", tmp_path / out, "--lock", lock,
+                       check=False, env_extra=env)
+
+    p = fetch("m1")
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in (tmp_path / "m1").iterdir()) == ["config.json", "model.safetensors",
+                                                                   "vauflow_model.json"]
+    entry = json.loads(lock.read_text())["Qwen/Qwen2.5-VL-3B-Instruct"]
+    assert entry["commit"] == "a" * 40 and entry["revision"] == "main" and set(entry["files"]) == {
+        "config.json", "model.safetensors"}
+    made = json.loads((tmp_path / "m1" / "vauflow_model.json").read_text())
+    assert made["commit"] == "a" * 40 and len(made["folder_sha256"]) == 64
+    assert all(auth == "Bearer hf_planted_token" for _, auth in hub.seen)
+    assert "hf_planted_token" not in lock.read_text() + p.stdout + p.stderr
+    # main moves: the lock keeps the first commit
+    hub.commits["b" * 40] = files | {"model.safetensors": b"weights-2"}
+    hub.branches["main"] = "b" * 40
+    p = fetch("m2")
+    assert p.returncode == 0 and (tmp_path / "m2" / "model.safetensors").read_bytes() == b"weights-1", p.stderr
+    # a revision naming the new commit: refused until its lock entry goes
+    p = fetch("m3", spec | {"revision": "main"})
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "locks aaaaaaaaaaaa" in p.stderr, p.stderr
+    assert not (tmp_path / "m3").exists()
+    # the locked commit's bytes changed on the server: refused
+    hub.commits["a" * 40] = files | {"model.safetensors": b"tampered"}
+    p = fetch("m4")
+    assert p.returncode == 2 and "differ from" in p.stderr and "model.safetensors" in p.stderr, p.stderr
+    assert not (tmp_path / "m4").exists()
+    hub.httpd.shutdown()
+
+
 @pytest.mark.parametrize("name", MODELS)
 def test_inputs_video_tokens_time_and_types(loaded, examples, name):
     model, processor, _ = loaded[name]

@@ -164,9 +164,44 @@ def test_link_cli_reconciles_on_real_annotations(real_summary, tmp_path):
     shard.mkdir()
     (shard / "index.json").write_text("{}")
     (shard / "quarantine.jsonl").write_text("")
-    (shard / "summary.json").write_text(json.dumps({"dataset": "msad"}))
+    (shard / "summary.json").write_text(json.dumps({"dataset": "msad", "videos": "/data/MSAD"}))
+    # a folder holding none of a dataset's videos is a wrong folder or naming scheme: one line, an example name
+    p = vauflow("vaubench", "link", "--annotations", built, "--frames", shard, "--out", tmp_path / "linked",
+                check=False)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0, p.stderr
+    assert "dataset msad: none of its" in p.stderr and "/data/MSAD" in p.stderr and "'Assault_1.mp4'" in p.stderr
+    (shard / "summary.json").write_text(json.dumps({"dataset": "other"}))
     vauflow("vaubench", "link", "--annotations", built, "--frames", shard, "--out", tmp_path / "linked")
     ls = json.loads((tmp_path / "linked" / "summary.json").read_text())
     for split, tasks in ls.items():
         for task, v in tasks.items():
             assert v["rows"] == s[split]["usable"][task] and v["excluded"] == {"video_missing": v["rows"]}
+
+
+def _shard(path, dataset, videos):
+    """A frame-cache shard holding `videos` (relative paths) of one dataset."""
+    (path / "frames").mkdir(parents=True)
+    meta = {"duration": 10.0, "fps": 2.0, "total_frames": 20, "indices": [0, 1], "times": [0, 0.5], "native_hw": [8, 8]}
+    index = {}
+    for k, rel in enumerate(videos):
+        np.save(path / "frames" / f"k{k}.npy", np.zeros((2, 8, 8, 3), np.uint8))
+        index[rel] = meta | {"key": f"k{k}"}
+    (path / "index.json").write_text(json.dumps(index))
+    (path / "quarantine.jsonl").write_text("")
+    (path / "summary.json").write_text(json.dumps({"dataset": dataset, "videos": f"/data/{dataset}"}))
+    return path
+
+
+def test_videos_found_by_name_in_sub_folders(tmp_path):
+    """UCF-Crime unpacks into one folder per class: a row's video is found by name anywhere under the dataset's
+    folder; two files with one name stop with one line naming them."""
+    from vauflow.io import UsageError
+
+    cache = FrameCache([_shard(tmp_path / "s", "ucf_crime", ["Abuse/Abuse001_x264.mp4", "Normal_Videos/N_1.mp4"])])
+    rows = [{"dataset": "ucf_crime", "video": "Abuse001_x264.mp4"}, {"dataset": "ucf_crime", "video": "N_1.mp4"},
+            {"dataset": "ucf_crime", "video": "Gone.mp4"}]
+    linked, excluded = link_rows(rows, cache)
+    assert [r["frames"]["key"] for r in linked] == ["k0", "k1"] and excluded == {"video_missing": 1}
+    dup = FrameCache([_shard(tmp_path / "d", "ucf_crime", ["A/x.mp4", "B/x.mp4"])])
+    with pytest.raises(UsageError, match=r"2 videos are named 'x.mp4' \(A/x.mp4, B/x.mp4\)"):
+        link_rows([{"dataset": "ucf_crime", "video": "x.mp4"}], dup)

@@ -175,7 +175,7 @@ KILL_POINTS = {
     "vaubench_build": ("logs/vaubench/build.log", "results/vaubench/built/summary.json"),
     "sft": ("checkpoints/sft/qa/run-*/checkpoint-*/.complete", "results/sft/qa/manifest.json"),
     "grpo": ("checkpoints/grpo/qa/run-*/checkpoint-*/.complete", "results/grpo/qa/manifest.json"),
-    "inference": ("checkpoints/eval/rft-qa/*", "results/eval/rft-qa/metrics.json"),
+    "inference": ("checkpoints/eval/rft-qa/run-*/*.jsonl", "results/eval/rft-qa/metrics.json"),
     "judging": ("checkpoints/judge/base.jsonl", "results/vau_eval/base.json"),
 }
 PLANTED_KEY = "sk-planted-4c1d9e0b7a52-never-log-me"

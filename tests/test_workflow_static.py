@@ -1,5 +1,6 @@
 """Lint, format, schema and dry runs: the DAG's shape follows from the config alone."""
 
+import json
 import re
 
 import pytest
@@ -154,6 +155,10 @@ def test_partial_target_data(workdir):
         ("model: {other_bases: {gpt-9: [qa]}}", "model/other_bases"),
         ("model: {other_bases: {tiny: [qa]}}", "model/other_bases"),  # the base itself
         ("model: {other_bases: {tiny-qwen2vl: [vqa]}}", "model/other_bases/tiny-qwen2vl/0"),
+        ("datasets: {msda: {origin: local, path: /data/MSAD}}", "datasets/msda"),  # a misspelt dataset
+        ("sft: {datasets: {tag: [msad, ecav]}}", "sft/datasets/tag"),
+        ("models: {mine: {source: local, path: /nonexistent}}", "models/mine/path"),
+        ("eval: {extra_models: [mine]}", "eval/extra_models"),
     ],
 )
 def test_bad_config_one_line_naming_the_key(bad, key, workdir, tmp_path):
@@ -191,3 +196,21 @@ def test_every_schema_key_described():
 
     walk(schema, "")
     assert not missing
+
+
+def test_a_dataset_switched_off_leaves_the_dag(workdir, tmp_path):
+    """Without MSAD (gated): `datasets.msad.origin: off` (YAML's bare off too) on the paper preset: no MSAD frames,
+    its rows excluded as such at the link step, its test split out of every evaluation job, TAG on ECVA alone."""
+    mine = tmp_path / "no_msad.yaml"
+    mine.write_text("datasets: {msad: {origin: off}}\n")
+    cfg = load_merged(REPO / "presets/paper.yaml", mine)
+    assert cfg["datasets"]["msad"]["origin"] == "off"
+    p = snakemake("-n", "-p", workdir=workdir, configfiles=[REPO / "presets/paper.yaml", mine])
+    out = p.stdout
+    assert "results/frames/msad/" not in out and "results/frames/ecva/shard-0" in out
+    assert "--off msad" in out
+    cells = [json.loads(c) for c in re.findall(r"--cells '(\[.*?\])'", out)]
+    assert cells and not any(split == "test_msad" for c in cells for _, split, _ in c)
+    assert any(split == "test_ecva" for c in cells for _, split, _ in c)
+    total, _ = dry_run_total(REPO / "presets/paper.yaml", workdir=workdir)
+    assert total - len(re.findall(r"^\[", out, re.M)) >= 16  # the 16 MSAD frame shards, at least, are gone

@@ -47,7 +47,7 @@ def cmd_vaubench_build(a):
 def cmd_vaubench_link(a):
     from vauflow.vaubench.link import link_vaubench
 
-    s = link_vaubench(a.annotations, a.frames, a.out)
+    s = link_vaubench(a.annotations, a.frames, a.out, off=tuple(a.off))
     for split, tasks in s.items():
         print(f"link {split}: " + ", ".join(f"{t} {v['linked']}/{v['rows']}" for t, v in tasks.items()))
 
@@ -76,6 +76,13 @@ def cmd_synth_vau(a):
 
     m = generate(a.params, a.seed, a.sources, a.videos_root, a.annotations)
     print(f"synth-vau: {len(m['clips'])} clips -> {a.videos_root}")
+
+
+def cmd_rehearsal(a):
+    from vauflow.rehearsal import prepare, summary_line
+
+    print(summary_line(prepare(a.source, a.annotations, a.videos_root, a.sources, a.rows_per_split, a.seed,
+                               datasets=a.datasets)))
 
 
 def cmd_download(a):
@@ -110,8 +117,8 @@ def cmd_model_build(a):
 def cmd_model_fetch(a):
     from vauflow.model.fetch import fetch
 
-    fetch(a.spec, a.out)
-    print(f"model {a.spec['repo']} -> {a.out}")
+    m = fetch(a.spec, a.out, a.lock)
+    print(f"model {a.spec['repo']}@{m['revision']} = commit {m['commit']} -> {a.out} (locked in {a.lock})")
 
 
 def cmd_sft(a):
@@ -294,6 +301,7 @@ def build_parser():
     lk.add_argument("--annotations", required=True, help="output folder of 'vaubench build'")
     lk.add_argument("--frames", required=True, nargs="+", help="frame-cache shard folders")
     lk.add_argument("--out", required=True)
+    lk.add_argument("--off", nargs="*", default=[], help="datasets switched off: their rows are excluded as such")
     lk.set_defaults(func=cmd_vaubench_link)
 
     bl = sub.add_parser("ball", help="moving-ball set").add_subparsers(dest="cmd", required=True)
@@ -319,6 +327,16 @@ def build_parser():
     x.add_argument("--videos-root", required=True)
     x.add_argument("--annotations", required=True)
     x.set_defaults(func=cmd_synth_vau)
+
+    x = sub.add_parser("rehearsal", help="the paper preset's rehearsal data: real annotations, placeholder clips")
+    x.add_argument("--source", required=True, help="folder of the public VAU-Bench annotation CSVs")
+    x.add_argument("--annotations", required=True, help="output: the rehearsal's train/val/test CSVs")
+    x.add_argument("--videos-root", required=True, help="output: one folder of placeholder clips per dataset")
+    x.add_argument("--sources", type=_json, required=True, help="JSON {source: {prefix, test_split, dataset}}")
+    x.add_argument("--datasets", nargs="*", default=None, help="write clips only for these datasets (default: all)")
+    x.add_argument("--rows-per-split", type=int, required=True)
+    x.add_argument("--seed", type=int, default=0)
+    x.set_defaults(func=cmd_rehearsal)
 
     d = sub.add_parser("download", help="fetch one dataset of a download manifest")
     d.add_argument("--manifest", required=True)
@@ -346,9 +364,10 @@ def build_parser():
     x.add_argument("--seed", type=int, required=True)
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_model_build)
-    x = mo.add_parser("fetch", help="download a released checkpoint (needs internet)")
+    x = mo.add_parser("fetch", help="download a released checkpoint (needs internet), its commit and hashes locked")
     x.add_argument("--spec", type=_json, required=True)
     x.add_argument("--out", required=True)
+    x.add_argument("--lock", default="resources/models.lock.json", help="the model lock file (commit + sha256s)")
     x.set_defaults(func=cmd_model_fetch)
 
     for stage, init_help in (("sft", "model folder to start from"), ("grpo", "model folder to start from (base or SFT)")):

@@ -50,6 +50,13 @@ def load_schema(schema_path=SCHEMA_PATH):
 def validate_config(config, schema_path=SCHEMA_PATH):
     """Fill defaults into `config` in place and check it; raise ConfigError with one line naming the key."""
     schema = load_schema(schema_path)
+    for ds in (config.get("datasets") or {}).values():  # YAML 1.1 reads a bare `origin: off` as false
+        if isinstance(ds, dict) and ds.get("origin") is False:
+            ds["origin"] = "off"
+    if isinstance(config.get("models"), dict):  # a user's models add to the defined ones (tiny, the hub models)
+        models = copy.deepcopy(schema["properties"]["models"]["default"])
+        merge(models, config["models"])
+        config["models"] = models
     errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
@@ -69,14 +76,23 @@ def _check_consistency(config):
             )
     if config["annotations"]["vaubench"]["origin"] == "synthetic":
         for name, src in sources.items():
-            if config["datasets"][src["dataset"]]["origin"] != "synthetic":
+            if config["datasets"][src["dataset"]]["origin"] not in ("synthetic", "off"):
                 raise ConfigError(
                     f"config key 'datasets/{src['dataset']}/origin': synthetic annotations need "
                     f"synthetic videos for source '{name}'"
                 )
+    used = {src["dataset"] for src in sources.values()} | {"ball"}
     for name, ds in config["datasets"].items():
         if ds["origin"] == "local" and not ds.get("path"):
             raise ConfigError(f"config key 'datasets/{name}/path': required when origin is 'local'")
+        if name not in used:
+            raise ConfigError(f"config key 'datasets/{name}': no VAU-Bench source uses it (sources use "
+                              f"{', '.join(sorted(used - {'ball'}))}; a misspelt name?)")
+    for stage in ("sft", "grpo"):
+        for task, names in config[stage]["datasets"].items():
+            for name in names:
+                if name not in config["datasets"]:
+                    raise ConfigError(f"config key '{stage}/datasets/{task}': '{name}' is not in 'datasets'")
     if config["datasets"].get("ball", {}).get("origin", "synthetic") != "synthetic":
         raise ConfigError("config key 'datasets/ball/origin': the ball set is always synthetic")
     if config["model"]["base"] not in config["models"]:
@@ -96,6 +112,14 @@ def _check_consistency(config):
             raise ConfigError(f"config key 'models/{name}/shape': required when source is 'build'")
         if m["source"] == "hub" and not m.get("repo"):
             raise ConfigError(f"config key 'models/{name}/repo': required when source is 'hub'")
+        if m["source"] == "local":
+            local_model(name, m)
+        for key in ("family", "class", "processor"):
+            if key not in m:
+                raise ConfigError(f"config key 'models/{name}/{key}': required when source is '{m['source']}'")
+    for name in config["eval"]["extra_models"]:
+        if name not in config["models"]:
+            raise ConfigError(f"config key 'eval/extra_models': '{name}' is not in 'models'")
     tasks = ("qa", "tag", "cls", "ball")
     for stage, key in (("sft", "tasks"), ("grpo", "runs")):
         for name in config[stage][key]:
@@ -121,6 +145,48 @@ def _check_consistency(config):
     ann = config["annotations"]["vaubench"]
     if ann["origin"] == "local" and not ann.get("path"):
         raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
+
+
+FAMILIES = {"qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor"),
+            "qwen2_vl": ("Qwen2VLForConditionalGeneration", "Qwen2VLProcessor")}
+
+
+def local_model(name, spec):
+    """Fill a local model's family, class and processor from its folder's config.json, checking what the config
+    says against it (a wrong folder fails here, at DAG time, in one line)."""
+    import json
+
+    key = f"config key 'models/{name}/path'"
+    if not spec.get("path"):
+        raise ConfigError(f"{key}: required when source is 'local'")
+    cfg = Path(spec["path"]) / "config.json"
+    try:
+        folder = json.loads(cfg.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"{key}: {cfg} does not exist (a model folder holds config.json and its weights)") from None
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"{key}: {cfg} is not readable JSON ({e})") from None
+    family = folder.get("model_type")
+    if family not in FAMILIES:
+        raise ConfigError(f"{key}: {cfg} is a {family!r} model; vauflow runs {', '.join(FAMILIES)}")
+    arch = (folder.get("architectures") or [FAMILIES[family][0]])[0]
+    for k, want in (("family", family), ("class", arch)):
+        if spec.get(k) not in (None, want):
+            raise ConfigError(f"config key 'models/{name}/{k}': '{spec[k]}', but {cfg} says '{want}'")
+    spec.setdefault("family", family)
+    spec.setdefault("class", arch)
+    spec.setdefault("processor", FAMILIES[family][1])
+
+
+def model_folder(config, name):
+    """Where a model's folder is: built or fetched into resources/models/<name>, or the user's own (local)."""
+    m = config["models"][name]
+    return m["path"] if m["source"] == "local" else f"resources/models/{name}"
+
+
+def active_datasets(config):
+    """The datasets in use (not `origin: off`)."""
+    return {d: v for d, v in config["datasets"].items() if v["origin"] != "off"}
 
 
 def grpo_init_run(config, name):

@@ -68,7 +68,8 @@ def messages(task, prompts, think, free_prompt):
     return inference_chat(task, row, think)
 
 
-def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_new_tokens=256, prompts=None):
+def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_new_tokens=256, prompts=None,
+         repetition_penalty=1.05):
     """{"task", "prompts", "think", "budget", "reply", "answer"} for one video."""
     from vauflow.evaluate.predict import generate
     from vauflow.model.inputs import Example
@@ -84,6 +85,7 @@ def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_
     model, _ = load_model(model_dir)
     model.eval()
     clip = derive_clip(frames, meta, vb)
-    reply = generate(model, load_processor(model_dir), [Example(msgs, clip, vision_id)], max_new_tokens)[0]
+    reply = generate(model, load_processor(model_dir), [Example(msgs, clip, vision_id)], max_new_tokens,
+                     repetition_penalty=repetition_penalty)[0]
     return {"task": task, "prompts": prompts, "think": think, "budget": budget, "reply": reply,
             "answer": parsed_answer(task, reply)}

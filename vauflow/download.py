@@ -41,14 +41,14 @@ def _name(entry):
     return entry.get("name") or PurePosixPath(urllib.parse.urlparse(entry["url"]).path).name
 
 
-def fetch(url, dest, retries=3, timeout=30.0, backoff=1.0):
+def fetch(url, dest, retries=3, timeout=30.0, backoff=1.0, headers=None):
     """Download `url` to `dest`, resuming from `dest.part` with HTTP Range; bounded retries with backoff."""
     dest = Path(dest)
     part = dest.with_name(dest.name + ".part")
     last = None
     for attempt in range(1, retries + 1):
         have = part.stat().st_size if part.exists() else 0
-        req = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
+        req = urllib.request.Request(url, headers=(headers or {}) | ({"Range": f"bytes={have}-"} if have else {}))
         try:
             with urllib.request.urlopen(req, timeout=timeout) as resp:
                 if have and resp.status != 206:

@@ -67,7 +67,7 @@ def accuracy_plot(config, tables, path):
             values, errors = [], [[], []]
             for label in labels:
                 m = (block.get(label) or {}).get(MODE[think]) or {}
-                v, n = m.get("miou", m.get("multi_acc", m.get("accuracy", 0.0))), m.get("n", 0)
+                v, n = m.get("miou", m.get("multi_acc", m.get("accuracy", 0.0))), m.get("valid", m.get("n", 0))
                 lo, hi = (metrics.wilson(round(v * n / 100), n) if table != "B" and n else (v / 100, v / 100))
                 values.append(v)
                 errors[0].append(max(0.0, v - 100 * lo))

@@ -15,7 +15,7 @@ from pathlib import Path
 from vauflow.evaluate import predict
 from vauflow.evaluate.tables import cell_name
 from vauflow.frames.budget import VideoBudget
-from vauflow.io import read_jsonl, write_jsonl, write_text
+from vauflow.io import read_jsonl, stable_hash, write_jsonl, write_text
 from vauflow.model.inputs import Example
 from vauflow.prompts import chat, inference_chat, prompt_text, reasoning_chat
 from vauflow.sft.data import frame_cache, load_rows
@@ -75,6 +75,19 @@ def predict_batch(model, processor, task, rows, clips, think, prompts, limit, re
     return [{"response": t} for t in generate(examples)]
 
 
+def model_identity(model_dir):
+    """What a model folder's predictions depend on: its configs and weights (hashes when its manifest has them,
+    else file sizes and times)."""
+    parts = []
+    for f in sorted(Path(model_dir).glob("*")):
+        if f.suffix == ".json":
+            parts.append(f.name + f.read_text(encoding="utf-8"))
+        elif f.suffix == ".safetensors":
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)
+
+
 def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None,
               prompts="paper", repetition_penalty=1.05):
     """cells: [(task, split, think)]. Writes <out_dir>/<cell>.jsonl and .csv; returns {cell: rows predicted}."""
@@ -83,7 +96,12 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
     model, _ = load_model(model_dir)
     model.eval()
     processor = load_processor(model_dir)
-    out_dir, partial_dir = Path(out_dir), Path(partial_dir)
+    # partial predictions are reused only by the same model and the same settings: a retrained model, another
+    # generation length or decoding starts afresh
+    key = stable_hash(json.dumps({"budgets": budgets, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
+                                  "prompts": prompts, "repetition_penalty": repetition_penalty}, sort_keys=True)
+                      + model_identity(model_dir))
+    out_dir, partial_dir = Path(out_dir), Path(partial_dir) / f"run-{key:016x}"
     partial_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for task, split, think in cells:

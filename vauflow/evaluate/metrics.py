@@ -224,9 +224,9 @@ def qa_metrics(gt_rows, pred_rows, scoring="upstream"):
 
 def tag_metrics(gt_rows, pred_rows, scoring="upstream"):
     """mIoU and R@0.3/0.5/0.7 (%) over the rows with a real interval (Normal 0/0 and unannotated -1/-1 rows are
-    excluded, as the paper's denominators show); a missing or unparseable prediction has IoU 0. Upstream's
-    evaluation_tag.py scores the same (a reply it cannot parse makes it stop; here it scores 0)."""
-    return tag_summary(tag_ious(gt_rows, pred_rows))
+    excluded, as the paper's denominators show). upstream (evaluation_tag.py): its parser (`tag_interval_upstream`),
+    rows without a prediction left out of the denominator; strict: our parser, a missing prediction scores 0."""
+    return tag_summary(tag_ious(gt_rows, pred_rows, scoring))
 
 
 def tag_summary(ious):
@@ -238,15 +238,38 @@ def tag_summary(ious):
     return out
 
 
-def tag_ious(gt_rows, pred_rows):
+def tag_ious(gt_rows, pred_rows, scoring="upstream"):
     """Per-row IoUs of the scored rows (for bootstrap intervals)."""
     preds = responses_by_video(pred_rows)
     out = []
     for g in gt_rows:
         if g["scored"]:
             text = preds.get(video_key(g["video_name"]))
-            out.append(0.0 if text is None else tag_iou(g, text))
+            if text is None:
+                if scoring == "strict":
+                    out.append(0.0)
+                continue
+            pred = tag_interval_upstream(text) if scoring == "upstream" else parse.tag_interval_lenient(text)
+            out.append(0.0 if pred is None else parse.tiou(pred, g["gt"]))
     return out
+
+
+def tag_interval_upstream(text):
+    """evaluation_tag.py's parse_html: the first <glue>…</glue>, else the first […] (both on one line: no DOTALL),
+    characters outside [0-9:.,-] deleted, exactly two comma fields, H:M:S / M:S when both hold ':'; unparseable
+    (their (0, 0), or a value their script would stop on) is None here, i.e. IoU 0."""
+    m = re.search(r"<glue>(.*?)</glue>", text) or re.search(r"\[(.*?)\]", text)
+    if not m:
+        return None
+    fields = re.sub(r"[^0-9:.,-]", "", m.group(1)).split(",")
+    if len(fields) != 2:
+        return None
+    try:
+        if ":" in fields[0] and ":" in fields[1]:
+            return parse.parse_time(fields[0]), parse.parse_time(fields[1])
+        return float(fields[0]), float(fields[1])
+    except ValueError:
+        return None
 
 
 def _class_pattern():
@@ -269,8 +292,11 @@ def cls_class_upstream(text):
         answer = BeautifulSoup(text, "html.parser").find("answer")
         if answer:
             text = answer.text
-    m = _CLS_PATTERN.search(text)
-    return _CLS_BY_NORM.get(re.sub(r"[\s_]+", "_", m.group(1).strip().lower())) if m else None
+    for m in _CLS_PATTERN.finditer(text):  # a match that is no class once normalised ("TrafficAccident") is passed
+        cls = _CLS_BY_NORM.get(re.sub(r"[\s_]+", "_", m.group(1).strip().lower()))
+        if cls:
+            return cls
+    return None
 
 
 def cls_population(gt_rows, population="upstream"):
@@ -279,7 +305,7 @@ def cls_population(gt_rows, population="upstream"):
     class is one of the 20 (N = 929)."""
     if population == "labelled":
         return [g for g in gt_rows if g.get("labelled", True)]
-    return [g for g in gt_rows if g.get("interval_annotated", True) or g.get("split") != "test_ecva"]
+    return [g for g in gt_rows if g.get("interval_annotated", True) or g.get("dataset") != "ecva"]
 
 
 def cls_metrics(gt_rows, pred_rows, scoring="upstream", population="upstream"):

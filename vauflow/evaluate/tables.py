@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from vauflow.config import grpo_init_run, grpo_runs, sft_runs
+from vauflow.config import active_datasets, grpo_init_run, grpo_runs, model_folder, sft_runs
 from vauflow.evaluate import metrics
 from vauflow.evaluate.metrics import bootstrap_mean, wilson
 from vauflow.io import read_jsonl
@@ -23,7 +23,9 @@ TITLE = {"A": "Table A: multiple-choice QA accuracy (%)", "B": "Table B: tempora
 
 
 def test_splits(config):
-    return [s["test_split"] for s in config["vaubench"]["sources"].values()]
+    """The test splits of the sources whose dataset is in use."""
+    on = active_datasets(config)
+    return [s["test_split"] for s in config["vaubench"]["sources"].values() if s["dataset"] in on]
 
 
 def sft_for(config, task):
@@ -41,6 +43,7 @@ def table_rows(config, table):
     others = [b for b, tasks in config["model"]["other_bases"].items() if task in tasks]
     rows = [] if table == "ball" else [(f"zs-{m}", f"{m} (zero-shot)") for m in config["eval"]["zero_shot"]
                                        if m not in others]
+    rows += [] if table == "ball" else [(f"ext-{m}", f"{m} (external)") for m in config["eval"]["extra_models"]]
     for other in others:
         run = f"{task}@{other}"
         rows += [(f"zs-{other}", f"{other}"), (sft_for(config, run), f"{other} + SFT"),
@@ -53,9 +56,9 @@ def table_rows(config, table):
 
 def model_path(config, model):
     if model == "base":
-        return f"resources/models/{config['model']['base']}"
-    if model.startswith("zs-"):  # a zero-shot baseline: another base model, as it is
-        return f"resources/models/{model[3:]}"
+        return model_folder(config, config["model"]["base"])
+    if model.startswith(("zs-", "ext-")):  # a zero-shot baseline or a model trained elsewhere, as it is
+        return model_folder(config, model.split("-", 1)[1])
     kind, run = model.split("-", 1)
     return f"results/{'sft' if kind == 'sft' else 'grpo'}/{run}"
 
@@ -225,20 +228,25 @@ def render(config, results, built, vau_linked, ball_linked, provenance, seed=0, 
                         if task == "tag":
                             values = [miou_cell(m, seed, lost)] + ([f"{m[f'r@{k}']:.2f}" if m else "n/a"
                                                                      for k in (0.3, 0.5, 0.7)])
-                            flat.append((table, split, label, mode_name[think], "mIoU", m["miou"] if m else None,
-                                         m["n"] if m else 0))
+                            for key, metric in (("miou", "mIoU"), ("r@0.3", "R@0.3"), ("r@0.5", "R@0.5"),
+                                                ("r@0.7", "R@0.7")):
+                                flat.append((table, split, label, mode_name[think], metric, m[key] if m else None,
+                                             m["n"] if m else 0))
                         else:
                             values = [acc_cell(m["accuracy"], m["n"], m.get("valid"), lost) if m else "n/a"]
                             flat.append((table, split, label, mode_name[think], "accuracy",
-                                         m["accuracy"] if m else None, m["n"] if m else 0))
+                                         m["accuracy"] if m else None, m.get("valid", m["n"]) if m else 0))
+                            if m and "accuracy_all" in m:  # QA: over all n (unparsed = wrong)
+                                flat.append((table, split, label, mode_name[think], "accuracy over all n",
+                                             m["accuracy_all"], m["n"]))
                         cells += values
                     if judged:
                         extra, summary = vau_eval_cells((vau_eval or {}).get(model), split, seed)
                         cells += extra
                         data[table][split][label]["VAU-Eval"] = summary
                         if summary:
-                            flat.append((table, split, label, "VAU-Eval", "Total", summary["means"]["Total"],
-                                         summary["n"]))
+                            flat += [(table, split, label, "VAU-Eval", dim, summary["means"][dim], summary["n"])
+                                     for dim in ("CLS", "KM", "FLU", "INF", "FAC", "Total")]
                     md.append(f"| {split} | {label} ({model}) | " + " | ".join(cells) + " |")
         else:  # CLS: pooled over the test splits
             header = ["model"] + [f"{c} {mode_name[t]}" for t in modes for c in ("binary", "multi")]
@@ -346,6 +354,25 @@ def reference_block(config):
     return lines
 
 
+def model_provenance(folder):
+    """A base model's revision and folder hash: the locked commit of a fetched model, else a hash of the folder's
+    configs and weights (sizes only for weights over 64 MB: a local 7B folder is not read through for a table)."""
+    from vauflow.model.build import MANIFEST
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        return "absent"
+    made = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).is_file() else {}
+    if made.get("commit"):
+        return f"{made['source']}@{made['commit']} folder sha256 {made['folder_sha256'][:16]}"
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file() and f.suffix in (".json", ".safetensors", ".jinja"):
+            big = f.suffix == ".safetensors" and f.stat().st_size > 64 << 20
+            h.update(f.name.encode() + (str(f.stat().st_size).encode() if big else f.read_bytes()))
+    return f"{made.get('source', 'local folder')} folder sha256 {h.hexdigest()[:16]}"
+
+
 def provenance(config, repo_dir, data_files):
     """What produced the tables: code, config, data and package versions (no timestamps)."""
     import importlib.metadata
@@ -363,6 +390,10 @@ def provenance(config, repo_dir, data_files):
     out = {"git": sha, "config sha256": hashlib.sha256(blob).hexdigest()}
     for f in sorted(map(str, data_files)):
         out[f"data {f}"] = hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]
+    bases = [config["model"]["base"], *config["model"]["other_bases"], *config["eval"]["zero_shot"],
+             *config["eval"]["extra_models"]]
+    for name in dict.fromkeys(bases):
+        out[f"model {name}"] = model_provenance(model_folder(config, name))
     for pkg in ("vauflow", "torch", "transformers", "trl", "peft"):
         try:
             out[pkg] = importlib.metadata.version(pkg)

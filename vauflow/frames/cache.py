@@ -3,6 +3,7 @@
 Frames are stored per video either raw (`<key>.npy`, memory-mapped) or encoded one image per frame (`<key>.npz`
 of PNG or JPEG bytes, `frames.codec`), so a consumer decodes only the frames it takes."""
 
+import collections
 import io
 import json
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from vauflow.frames.budget import TEMPORAL_PATCH_SIZE, VideoBudget
+from vauflow.io import UsageError
 
 SUFFIX = {"raw": ".npy", "png": ".npz", "jpeg": ".npz"}  # frames.codec -> file suffix
 
@@ -27,27 +29,50 @@ class Clip:
 
 
 class FrameCache:
-    """All shards of one or more frame-cache directories, keyed by (dataset, video relpath)."""
+    """All shards of one or more frame-cache directories, keyed by (dataset, video relpath). A row names its video
+    by file name; a dataset folder may keep its videos in sub-folders (UCF-Crime unpacks into one per class), so a
+    name is found anywhere under the folder, and two files with one name are an error (which one is the row's?)."""
 
     def __init__(self, shard_dirs):
         self.entries = {}
         self.quarantined = {}
+        self.by_name = collections.defaultdict(list)  # (dataset, file name) -> relpaths
+        self.folders = collections.defaultdict(set)  # dataset -> the video folders its shards were extracted from
         for d in map(Path, shard_dirs):
             summary = json.loads((d / "summary.json").read_text())
             ds = summary["dataset"]
+            self.folders[ds].add(summary.get("videos", str(d)))
             for rel, meta in json.loads((d / "index.json").read_text()).items():
                 self.entries[(ds, rel)] = (d, meta)
+                self.by_name[(ds, rel.rsplit("/", 1)[-1])].append(rel)
             for line in (d / "quarantine.jsonl").read_text(encoding="utf-8").splitlines():
                 if line.strip():
                     q = json.loads(line)
                     self.quarantined[(ds, q["video"])] = q["reason"]
+                    self.by_name[(ds, q["video"].rsplit("/", 1)[-1])].append(q["video"])
+
+    def resolve(self, dataset, relpath):
+        """The cached relpath of a row's video: itself, else the one file of that name under the folder; None when
+        there is none. Two files of that name: a one-line error."""
+        if (dataset, relpath) in self.entries or (dataset, relpath) in self.quarantined:
+            return relpath
+        found = sorted(set(self.by_name.get((dataset, relpath.rsplit("/", 1)[-1]), [])))
+        if len(found) > 1:
+            raise UsageError(f"dataset {dataset}: {len(found)} videos are named {relpath!r} ({', '.join(found[:3])}): "
+                             "rename or remove all but one")
+        return found[0] if found else None
 
     def lookup(self, dataset, relpath):
         """(shard_dir, meta) or None."""
-        return self.entries.get((dataset, relpath))
+        rel = self.resolve(dataset, relpath)
+        return None if rel is None else self.entries.get((dataset, rel))
+
+    def quarantine_reason(self, dataset, relpath):
+        rel = self.resolve(dataset, relpath)
+        return None if rel is None else self.quarantined.get((dataset, rel))
 
     def clip(self, dataset, relpath, budget: VideoBudget):
-        d, meta = self.entries[(dataset, relpath)]
+        d, meta = self.lookup(dataset, relpath)
         return derive_clip(load_frames(d, meta), meta, budget)
 
 

@@ -75,7 +75,20 @@ def manifest(spec, model=None):
 
 
 def read_manifest(model_dir):
+    """The model's class, processor and family: from our manifest, or, for a folder from elsewhere (a downloaded
+    Hugging Face folder, a model trained elsewhere), from its config.json."""
+    from vauflow.config import FAMILIES
+
     path = Path(model_dir) / MANIFEST
-    if not path.is_file():
-        raise UsageError(f"{model_dir}: not a vauflow model folder (no {MANIFEST})")
-    return json.loads(path.read_text())
+    if path.is_file():
+        return json.loads(path.read_text())
+    cfg = Path(model_dir) / "config.json"
+    try:
+        folder = json.loads(cfg.read_text())
+    except (OSError, ValueError):
+        raise UsageError(f"{model_dir}: not a model folder (no {MANIFEST}, no readable config.json)") from None
+    family = folder.get("model_type")
+    if family not in FAMILIES:
+        raise UsageError(f"{model_dir}: a {family!r} model; vauflow runs {', '.join(FAMILIES)}")
+    arch = (folder.get("architectures") or [FAMILIES[family][0]])[0]
+    return {"class": arch, "processor": FAMILIES[family][1], "family": family, "source": str(model_dir)}

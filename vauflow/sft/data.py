@@ -36,7 +36,7 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelle
                  "frames": r["frames"] | {"shard": os.path.join(linked_dir, r["frames"]["shard"])}}
         if target == "think":
             source = r if task == "ball" else reasons.get(r["id"])
-            if source is None:
+            if source is None or (task != "ball" and not source.get("reasoning")):  # none, "-1" or unparsed
                 excluded["no_rationale"] += 1
                 continue
             r["rationale"] = rationale(task, source)
@@ -53,6 +53,10 @@ def run_rows(tasks, data, datasets, target):
         r, ex = load_rows(task, root, "train", datasets=(datasets or {}).get(task), target=target)
         rows += r
         excluded[task] = dict(ex)
+        sources = collections.Counter(x["dataset"] for x in r)  # e.g. TAG: MSAD + ECVA, or ECVA alone without MSAD
+        print(f"{task}: trains on {', '.join(f'{d} ({n} rows)' for d, n in sorted(sources.items())) or 'no rows'}"
+              + (f"; only {', '.join((datasets or {})[task])} by config" if (datasets or {}).get(task) else ""),
+              flush=True)
     return rows, excluded
 
 

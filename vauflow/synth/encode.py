@@ -1,5 +1,6 @@
 """Deterministic video encoding of uint8 frames, in process (no ffmpeg process per clip)."""
 
+import itertools
 from pathlib import Path
 
 import av
@@ -30,9 +31,12 @@ def rgb_to_yuv420p(img):
 
 
 def write_mp4(path, frames, fps):
-    """Encode [T,H,W,3] uint8 RGB frames (H divisible by 4, W even) as MPEG-4 Part 2 / yuv420p MP4."""
-    frames = np.asarray(frames, dtype=np.uint8)
-    t, h, w, _ = frames.shape
+    """Encode [T,H,W,3] uint8 RGB frames (H divisible by 4, W even; an array or any iterable of frames, so long
+    clips need not be held in memory) as MPEG-4 Part 2 / yuv420p MP4."""
+    frames = iter(frames)
+    first = np.asarray(next(frames), dtype=np.uint8)
+    h, w, _ = first.shape
+    frames = itertools.chain([first], frames)
     with atomic_path(path) as tmp:
         with av.open(str(tmp), mode="w", format="mp4") as c:
             s = c.add_stream("mpeg4", rate=int(fps))
@@ -43,7 +47,7 @@ def write_mp4(path, frames, fps):
             s.options = {"qscale": "3"}
             s.codec_context.flags |= av.codec.context.Flags.qscale
             for img in frames:
-                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(img), format="yuv420p")
+                frame = av.VideoFrame.from_ndarray(rgb_to_yuv420p(np.asarray(img, dtype=np.uint8)), format="yuv420p")
                 for pkt in s.encode(frame):
                     c.mux(pkt)
             for pkt in s.encode():

@@ -21,7 +21,7 @@ def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None, check_in
     for r in rows:
         hit = cache.lookup(r["dataset"], r["video"])
         if hit is None:
-            q = cache.quarantined.get((r["dataset"], r["video"]))
+            q = cache.quarantine_reason(r["dataset"], r["video"])
             excluded["video_quarantined" if q else "video_missing"] += 1
             continue
         shard, meta = hit
@@ -42,17 +42,35 @@ def _shard_dirs(frames):
     return dirs
 
 
-def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S):
+def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S, off=()):
+    """Join every split's task rows to the frame cache. Rows of a dataset that is off (`datasets.<name>.origin:
+    off`) are excluded as such; a dataset whose folder holds none of its rows' videos stops the run with one line
+    (a wrong folder or naming scheme, not a few missing files)."""
     cache = FrameCache(_shard_dirs(frames))
     built = json.loads((Path(annotations_dir) / "summary.json").read_text())
-    summary = {}
+    summary, found = {}, collections.Counter()
+    wanted = collections.defaultdict(list)
     for split in built:
         summary[split] = {}
         for path in sorted((Path(annotations_dir) / split).glob("*.jsonl")):
             rows = read_jsonl(path)
-            linked, excluded = link_rows(rows, cache, tolerance, relative_to=out_dir, check_interval=path.stem == "tag")
+            dropped = sum(r["dataset"] in off for r in rows)
+            rows_on = [r for r in rows if r["dataset"] not in off]
+            linked, excluded = link_rows(rows_on, cache, tolerance, relative_to=out_dir,
+                                         check_interval=path.stem == "tag")
+            if dropped:
+                excluded["dataset_off"] = dropped
+            for r in rows_on:
+                wanted[r["dataset"]].append(r["video"])
+            found.update(r["dataset"] for r in linked)
             write_jsonl(Path(out_dir) / split / path.name, linked)
             summary[split][path.stem] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
+    for dataset, videos in sorted(wanted.items()):
+        if dataset in cache.folders and not found[dataset]:
+            folders = ", ".join(sorted(cache.folders[dataset]))
+            raise UsageError(f"dataset {dataset}: none of its {len(set(videos))} videos is under {folders} "
+                             f"({sum(k[0] == dataset for k in cache.entries)} videos there); expected names like "
+                             f"{sorted(set(videos))[0]!r} (set datasets.{dataset}.path to the folder holding them)")
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
 

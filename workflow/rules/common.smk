@@ -10,7 +10,9 @@ from vauflow.evaluate.tables import eval_models, judged_models, model_path, test
 
 from vauflow.config import (
     ConfigError,
+    active_datasets,
     compose,
+    model_folder,
     grpo_init_run,
     grpo_params,
     grpo_runs,
@@ -35,9 +37,11 @@ except ConfigError as e:
     sys.exit(f"vauflow: {e}")
 
 
-DATASETS = config["datasets"]
+# datasets in use (`origin: off` ones leave the DAG; their rows are excluded as such at the link step)
+DATASETS = active_datasets(config)
+OFF_DATASETS = sorted(set(config["datasets"]) - set(DATASETS))
 SOURCES = config["vaubench"]["sources"]
-VAU_DATASETS = sorted({s["dataset"] for s in SOURCES.values()})
+VAU_DATASETS = sorted({s["dataset"] for s in SOURCES.values()} & set(DATASETS))
 SHARDS = list(range(config["frames"]["shards"]))
 SYNTH_VAU_DATASETS = [d for d in VAU_DATASETS if DATASETS[d]["origin"] == "synthetic"]
 DOWNLOAD_DATASETS = [d for d, v in DATASETS.items() if v["origin"] == "download"]
@@ -45,6 +49,17 @@ ANNOTATIONS = config["annotations"]["vaubench"]
 MODELS = config["models"]
 BUILD_MODELS = [m for m, v in MODELS.items() if v["source"] == "build"]
 HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
+# the rehearsal of the paper preset: real annotations, placeholder clips in the local dataset folders
+REHEARSAL = config["rehearsal"]
+if REHEARSAL["source"]:
+    REHEARSAL["source"] = str(Path(workflow.basedir) / REHEARSAL["source"])
+# the placeholder clips go only into the dataset folders the rehearsal owns (never into a user's own folder)
+REHEARSAL_VIDEOS = [
+    d
+    for d in VAU_DATASETS
+    if DATASETS[d]["origin"] == "local"
+    and Path(DATASETS[d]["path"]) == Path("resources/rehearsal/videos") / d
+]
 # GRPO runs: the configured ones, and their repeats on other bases (<run>@<model>)
 GRPO_RUNS = grpo_runs(config)
 # SFT runs: the configured ones, the warm starts of GRPO runs that start from SFT, and their own warm starts
@@ -94,11 +109,18 @@ def as_json(obj):
 
 
 def model_dir(name):
-    return f"resources/models/{name}"
+    """A model's folder; a local one (the user's) as an input that never triggers a rerun by its date."""
+    folder = model_folder(config, name)
+    return ancient(folder) if MODELS[name]["source"] == "local" else folder
 
 
 def eval_model_dir(wildcards):
-    return model_path(config, wildcards.model)
+    folder = model_path(config, wildcards.model)
+    return (
+        ancient(folder)
+        if not folder.startswith("results/") and not folder.startswith("resources/")
+        else folder
+    )
 
 
 def sft_base(wildcards):

@@ -34,5 +34,6 @@ rule fetch_model:
         "../../envs/train.yaml"
     params:
         spec=lambda wc: as_json(MODELS[wc.model]),
+        lock=config["download"]["model_lock_file"],
     shell:
-        "vauflow model fetch --spec {params.spec:q} --out {output:q} > {log:q} 2>&1"
+        "vauflow model fetch --spec {params.spec:q} --out {output:q} --lock {params.lock:q} > {log:q} 2>&1"

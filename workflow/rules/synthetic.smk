@@ -37,3 +37,27 @@ if SYNTH_VAU_DATASETS:
         shell:
             "vauflow synth vau --params {params.vau:q} --sources {params.sources:q} --seed {params.seed} "
             "--videos-root resources/videos --annotations {output.annotations:q} > {log:q} 2>&1"
+
+
+if REHEARSAL["source"]:
+
+    rule rehearsal_data:
+        output:
+            annotations=directory("resources/rehearsal/annotations"),
+            videos=[directory(f"resources/rehearsal/videos/{d}") for d in REHEARSAL_VIDEOS],
+        log:
+            "logs/rehearsal_data.log",
+        benchmark:
+            "benchmarks/rehearsal_data/data.tsv"
+        conda:
+            "../../envs/data.yaml"
+        params:
+            source=REHEARSAL["source"],
+            rows=REHEARSAL["rows_per_split"],
+            sources=as_json(SOURCES),
+            seed=config["seed"],
+            only=REHEARSAL_VIDEOS,
+        shell:
+            "vauflow rehearsal --source {params.source:q} --annotations {output.annotations:q} "
+            "--videos-root resources/rehearsal/videos --datasets {params.only:q} --sources {params.sources:q} "
+            "--rows-per-split {params.rows} --seed {params.seed} > {log:q} 2>&1"
