@@ -96,6 +96,8 @@ def test_rehearsal_of_the_paper_preset_on_the_real_annotations(tmp_path, capsys)
     assert any("/" in clip.split("/", 1)[1] for clip in manifest["clips"] if clip.startswith("ucf_crime/"))
     assert max(manifest["clips"].values()) > 5633  # the longest interval (ECVA val, 5,633 s) is rehearsed
     assert cfg["eval"]["prompts"] == "paper" and tables["provenance"]
+    md = (wd / "results/tables/tables.md").read_text()  # ECVA's 1953.mp4 / 1955.mp4: in val (here: train) and test
+    assert "Test videos also named in train/val (not removed): test_ecva/1953.mp4 (also in train)" in md
     with capsys.disabled():  # measured, not asserted: the tables and report stages on the sampled rows' intervals
         seconds = {name: float((wd / f"benchmarks/{name}.tsv").read_text().splitlines()[1].split("\t")[0])
                    for name in ("tables", "plots")}

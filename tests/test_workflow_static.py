@@ -201,7 +201,7 @@ def test_every_schema_key_described():
 def test_a_dataset_switched_off_leaves_the_dag(workdir, tmp_path):
     """Without MSAD (gated): `datasets.msad.origin: off` (YAML's bare off too) on the paper preset: no MSAD frames,
     its rows excluded as such at the link step, its test split out of every evaluation job, TAG on ECVA alone."""
-    mine = tmp_path / "no_msad.yaml"
+    mine = tmp_path / "mine.yaml"
     mine.write_text("datasets: {msad: {origin: off}}\n")
     cfg = load_merged(REPO / "presets/paper.yaml", mine)
     assert cfg["datasets"]["msad"]["origin"] == "off"
@@ -212,5 +212,8 @@ def test_a_dataset_switched_off_leaves_the_dag(workdir, tmp_path):
     cells = [json.loads(c) for c in re.findall(r"--cells '(\[.*?\])'", out)]
     assert cells and not any(split == "test_msad" for c in cells for _, split, _ in c)
     assert any(split == "test_ecva" for c in cells for _, split, _ in c)
+    for target in ("data", "frames"):  # the partial targets respect it too
+        out = snakemake("-n", target, workdir=workdir, configfiles=[REPO / "presets/paper.yaml", mine]).stdout
+        assert "msad" not in out.replace("test_msad", "") and "ecva" in out, target
     total, _ = dry_run_total(REPO / "presets/paper.yaml", workdir=workdir)
     assert total - len(re.findall(r"^\[", out, re.M)) >= 16  # the 16 MSAD frame shards, at least, are gone
