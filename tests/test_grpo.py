@@ -40,12 +40,12 @@ def tiny_params(**over):
     return p | over
 
 
-def make_trainer(smoke_models, tasks=("qa",), **over):
+def make_trainer(smoke_models, tasks=("qa",), init=None, masters=True, **over):
     p = tiny_params(**over)
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     rows, _ = run_rows(list(tasks), data, p["datasets"], p["target"])
-    return GRPO(smoke_models / "resources/models/tiny", rows, p, smoke_config()["frames"]["budgets"]["train"],
-                p["seed"])
+    return GRPO(init or smoke_models / "resources/models/tiny", rows, p,
+                smoke_config()["frames"]["budgets"]["train"], p["seed"], masters=masters)
 
 
 def test_video_reaches_generation_reference_and_policy(smoke_models):
@@ -138,3 +138,94 @@ def test_grpo_settings_per_run():
     cfg["grpo"]["per_run"] = {"cls": {"learning_rate": 2e-6}}
     assert grpo_params(cfg, "cls")["learning_rate"] == 2e-6
     assert grpo_params(cfg, "qa")["learning_rate"] == cfg["grpo"]["learning_rate"]
+
+
+def updated_share(trainer, steps=3):
+    """Of the trainable elements whose gradient was non-zero in at least one step, the share whose stored value
+    changed; and how many had a zero gradient throughout (e.g. embedding rows of tokens never seen)."""
+    named = [(n, p) for n, p in trainer.model.named_parameters() if p.requires_grad]
+    before = {n: p.detach().clone() for n, p in named}
+    touched = {n: torch.zeros(p.shape, dtype=torch.bool) for n, p in named}
+    for step in range(steps):
+        trainer.train_step(step)
+        for n, p in named:
+            if p.grad is not None:
+                touched[n] |= (p.grad != 0).cpu()
+    changed = sum(int(((p.detach() != before[n]).cpu() & touched[n]).sum()) for n, p in named)
+    live = sum(int(t.sum()) for t in touched.values())
+    return changed / max(1, live), sum(int((~t).sum()) for t in touched.values())
+
+
+def test_bf16_keeps_fp32_masters_that_learn_at_the_papers_rate(smoke_models, tmp_path):
+    """model.dtype bfloat16 = bf16 compute, fp32 master weights and optimizer state: full fine-tuning at lr 1e-6,
+    3 GRPO steps on CPU change >= 99 % of the elements that had a gradient; updating the bf16 weights themselves
+    (the control, the old behaviour) changes < 10 % of them. Checkpoints hold the masters; the export is bf16."""
+    from safetensors import safe_open
+
+    from vauflow.grpo.loop import export
+
+    over = dict(method="full", freeze_vision=False, dtype="bfloat16", learning_rate=1e-6, lr_scheduler="constant")
+    mixed = make_trainer(smoke_models, **over)
+    assert {p.dtype for p in mixed.trainable} == {torch.float32}
+    share, idle = updated_share(mixed)
+    print(f"\nmixed precision: {share:.4f} of the elements with a gradient changed ({idle:,} never had one)")
+    assert share >= 0.99
+    pure = make_trainer(smoke_models, masters=False, **over)
+    assert {p.dtype for p in pure.trainable} == {torch.bfloat16}
+    control, _ = updated_share(pure)
+    print(f"pure bf16 (control): {control:.4f}")
+    assert control < 0.10
+    mixed.save(tmp_path / "run", [])
+    with safe_open(str(tmp_path / "run/checkpoint-0/trainable.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
+    export(mixed, tmp_path / "out", {"params": mixed.p}, [])
+    with safe_open(str(tmp_path / "out/model.safetensors"), "pt") as f:
+        assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
+
+
+def test_rollouts_ignore_the_model_folders_generation_config(smoke_models, tmp_path):
+    """Every sampling setting is explicit: a folder whose generation_config.json sets repetition_penalty 1.3 and
+    top_p 0.01 samples the same completions."""
+    import shutil
+
+    odd = tmp_path / "odd"
+    shutil.copytree(smoke_models / "resources/models/tiny", odd)
+    gen = json.loads((odd / "generation_config.json").read_text())
+    (odd / "generation_config.json").write_text(json.dumps(gen | {"repetition_penalty": 1.3, "top_p": 0.01,
+                                                                  "top_k": 2, "no_repeat_ngram_size": 1}))
+    out = []
+    for init in (None, odd):
+        trainer = make_trainer(smoke_models, init=init, max_completion_length=12)
+        torch.manual_seed(7)
+        out.append(trainer.rollout(trainer.prompts_for(0))[1])
+    assert out[0] == out[1] and any(len(c) > 2 for c in out[0])
+
+
+def test_log_probs_score_the_sampling_temperature(smoke_models):
+    """The loss scores the distribution sampled at `temperature`: logits divided by it, as TRL does."""
+    from vauflow.model.inputs import build_inputs
+    from vauflow.model.logprobs import completion_logps
+
+    trainer = make_trainer(smoke_models)
+    examples, completions = trainer.rollout(trainer.prompts_for(0))
+    full = build_inputs(trainer.processor, examples, completions=completions)
+    n = max(map(len, completions))
+    with torch.no_grad():
+        base = completion_logps(trainer.model, full, n)
+        hot = completion_logps(trainer.model, full, n, temperature=2.0)
+        logits = trainer.model(**{k: v for k, v in full.items() if k not in ("labels", "completion_mask")},
+                               logits_to_keep=n + 1).logits[:, :-1].float() / 2.0
+    want = torch.log_softmax(logits, -1).gather(-1, full["input_ids"][:, -n:].unsqueeze(-1)).squeeze(-1)
+    assert torch.allclose(hot, want, atol=1e-6) and not torch.allclose(hot, base)
+
+
+def test_gradient_checkpointing_gives_the_same_step(smoke_models):
+    """grpo.gradient_checkpointing (the paper preset's, for memory) recomputes activations: the same loss and the
+    same update as without it."""
+    logs, weights = [], []
+    for on in (False, True):
+        trainer = make_trainer(smoke_models, method="full", freeze_vision=False, gradient_checkpointing=on)
+        logs.append(trainer.train_step(0))
+        weights.append(torch.cat([p.detach().flatten() for p in trainer.trainable]))
+    assert logs[0]["loss"] == pytest.approx(logs[1]["loss"], rel=1e-5, abs=1e-7)
+    assert torch.allclose(weights[0], weights[1], rtol=1e-5, atol=1e-7)

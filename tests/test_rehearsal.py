@@ -23,7 +23,7 @@ OVERRIDES = {
     "model/base", "model/other_bases/qwen2-vl-2b", "model/other_bases/tiny-qwen2vl", "model/dtype",
     "eval/zero_shot", *{f"eval/max_new_tokens/{k}" for k in ("answer", "think", "reasoning")},
     "synthetic/ball/n_train", "synthetic/ball/n_val",
-    "sft/threads", "sft/max_steps", "sft/gradient_checkpointing", "grpo/threads", "grpo/max_steps",
+    "sft/threads", "sft/max_steps", "grpo/threads", "grpo/max_steps",
     "grpo/max_completion_length",
 }
 

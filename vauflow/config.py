@@ -254,6 +254,7 @@ def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
         params["init"] = f"{params['init']}@{base}"
     params["seed"] = config["seed"]
     params["dtype"] = config["model"]["dtype"]
+    params["attn_implementation"] = config["model"]["attn_implementation"]
     return params
 
 

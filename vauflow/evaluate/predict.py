@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from vauflow.frames.budget import VideoBudget
+from vauflow.model.generation import explicit_generation
 from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
 from vauflow.sft.data import example, frame_cache
@@ -33,17 +34,12 @@ def generate(model, processor, examples, max_new_tokens, repetition_penalty=1.0)
     decoding setting is explicit: nothing comes from the model folder's generation_config.json (the Qwen-VL
     checkpoints' says sampling with top-p 0.001 and repetition_penalty 1.05; fine-tuned folders say what their
     trainer left there)."""
-    from transformers import GenerationConfig
-
     batch = build_inputs(processor, examples)
-    folder_config, model.generation_config = model.generation_config, GenerationConfig()
-    try:
+    with explicit_generation(model):
         seqs = model.generate(**model_inputs(batch, model.device), do_sample=False, num_beams=1,
                               repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
                               suppress_tokens=vision_token_ids(processor), eos_token_id=eos_token_ids(processor),
                               pad_token_id=processor.tokenizer.pad_token_id)
-    finally:
-        model.generation_config = folder_config
     return processor.tokenizer.batch_decode(seqs[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
 
 

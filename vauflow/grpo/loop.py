@@ -12,6 +12,7 @@ top-p and vision special tokens suppressed; completions cut after the first EOS;
 advantages normalised per group; reference log-probs with the LoRA adapter disabled (or a frozen copy under full
 fine-tuning); one policy update per batch (ratio 1, so clipping is inert unless num_iterations > 1)."""
 
+import contextlib
 import copy
 import json
 import shutil
@@ -26,7 +27,8 @@ from vauflow.grpo.loss import group_advantages, policy_loss
 from vauflow.model.logprobs import completion_logps
 from vauflow.io import UsageError, atomic_dir, write_json, write_jsonl
 from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
-from vauflow.model.load import load_model, load_processor
+from vauflow.model.generation import compute, explicit_generation
+from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
 from vauflow.training import (COMPLETE, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
@@ -51,7 +53,10 @@ def rewards_for(rows, completions):
 
 
 class GRPO:
-    def __init__(self, init_model, rows, params, budget, seed):
+    def __init__(self, init_model, rows, params, budget, seed, masters=True):
+        """`masters`: with `dtype` bfloat16/float16, keep fp32 master weights (and optimizer state) and compute under
+        autocast; False updates the half-precision weights themselves (only as the tests' control: at lr 1e-6 most
+        updates then round away)."""
         self.p, self.rows, self.seed = params, rows, seed
         self.processor = load_processor(init_model)
         self.tok = self.processor.tokenizer
@@ -59,7 +64,12 @@ class GRPO:
         torch.manual_seed(seed)
         # one process: the GPU when there is one (multi-process GRPO is not implemented; see README)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model, self.manifest = load_model(init_model, dtype=params["dtype"], device=self.device)
+        self.compute = (lambda: compute(self.device, params["dtype"])) if masters else contextlib.nullcontext
+        self.model, self.manifest = load_model(init_model, dtype="float32" if masters else params["dtype"],
+                                               device=self.device, attn_implementation=params["attn_implementation"])
+        if params["gradient_checkpointing"]:  # the policy pass recomputes its activations in the backward pass
+            self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            self.model.config.use_cache = False
         if params["method"] == "lora":
             from peft import get_peft_model
 
@@ -67,7 +77,9 @@ class GRPO:
             self.ref = None  # the reference is the same model with the adapter disabled
         else:
             freeze_vision_tower(self.model, params["freeze_vision"])
-            self.ref = copy.deepcopy(self.model).eval().requires_grad_(False) if params["beta"] else None
+            # the frozen reference needs no master copy: half precision when the run computes in it
+            self.ref = (copy.deepcopy(self.model).to(DTYPES[params["dtype"]]).eval().requires_grad_(False)
+                        if params["beta"] else None)
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         self.opt = torch.optim.AdamW(self.trainable, lr=params["learning_rate"], betas=(0.9, 0.999), eps=1e-8,
@@ -103,11 +115,14 @@ class GRPO:
         examples = [example(r, self.cache, self.budget) for r in rows for _ in range(g)]
         batch = build_inputs(self.processor, examples)
         self.model.eval()
-        out = self.model.generate(
-            **model_inputs(batch, self.device), do_sample=True, temperature=self.p["temperature"],
-            top_k=self.p["top_k"], top_p=self.p["top_p"], max_new_tokens=self.p["max_completion_length"],
-            suppress_tokens=vision_token_ids(self.processor), eos_token_id=self.eos,
-            pad_token_id=self.tok.pad_token_id)
+        # every sampling setting explicit, none from the folder's generation_config.json (repetition_penalty 1.05
+        # there would sample from another distribution than the one the loss scores)
+        with explicit_generation(self.model), self.compute():
+            out = self.model.generate(
+                **model_inputs(batch, self.device), do_sample=True, temperature=self.p["temperature"],
+                top_k=self.p["top_k"], top_p=self.p["top_p"], repetition_penalty=1.0,
+                max_new_tokens=self.p["max_completion_length"], suppress_tokens=vision_token_ids(self.processor),
+                eos_token_id=self.eos, pad_token_id=self.tok.pad_token_id)
         self.model.train()
         completions = []
         for seq in out[:, batch["input_ids"].shape[1]:].tolist():
@@ -126,15 +141,16 @@ class GRPO:
         full = {k: v.to(self.device) for k, v in full.items()}
         n = max(len(c) for c in completions)
         mask = full["completion_mask"][:, -n:]
-        ref = None
+        ref, t = None, self.p["temperature"]
         if self.p["beta"]:
-            with torch.no_grad():
+            with torch.no_grad(), self.compute():
                 if self.ref is None:
                     with self.model.disable_adapter():
-                        ref = completion_logps(self.model, full, n)
+                        ref = completion_logps(self.model, full, n, t)
                 else:
-                    ref = completion_logps(self.ref, full, n)
-        logp = completion_logps(self.model, full, n)
+                    ref = completion_logps(self.ref, full, n, t)
+        with self.compute():
+            logp = completion_logps(self.model, full, n, t)
         loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv.to(self.device),
                                mask, self.p["beta"], self.p["epsilon"], self.p["loss_type"],
                                self.p["max_completion_length"])
@@ -226,10 +242,12 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
 
 
 def export(trainer, out_dir, manifest, history):
+    """The run's output, written in `model.dtype` (the checkpoints keep the fp32 masters)."""
     model = trainer.model
     with atomic_dir(out_dir) as tmp:
         if hasattr(model, "peft_config"):
             model.save_pretrained(tmp / "adapter")
             model = model.merge_and_unload()
+        model = model.to(DTYPES[manifest["params"]["dtype"]])
         write_jsonl(tmp / "log.jsonl", history)
         write_model_folder(tmp, model, trainer.processor, trainer.manifest, manifest)

@@ -10,10 +10,13 @@ import torch
 from vauflow.model.inputs import model_inputs
 
 
-def completion_logps(model, batch, n_completion):
-    """Per-token log-probs of the last `n_completion` tokens of each row, shape (rows, n_completion)."""
+def completion_logps(model, batch, n_completion, temperature=1.0):
+    """Per-token log-probs of the last `n_completion` tokens of each row, shape (rows, n_completion), in fp32, of
+    the distribution sampled at `temperature` (logits divided by it, as TRL does: the loss scores what was sampled)."""
     logits = model(**model_inputs(batch), logits_to_keep=n_completion + 1, use_cache=False).logits
     logits = logits[:, :-1].float()
+    if temperature != 1.0:
+        logits = logits / temperature
     targets = batch["input_ids"][:, -n_completion:]
     return torch.log_softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).squeeze(-1)
 

@@ -65,8 +65,12 @@ def completion_trainer():
     return CompletionSFTTrainer
 
 
-def prepare_model(base, params):
-    model, manifest = load_model(base, dtype=params["dtype"])  # the trainer places it on this rank's device
+def prepare_model(base, params, masters=True):
+    """fp32 master weights whatever `model.dtype` says: bf16/fp16 is the trainer's autocast (bf16=/fp16= below), the
+    checkpoints keep the masters, the export is written in `model.dtype`. `masters=False` loads the weights in
+    `model.dtype` itself (the tests' control). The trainer places the model on this rank's device."""
+    model, manifest = load_model(base, dtype="float32" if masters else params["dtype"],
+                                 attn_implementation=params["attn_implementation"])
     if params["method"] == "lora":
         from peft import get_peft_model
 
@@ -78,8 +82,9 @@ def prepare_model(base, params):
     return model, manifest
 
 
-def train(name, tasks, base, data, out, ckpt_root, params, budget):
-    """Train one SFT run (a task or a mix); resume from the newest complete checkpoint; export to `out`."""
+def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(), masters=True):
+    """Train one SFT run (a task or a mix); resume from the newest complete checkpoint; export to `out`.
+    `callbacks`: extra TrainerCallbacks (tests); `masters`: see prepare_model."""
     from transformers import TrainerState
     from trl import SFTConfig
 
@@ -89,7 +94,7 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
         raise UsageError(f"sft {name}: no training rows in {data} (excluded: {excluded})")
     processor = load_processor(base)
     torch.manual_seed(params["seed"])
-    model, base_manifest = prepare_model(base, params)
+    model, base_manifest = prepare_model(base, params, masters)
     trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
     print(f"sft {name}: tasks {tasks}, {len(rows)} rows ({excluded} excluded), method {params['method']}, "
           f"trainable parameters {trainable:,} of {total:,}", flush=True)
@@ -103,7 +108,8 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
         num_train_epochs=params["epochs"], max_steps=params["max_steps"] or -1,
         weight_decay=0.0, max_grad_norm=1.0, seed=params["seed"], data_seed=params["seed"],
         save_strategy="steps", save_steps=params["save_steps"], save_total_limit=2, logging_steps=params["log_steps"],
-        report_to=params["report_to"], bf16=params["dtype"] == "bfloat16", use_cpu=not torch.cuda.is_available(),
+        report_to=params["report_to"], bf16=params["dtype"] == "bfloat16", fp16=params["dtype"] == "float16",
+        use_cpu=not torch.cuda.is_available(),
         gradient_checkpointing=params["gradient_checkpointing"], remove_unused_columns=False,
         dataset_kwargs={"skip_prepare_dataset": True}, max_length=None, dataloader_num_workers=0,
         # seeds make CPU runs bit-identical (tested); torch's deterministic-algorithms mode would halve CPU speed
@@ -112,7 +118,7 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget):
     trainer_cls = completion_trainer()
     trainer = trainer_cls(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
                           data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
-                          callbacks=[complete_marker_callback()])
+                          callbacks=[complete_marker_callback(), *callbacks])
     resume = latest_checkpoint(run)
     # a checkpoint at the last step (killed before the export) is exported as it is: resuming from it, transformers
     # takes one step before it checks max_steps
