@@ -229,3 +229,37 @@ def test_gradient_checkpointing_gives_the_same_step(smoke_models):
         weights.append(torch.cat([p.detach().flatten() for p in trainer.trainable]))
     assert logs[0]["loss"] == pytest.approx(logs[1]["loss"], rel=1e-5, abs=1e-7)
     assert torch.allclose(weights[0], weights[1], rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("loss_type", ["grpo", "dapo", "dr_grpo"])
+def test_chunk_losses_add_up_to_the_step_loss(loss_type):
+    """policy_loss of row chunks, with the step's row and token totals, sums to the loss of all rows at once (dapo:
+    the token mean over the whole step, as TRL's over the accumulated batch)."""
+    g = torch.Generator().manual_seed(0)
+    logp = -torch.rand(6, 5, generator=g)
+    ref = logp - 0.1 * torch.rand(6, 5, generator=g)
+    adv = torch.randn(6, generator=g)
+    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 0],
+                         [1, 1, 1, 0, 0]])
+    whole, kl = policy_loss(logp, logp, ref, adv, mask, 0.04, 0.2, loss_type, 5)
+    parts = [policy_loss(logp[a:b], logp[a:b], ref[a:b], adv[a:b], mask[a:b], 0.04, 0.2, loss_type, 5, rows_total=6,
+                         tokens_total=int(mask.sum())) for a, b in ((0, 2), (2, 3), (3, 6))]
+    assert sum(p[0] for p in parts).item() == pytest.approx(whole.item(), rel=1e-6)
+    assert sum(p[1] for p in parts) == pytest.approx(kl, rel=1e-6)
+
+
+def test_log_prob_chunks_give_the_same_loss_and_gradients(smoke_models):
+    """grpo.logprob_chunk: the reference and policy passes in chunks of completions (a backward per chunk) give the
+    loss and gradients of one pass over all of them (<= 1e-5 relative, fp32)."""
+    steps = {}
+    for chunk in (0, 1, 3):
+        trainer = make_trainer(smoke_models, method="full", freeze_vision=False, logprob_chunk=chunk,
+                               num_generations=4)
+        log = trainer.train_step(0)
+        grads = torch.cat([p.grad.flatten() for p in trainer.trainable if p.grad is not None])
+        steps[chunk] = (log["loss"], log["kl"], grads)
+    loss, kl, grads = steps[0]
+    for chunk in (1, 3):
+        assert steps[chunk][0] == pytest.approx(loss, rel=1e-5, abs=1e-8)
+        assert steps[chunk][1] == pytest.approx(kl, rel=1e-5, abs=1e-9)
+        assert torch.linalg.norm(steps[chunk][2] - grads) <= 1e-5 * torch.linalg.norm(grads)

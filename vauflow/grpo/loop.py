@@ -26,7 +26,7 @@ from vauflow.frames.budget import VideoBudget
 from vauflow.grpo.loss import group_advantages, policy_loss
 from vauflow.model.logprobs import completion_logps
 from vauflow.io import UsageError, atomic_dir, write_json, write_jsonl
-from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
+from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, select_rows, vision_token_ids
 from vauflow.model.generation import compute, explicit_generation
 from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.rewards import REWARDS
@@ -130,49 +130,71 @@ class GRPO:
             completions.append(seq[:cut])
         return examples, completions
 
-    def micro_step(self, rows, weight):
-        """Rollout, rewards and the weighted loss's backward pass for a few prompts; returns what to log."""
+    def sample(self, rows):
+        """Rollouts, rewards and group advantages for a few prompts (each with its whole group)."""
         g = self.p["num_generations"]
         examples, completions = self.rollout(rows)
         texts = self.tok.batch_decode(completions, skip_special_tokens=True)
         per_fn, rewards = rewards_for([r for r in rows for _ in range(g)], texts)
         adv, zero_std = group_advantages(rewards, g)
-        full = build_inputs(self.processor, examples, completions=completions)
-        full = {k: v.to(self.device) for k, v in full.items()}
-        n = max(len(c) for c in completions)
-        mask = full["completion_mask"][:, -n:]
-        ref, t = None, self.p["temperature"]
-        if self.p["beta"]:
-            with torch.no_grad(), self.compute():
-                if self.ref is None:
-                    with self.model.disable_adapter():
-                        ref = completion_logps(self.model, full, n, t)
-                else:
-                    ref = completion_logps(self.ref, full, n, t)
-        with self.compute():
-            logp = completion_logps(self.model, full, n, t)
-        loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv.to(self.device),
-                               mask, self.p["beta"], self.p["epsilon"], self.p["loss_type"],
-                               self.p["max_completion_length"])
-        (loss * weight).backward()
-        return {"loss": float(loss.detach()) * weight, "kl": kl * weight, "zero_std": zero_std * weight,
+        return {"examples": examples, "completions": completions, "adv": adv, "zero_std": zero_std,
                 "rewards": rewards, "per_fn": per_fn, "lengths": [len(c) for c in completions]}
 
+    def chunks(self, rows):
+        size = self.p["logprob_chunk"] or rows
+        return [(i, min(rows, i + size)) for i in range(0, rows, size)]
+
+    def backward(self, part, rows_total, tokens_total):
+        """The loss of one sample's rows, in chunks of `logprob_chunk` completions (reference pass, then the policy
+        pass with its backward, chunk by chunk): each chunk's loss is its share of the whole step's, so the sum of
+        their gradients is the step's gradient, and one chunk's activations are alive at a time."""
+        full = build_inputs(self.processor, part["examples"], completions=part["completions"])
+        full = {k: v.to(self.device) for k, v in full.items()}
+        n = max(part["lengths"])
+        adv, t = part["adv"].to(self.device), self.p["temperature"]
+        loss_sum = kl_sum = 0.0
+        for a, b in self.chunks(len(part["completions"])):
+            chunk = select_rows(full, a, b)
+            mask = chunk["completion_mask"][:, -n:]
+            ref = None
+            if self.p["beta"]:
+                with torch.no_grad(), self.compute():
+                    if self.ref is None:
+                        with self.model.disable_adapter():
+                            ref = completion_logps(self.model, chunk, n, t)
+                    else:
+                        ref = completion_logps(self.ref, chunk, n, t)
+            with self.compute():
+                logp = completion_logps(self.model, chunk, n, t)
+            loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv[a:b], mask,
+                                   self.p["beta"], self.p["epsilon"], self.p["loss_type"],
+                                   self.p["max_completion_length"], rows_total=rows_total, tokens_total=tokens_total)
+            loss.backward()
+            loss_sum += float(loss.detach())
+            kl_sum += kl
+        return loss_sum, kl_sum
+
     def train_step(self, step):
+        """One optimizer step: every micro-batch's rollouts first (the step's row and token totals normalise the
+        loss, as TRL's dapo does over the accumulated batch), then each micro-batch's loss passes."""
         torch.manual_seed(self.seed * 1_000_003 + step)  # sampling is a function of (seed, step): resumable
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
         rows = self.prompts_for(step)
         size = self.p["per_device_batch"]
         self.opt.zero_grad(set_to_none=True)
-        parts = [self.micro_step(rows[i:i + size], len(rows[i:i + size]) / len(rows))
-                 for i in range(0, len(rows), size)]
+        parts = [self.sample(rows[i:i + size]) for i in range(0, len(rows), size)]
+        rows_total = sum(len(p["completions"]) for p in parts)
+        tokens_total = sum(sum(p["lengths"]) for p in parts)
+        losses = [self.backward(p, rows_total, tokens_total) for p in parts]
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.p["max_grad_norm"])
         self.opt.step()
         rewards = [r for p in parts for r in p["rewards"]]
-        log = {"step": step + 1, "loss": sum(p["loss"] for p in parts), "reward": float(np.mean(rewards)),
-               "reward_std": float(np.std(rewards)), "frac_zero_std_groups": sum(p["zero_std"] for p in parts),
-               "kl": sum(p["kl"] for p in parts),
+        groups = [len(p["completions"]) / rows_total for p in parts]
+        log = {"step": step + 1, "loss": sum(loss for loss, _ in losses), "reward": float(np.mean(rewards)),
+               "reward_std": float(np.std(rewards)),
+               "frac_zero_std_groups": sum(p["zero_std"] * w for p, w in zip(parts, groups)),
+               "kl": sum(kl for _, kl in losses) / max(1, tokens_total),
                "completion_length": float(np.mean([n for p in parts for n in p["lengths"]])),
                "grad_norm": float(grad_norm), "lr": self.lr_at(step)}
         for key in sorted({k for p in parts for k in p["per_fn"]}):

@@ -17,10 +17,15 @@ def k3_kl(logp, ref_logp):
     return torch.exp(d) - d - 1
 
 
-def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_type, max_completion_length):
+def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_type, max_completion_length,
+                rows_total=None, tokens_total=None):
     """Clipped surrogate + beta * k3 KL, aggregated as `loss_type`:
     grpo = mean over sequences of the per-sequence token mean (upstream; length-biased);
-    dapo = token mean over the batch; dr_grpo = token sum / (sequences x max_completion_length)."""
+    dapo = token mean over the step (TRL: the active tokens of the whole accumulated batch);
+    dr_grpo = token sum / (sequences x max_completion_length).
+    `rows_total` / `tokens_total`: the whole step's sequences and completion tokens, when these rows are one chunk
+    of it (the chunks' losses then add up to the step's); by default these rows are the whole step.
+    Returns (loss, summed KL over the masked tokens)."""
     ratio = torch.exp(logp - old_logp)
     adv = advantages.unsqueeze(1)
     per_token = -torch.min(ratio * adv, torch.clamp(ratio, 1 - epsilon, 1 + epsilon) * adv)
@@ -28,12 +33,13 @@ def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_
     per_token = per_token + beta * kl
     mask = mask.to(per_token.dtype)
     if loss_type == "grpo":
-        loss = ((per_token * mask).sum(1) / mask.sum(1).clamp(min=1)).mean()
+        per_row = (per_token * mask).sum(1) / mask.sum(1).clamp(min=1)
+        loss = per_row.mean() if rows_total is None else per_row.sum() / rows_total
     elif loss_type == "dapo":
-        loss = (per_token * mask).sum() / mask.sum().clamp(min=1)
+        loss = (per_token * mask).sum() / (mask.sum().clamp(min=1) if tokens_total is None else max(1, tokens_total))
     elif loss_type == "dr_grpo":
-        loss = (per_token * mask).sum() / (mask.shape[0] * max_completion_length)
+        loss = (per_token * mask).sum() / ((mask.shape[0] if rows_total is None else rows_total)
+                                           * max_completion_length)
     else:
         raise ValueError(f"loss_type {loss_type!r}: expected grpo, dapo or dr_grpo")
-    mean_kl = float((kl.detach() * mask).sum() / mask.sum().clamp(min=1))
-    return loss, mean_kl
+    return loss, float((kl.detach() * mask).sum())

@@ -147,6 +147,7 @@ def build_inputs(processor, examples, completions=None, dtype=None):
     if "second_per_grid_ts" in videos[0][0]:
         batch["second_per_grid_ts"] = torch.tensor([t for v in videos for t in v[0]["second_per_grid_ts"]])
     check_video(processor, batch, clips)
+    batch["video_rows"] = torch.tensor([i for i, per_example in enumerate(clips) for _ in per_example])
     if completions is not None:
         batch = append_completions(batch, completions, processor)
     if dtype is not None:
@@ -224,6 +225,26 @@ def append_completions(batch, completions, processor):
     out["mm_token_type_ids"] = left_pad(types, 0)
     out["labels"] = left_pad(labels, -100)
     out["completion_mask"] = left_pad(cmask, 0)
+    return out
+
+
+def select_rows(batch, start, stop):
+    """Rows start:stop of a batch from build_inputs, with their videos' pixel rows, grids and timing: a chunk that the
+    model scores exactly as it scores those rows inside the whole batch (the same padding)."""
+    videos = (batch["video_rows"] >= start) & (batch["video_rows"] < stop)
+    index = videos.nonzero().flatten()
+    offsets = torch.cat([torch.zeros(1, dtype=torch.long), batch["video_grid_thw"].prod(-1).cumsum(0)])
+    pixels = slice(int(offsets[index[0]]), int(offsets[index[-1] + 1])) if len(index) else slice(0, 0)
+    out = {}
+    for k, v in batch.items():
+        if k == "pixel_values_videos":
+            out[k] = v[pixels]
+        elif k in ("video_grid_thw", "second_per_grid_ts"):
+            out[k] = v[videos]
+        elif k == "video_rows":
+            out[k] = v[videos] - start
+        else:
+            out[k] = v[start:stop]
     return out
 
 
