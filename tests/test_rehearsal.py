@@ -87,7 +87,8 @@ def test_rehearsal_of_the_paper_preset_on_the_real_annotations(tmp_path, capsys)
             assert all(cell["n"] == len(population) for cell in modes.values()), label
     heads = {f.name.split("_")[0]: f.read_text().splitlines()[0] for f in (wd / "results/eval/base/predictions").glob("*.csv")}
     assert heads == {"qa": "Video Name,QA answer", "tag": "Video Name,Temporal Grounding",
-                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis"}
+                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis",
+                     "ball": "Video Name,Answer"}
     for f in (wd / "results/eval/base/predictions").glob("*.csv"):
         with open(f, newline="", encoding="utf-8") as fh:
             assert len(list(csv.reader(fh))) > 1

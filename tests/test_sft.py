@@ -122,7 +122,7 @@ def test_base_that_is_not_a_model_is_one_line_error(smoke_models, tmp_path):
                 "--out", tmp_path / "out", "--checkpoints", tmp_path / "ckpt",
                 "--params", json.dumps(sft_params(smoke_config(), "qa")),
                 "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"]), check=False)
-    assert p.returncode == 2 and "not a vauflow model folder" in p.stderr
+    assert p.returncode == 2 and "not a model folder (no vauflow_model.json, no readable config.json)" in p.stderr
     assert p.stderr.strip().count("\n") == 0
 
 

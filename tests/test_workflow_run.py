@@ -106,7 +106,8 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     heads = {f.name.split("_")[0]: f.read_text().splitlines()[0]
              for f in (workdir / "results/eval/base/predictions").glob("*.csv")}
     assert heads == {"qa": "Video Name,QA answer", "tag": "Video Name,Temporal Grounding",
-                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis"}
+                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis",
+                     "ball": "Video Name,Answer"}
     assert (workdir / "results/tables/tables.csv").read_text().startswith("table,split,model,mode,metric,value,n\n")
     assert "\\toprule" in (workdir / "results/tables/tables.tex").read_text()
     demo_answers_are_labels(workdir)
