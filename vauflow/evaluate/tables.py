@@ -150,9 +150,8 @@ def baselines(config, table, built, vau_linked, ball_linked, population="upstrea
     majority letter / class / direction scored on the test rows, and the best constant interval."""
     task, out = TABLE_TASK[table], {}
     splits = [BALL_SPLIT] if task == "ball" else test_splits(config)
-    train_split = "train"
-    train = (read_jsonl(Path(ball_linked) / f"{train_split}.jsonl") if task == "ball" else
-             read_jsonl(Path(built) / train_split / f"{task}.jsonl") if (Path(built) / train_split).is_dir() else [])
+    train = (read_jsonl(Path(ball_linked) / "train.jsonl") if task == "ball" else
+             read_jsonl(Path(built) / "train" / f"{task}.jsonl") if (Path(built) / "train").is_dir() else [])
     if task == "cls":
         train = [r for r in train if r.get("labelled", True)]
     for split in splits:
