@@ -322,8 +322,8 @@ def compose(configfiles=(), overrides=None, default=DEFAULT_PRESET):
                           "preset, then overlays (files without a 'preset' key)")
     if presets:
         chain = preset_chain(presets[0])
-    elif default is not None and Path(default).is_file():
-        chain = preset_chain(default)
+    elif default is not None and Path(default).is_file():  # config.yaml: the default preset (or a plain base)
+        chain = preset_chain(default) if is_preset(_read_yaml(default)) else [_read_yaml(default)]
     else:
         chain = []
     config = {}
