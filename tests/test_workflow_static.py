@@ -18,6 +18,7 @@ def expected_jobs(cfg):
     vau = {s["dataset"] for s in cfg["vaubench"]["sources"].values()}
     n = 1  # all
     n += 1  # synth_ball
+    n += bool(cfg["rehearsal"]["source"])  # rehearsal_data: the rehearsal's annotations and placeholder clips
     n += any(ds[d]["origin"] == "synthetic" for d in vau)  # synth_vau: one job for every synthetic source
     n += sum(v["origin"] == "download" for v in ds.values())  # download_videos
     n += cfg["annotations"]["vaubench"]["origin"] == "download"  # download_annotations
