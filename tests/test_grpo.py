@@ -263,3 +263,15 @@ def test_log_prob_chunks_give_the_same_loss_and_gradients(smoke_models):
         assert steps[chunk][0] == pytest.approx(loss, rel=1e-5, abs=1e-8)
         assert steps[chunk][1] == pytest.approx(kl, rel=1e-5, abs=1e-9)
         assert torch.linalg.norm(steps[chunk][2] - grads) <= 1e-5 * torch.linalg.norm(grads)
+
+
+def test_lora_under_bf16_keeps_a_half_precision_base_and_fp32_adapters(smoke_models):
+    """Mixed precision with LoRA: the frozen base stays in bf16 (half the memory of fp32 masters everywhere), the
+    adapters and modules_to_save are the fp32 masters, with fp32 gradients, after a step under autocast."""
+    trainer = make_trainer(smoke_models, dtype="bfloat16")
+    frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
+    assert frozen == {torch.bfloat16} and {p.dtype for p in trainer.trainable} == {torch.float32}
+    trainer.train_step(0)
+    grads = [p.grad for p in trainer.trainable if p.grad is not None]
+    assert grads and {g.dtype for g in grads} == {torch.float32}
+    assert {p.dtype for p in trainer.trainable} == {torch.float32}

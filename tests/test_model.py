@@ -118,8 +118,15 @@ class HubFixture:
                         return self.reply(404, b"{}")
                     body = {"sha": commit, "siblings": [{"rfilename": f} for f in sorted(outer.commits[commit])]}
                     return self.reply(200, json.dumps(body).encode())
+                if parts[1] == "cdn":  # /cdn/<commit>/<file>: large files live on another host, as the Hub's
+                    return self.reply(200, outer.commits[parts[2]]["/".join(parts[3:])])
                 commit, name = parts[4], "/".join(parts[5:])  # /<org>/<name>/resolve/<commit>/<file>
                 data = outer.commits.get(commit, {}).get(name)
+                if data is not None and name.endswith(".safetensors"):  # redirected, as the Hub does to its CDN
+                    self.send_response(302)
+                    self.send_header("Location", f"http://localhost:{outer.port}/cdn/{commit}/{name}")
+                    self.send_header("Content-Length", "0")
+                    return self.end_headers()
                 return self.reply(404, b"") if data is None else self.reply(200, data)
 
             def reply(self, code, data):
@@ -129,7 +136,8 @@ class HubFixture:
                 self.wfile.write(data)
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.port = self.httpd.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"  # the CDN is the same server as "localhost": another host name
         threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
 
 
@@ -159,7 +167,10 @@ def test_fetch_locks_the_commit_and_the_hashes(tmp_path):
         "config.json", "model.safetensors"}
     made = json.loads((tmp_path / "m1" / "vauflow_model.json").read_text())
     assert made["commit"] == "a" * 40 and len(made["folder_sha256"]) == 64
-    assert all(auth == "Bearer hf_planted_token" for _, auth in hub.seen)
+    # the token goes to the Hub, never to the host a large file is redirected to
+    assert all(auth == ("Bearer hf_planted_token" if not path.startswith("/cdn/") else None)
+               for path, auth in hub.seen)
+    assert any(path.startswith("/cdn/") for path, _ in hub.seen)
     assert "hf_planted_token" not in lock.read_text() + p.stdout + p.stderr
     # main moves: the lock keeps the first commit
     hub.commits["b" * 40] = files | {"model.safetensors": b"weights-2"}

@@ -212,3 +212,10 @@ def test_bf16_sft_keeps_fp32_masters_that_learn_at_the_papers_rate(smoke_models,
     print(f"\nSFT: {shares[True]:.4f} of the elements with a gradient changed (mixed precision), "
           f"{shares[False]:.4f} (pure bf16, the control)")
     assert shares[True] >= 0.99 and shares[False] < 0.10
+
+
+def test_lora_under_bf16_keeps_a_half_precision_base_and_fp32_adapters(smoke_models):
+    params = sft_params(smoke_config(), "qa") | {"method": "lora", "dtype": "bfloat16"}
+    model, _ = prepare_model(smoke_models / "resources/models/tiny", params)
+    assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}
+    assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}

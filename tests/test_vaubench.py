@@ -160,16 +160,14 @@ def test_raw_cells_kept_for_upstream_scoring(real_summary):
 def test_link_cli_reconciles_on_real_annotations(real_summary, tmp_path):
     """Real annotations against an empty cache: every row excluded as video_missing, none lost."""
     built, s = real_summary
-    shard = tmp_path / "empty"
-    shard.mkdir()
-    (shard / "index.json").write_text("{}")
-    (shard / "quarantine.jsonl").write_text("")
-    (shard / "summary.json").write_text(json.dumps({"dataset": "msad", "videos": "/data/MSAD"}))
+    shard, videos = tmp_path / "empty", tmp_path / "MSAD"
+    videos.mkdir()  # a real (empty) frame-cache shard of a folder holding none of MSAD's videos
+    vauflow("frames", "extract", "--videos", videos, "--out", shard, "--dataset", "msad")
     # a folder holding none of a dataset's videos is a wrong folder or naming scheme: one line, an example name
     p = vauflow("vaubench", "link", "--annotations", built, "--frames", shard, "--out", tmp_path / "linked",
                 check=False)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0, p.stderr
-    assert "dataset msad: none of its" in p.stderr and "/data/MSAD" in p.stderr and "'Assault_1.mp4'" in p.stderr
+    assert "dataset msad: none of its" in p.stderr and str(videos) in p.stderr and "'Assault_1.mp4'" in p.stderr
     (shard / "summary.json").write_text(json.dumps({"dataset": "other"}))
     vauflow("vaubench", "link", "--annotations", built, "--frames", shard, "--out", tmp_path / "linked")
     ls = json.loads((tmp_path / "linked" / "summary.json").read_text())
@@ -188,7 +186,7 @@ def _shard(path, dataset, videos):
         index[rel] = meta | {"key": f"k{k}"}
     (path / "index.json").write_text(json.dumps(index))
     (path / "quarantine.jsonl").write_text("")
-    (path / "summary.json").write_text(json.dumps({"dataset": dataset, "videos": f"/data/{dataset}"}))
+    (path / "summary.json").write_text(json.dumps({"dataset": dataset, "videos_dir": f"/data/{dataset}"}))
     return path
 
 

@@ -367,7 +367,7 @@ def build_parser():
     x = mo.add_parser("fetch", help="download a released checkpoint (needs internet), its commit and hashes locked")
     x.add_argument("--spec", type=_json, required=True)
     x.add_argument("--out", required=True)
-    x.add_argument("--lock", default="resources/models.lock.json", help="the model lock file (commit + sha256s)")
+    x.add_argument("--lock", default="models.lock.json", help="the model lock file (commit + sha256s)")
     x.set_defaults(func=cmd_model_fetch)
 
     for stage, init_help in (("sft", "model folder to start from"), ("grpo", "model folder to start from (base or SFT)")):

@@ -250,6 +250,11 @@ def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
     if errors:
         e = errors[0]
         raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/{_key(e.absolute_path)}': {e.message}")
+    for task, names in params["datasets"].items():  # per-run overrides included
+        for ds in names:
+            if ds not in config["datasets"]:
+                raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/datasets/{task}': '{ds}' is not in "
+                                  "'datasets'")
     if base and params["init"] not in ("base", "sft"):  # the run it continues from is that base's too
         params["init"] = f"{params['init']}@{base}"
     params["seed"] = config["seed"]

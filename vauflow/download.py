@@ -41,6 +41,20 @@ def _name(entry):
     return entry.get("name") or PurePosixPath(urllib.parse.urlparse(entry["url"]).path).name
 
 
+class _SameHostCredentials(urllib.request.HTTPRedirectHandler):
+    """Redirects keep the Authorization header only on the same host (the Hub answers large files with a redirect
+    to a CDN, which must not see the token)."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameHostCredentials)
+
+
 def fetch(url, dest, retries=3, timeout=30.0, backoff=1.0, headers=None):
     """Download `url` to `dest`, resuming from `dest.part` with HTTP Range; bounded retries with backoff."""
     dest = Path(dest)
@@ -50,7 +64,7 @@ def fetch(url, dest, retries=3, timeout=30.0, backoff=1.0, headers=None):
         have = part.stat().st_size if part.exists() else 0
         req = urllib.request.Request(url, headers=(headers or {}) | ({"Range": f"bytes={have}-"} if have else {}))
         try:
-            with urllib.request.urlopen(req, timeout=timeout) as resp:
+            with _OPENER.open(req, timeout=timeout) as resp:
                 if have and resp.status != 206:
                     have = 0  # server ignored the range: start over
                 mode = "ab" if have else "wb"

@@ -5,8 +5,8 @@ on MSAD + ECVA and needs them), val = the rest of val.csv; the test files are us
 `rows_per_split` rows of every split (always with its longest interval), a placeholder clip is written under the row's
 real name, in its dataset's folder (UCF-Crime in class sub-folders, the layout its archive unpacks into), lasting past
 its interval. Rows without a clip are lost at the link step as "video missing", counted like a real missing video.
-The folders are ordinary `origin: local` dataset folders: a user's own videos (or any clips with those names) replace
-them.
+The folders are the rule's own (resources/rehearsal/videos/<dataset>, rewritten on a rerun): to rehearse on your
+videos, point the datasets' paths at your folders instead; the rule never writes outside its own folders.
 """
 
 import collections

@@ -53,6 +53,15 @@ def freeze_vision_tower(model, freeze):
             p.requires_grad_(False)
 
 
+def fp32_trainables(model):
+    """The trainable tensors (LoRA adapters, modules_to_save) as fp32 masters over a half-precision frozen base."""
+    import torch
+
+    for p in model.parameters():
+        if p.requires_grad and p.dtype != torch.float32:
+            p.data = p.data.float()
+
+
 def count_trainable(model):
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 

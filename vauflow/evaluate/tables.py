@@ -363,7 +363,8 @@ def model_provenance(folder):
         return "absent"
     made = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).is_file() else {}
     if made.get("commit"):
-        return f"{made['source']}@{made['commit']} folder sha256 {made['folder_sha256'][:16]}"
+        return (f"{made['source']} revision {made['revision']} = commit {made['commit']}, folder sha256 "
+                f"{made['folder_sha256'][:16]}")
     h = hashlib.sha256()
     for f in sorted(folder.iterdir()):
         if f.is_file() and f.suffix in (".json", ".safetensors", ".jinja"):

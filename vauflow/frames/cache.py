@@ -41,7 +41,7 @@ class FrameCache:
         for d in map(Path, shard_dirs):
             summary = json.loads((d / "summary.json").read_text())
             ds = summary["dataset"]
-            self.folders[ds].add(summary.get("videos", str(d)))
+            self.folders[ds].add(summary.get("videos_dir", str(d)))
             for rel, meta in json.loads((d / "index.json").read_text()).items():
                 self.entries[(ds, rel)] = (d, meta)
                 self.by_name[(ds, rel.rsplit("/", 1)[-1])].append(rel)

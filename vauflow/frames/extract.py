@@ -247,7 +247,7 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
         index[rel] = meta
     summary = {
         "dataset": dataset or videos_dir.name,
-        "videos": str(videos_dir),
+        "videos_dir": str(videos_dir),
         "shard": [i, k],
         "videos": len(mine),
         "extracted": len(index),

@@ -31,7 +31,7 @@ from vauflow.model.generation import compute, explicit_generation
 from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
-from vauflow.training import (COMPLETE, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
+from vauflow.training import (COMPLETE, fp32_trainables, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
                               latest_checkpoint, lora_config, run_dir, world_size, write_model_folder)
 
 
@@ -65,7 +65,10 @@ class GRPO:
         # one process: the GPU when there is one (multi-process GRPO is not implemented; see README)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.compute = (lambda: compute(self.device, params["dtype"])) if masters else contextlib.nullcontext
-        self.model, self.manifest = load_model(init_model, dtype="float32" if masters else params["dtype"],
+        # fp32 masters for what trains: the whole model under full fine-tuning; under LoRA the frozen base stays in
+        # the compute dtype (half the memory) and only the adapters and modules_to_save are fp32 (below)
+        full_masters = masters and params["method"] == "full"
+        self.model, self.manifest = load_model(init_model, dtype="float32" if full_masters else params["dtype"],
                                                device=self.device, attn_implementation=params["attn_implementation"])
         if params["gradient_checkpointing"]:  # the policy pass recomputes its activations in the backward pass
             self.model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
@@ -74,6 +77,8 @@ class GRPO:
             from peft import get_peft_model
 
             self.model = get_peft_model(self.model, lora_config(params["lora"]))
+            if masters:
+                fp32_trainables(self.model)
             self.ref = None  # the reference is the same model with the adapter disabled
         else:
             freeze_vision_tower(self.model, params["freeze_vision"])

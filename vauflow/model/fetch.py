@@ -50,7 +50,7 @@ def folder_sha256(file_hashes):
     return hashlib.sha256("".join(f"{k}\0{v}\n" for k, v in sorted(file_hashes.items())).encode()).hexdigest()
 
 
-def fetch(spec, out_dir, lock_path="resources/models.lock.json", retries=3, timeout=60.0):
+def fetch(spec, out_dir, lock_path="models.lock.json", retries=3, timeout=60.0):
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
         raise UsageError(f"cannot fetch {spec['repo']}: HF_HUB_OFFLINE is set; unset it on a machine with "
                          f"internet, or put the model folder at {out_dir}")

@@ -16,8 +16,8 @@ from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
 from vauflow.sft.data import example, frame_cache, run_rows, target
-from vauflow.training import (complete_marker_callback, count_trainable, export, freeze_vision_tower, grad_accum,
-                              latest_checkpoint, lora_config, run_dir, world_size)
+from vauflow.training import (complete_marker_callback, count_trainable, export, fp32_trainables, freeze_vision_tower,
+                              grad_accum, latest_checkpoint, lora_config, run_dir, world_size)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -69,12 +69,15 @@ def prepare_model(base, params, masters=True):
     """fp32 master weights whatever `model.dtype` says: bf16/fp16 is the trainer's autocast (bf16=/fp16= below), the
     checkpoints keep the masters, the export is written in `model.dtype`. `masters=False` loads the weights in
     `model.dtype` itself (the tests' control). The trainer places the model on this rank's device."""
-    model, manifest = load_model(base, dtype="float32" if masters else params["dtype"],
+    full_masters = masters and params["method"] == "full"  # LoRA: a half-precision frozen base, fp32 adapters
+    model, manifest = load_model(base, dtype="float32" if full_masters else params["dtype"],
                                  attn_implementation=params["attn_implementation"])
     if params["method"] == "lora":
         from peft import get_peft_model
 
         model = get_peft_model(model, lora_config(params["lora"]))
+        if masters:
+            fp32_trainables(model)
     elif params["method"] == "full":
         freeze_vision_tower(model, params["freeze_vision"])
     else:

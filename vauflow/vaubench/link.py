@@ -62,7 +62,7 @@ def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S, o
                 excluded["dataset_off"] = dropped
             for r in rows_on:
                 wanted[r["dataset"]].append(r["video"])
-            found.update(r["dataset"] for r in linked)
+            found.update(r["dataset"] for r in rows_on if cache.resolve(r["dataset"], r["video"]) is not None)
             write_jsonl(Path(out_dir) / split / path.name, linked)
             summary[split][path.stem] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
     for dataset, videos in sorted(wanted.items()):

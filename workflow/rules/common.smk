@@ -51,8 +51,8 @@ BUILD_MODELS = [m for m, v in MODELS.items() if v["source"] == "build"]
 HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
 # the rehearsal of the paper preset: real annotations, placeholder clips in the local dataset folders
 REHEARSAL = config["rehearsal"]
-if REHEARSAL["source"]:
-    REHEARSAL["source"] = str(Path(workflow.basedir) / REHEARSAL["source"])
+# (resolved here, not in config: params and the config hash stay the same wherever the checkout lives)
+REHEARSAL_SOURCE = str(Path(workflow.basedir) / REHEARSAL["source"]) if REHEARSAL["source"] else None
 # the placeholder clips go only into the dataset folders the rehearsal owns (never into a user's own folder)
 REHEARSAL_VIDEOS = [
     d
@@ -115,12 +115,13 @@ def model_dir(name):
 
 
 def eval_model_dir(wildcards):
-    folder = model_path(config, wildcards.model)
-    return (
-        ancient(folder)
-        if not folder.startswith("results/") and not folder.startswith("resources/")
-        else folder
-    )
+    """A table row's model folder: a trained run's output, or a base model's folder (as model_dir)."""
+    m = wildcards.model
+    if m == "base":
+        return model_dir(config["model"]["base"])
+    if m.startswith(("zs-", "ext-")):
+        return model_dir(m.split("-", 1)[1])
+    return model_path(config, m)
 
 
 def sft_base(wildcards):

@@ -39,7 +39,7 @@ if SYNTH_VAU_DATASETS:
             "--videos-root resources/videos --annotations {output.annotations:q} > {log:q} 2>&1"
 
 
-if REHEARSAL["source"]:
+if REHEARSAL_SOURCE:
 
     rule rehearsal_data:
         output:
@@ -52,7 +52,7 @@ if REHEARSAL["source"]:
         conda:
             "../../envs/data.yaml"
         params:
-            source=REHEARSAL["source"],
+            source=REHEARSAL_SOURCE,
             rows=REHEARSAL["rows_per_split"],
             sources=as_json(SOURCES),
             seed=config["seed"],
