@@ -52,7 +52,9 @@ HUB_MODELS = [m for m, v in MODELS.items() if v["source"] == "hub"]
 # the rehearsal of the paper preset: real annotations, placeholder clips in the local dataset folders
 REHEARSAL = config["rehearsal"]
 # (resolved here, not in config: params and the config hash stay the same wherever the checkout lives)
-REHEARSAL_SOURCE = str(Path(workflow.basedir) / REHEARSAL["source"]) if REHEARSAL["source"] else None
+REHEARSAL_SOURCE = (
+    str(Path(workflow.basedir) / REHEARSAL["source"]) if REHEARSAL["source"] else None
+)
 # the placeholder clips go only into the dataset folders the rehearsal owns (never into a user's own folder)
 REHEARSAL_VIDEOS = [
     d
