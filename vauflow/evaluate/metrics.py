@@ -249,7 +249,10 @@ def tag_ious(gt_rows, pred_rows, scoring="upstream"):
                 if scoring == "strict":
                     out.append(0.0)
                 continue
-            pred = tag_interval_upstream(text) if scoring == "upstream" else parse.tag_interval_lenient(text)
+            if scoring == "strict":
+                out.append(tag_iou(g, text))
+                continue
+            pred = tag_interval_upstream(text)
             out.append(0.0 if pred is None else parse.tiou(pred, g["gt"]))
     return out
 
