@@ -50,16 +50,64 @@ def make_trainer(smoke_models, tasks=("qa",), init=None, masters=True, **over):
 
 def test_video_reaches_generation_reference_and_policy(smoke_models):
     """A hook on the vision tower: per step one pass with grad (policy) and no-grad passes for the rollout and
-    the reference log-probs, each on every completion's copy of the video."""
-    trainer = make_trainer(smoke_models)
+    the reference log-probs, each on the P prompts' videos, not on every completion's copy (P x G)."""
+    trainer = make_trainer(smoke_models, num_generations=4)
     calls = []
     visual = trainer.model.base_model.model.model.visual
-    visual.register_forward_pre_hook(lambda m, args: calls.append((torch.is_grad_enabled(), args[0].shape[0])))
+    visual.register_forward_pre_hook(lambda m, args, kw: calls.append((torch.is_grad_enabled(), kw["grid_thw"])),
+                                     with_kwargs=True)
     trainer.train_step(0)
-    grad = [n for g, n in calls if g]
-    nograd = [n for g, n in calls if not g]
+    grad = [grid for g, grid in calls if g]
+    nograd = [grid for g, grid in calls if not g]
     assert len(grad) == 1 and len(nograd) == 2, calls  # policy; rollout prefill + reference
-    assert grad[0] == nograd[0] == nograd[1] > 0  # the same G x P videos in every pass
+    prompts = trainer.p["effective_batch"]
+    assert all(len(grid) == prompts for grid in grad + nograd), calls  # videos per pass = prompts
+
+
+def per_completion_loss(trainer, part, rows_total, tokens_total):
+    """The step's loss with every completion row carrying its own copy of the video (the tower sees P x G videos)."""
+    from vauflow.model.inputs import build_inputs
+    from vauflow.model.logprobs import completion_logps
+
+    g, t, n = trainer.p["num_generations"], trainer.p["temperature"], max(part["lengths"])
+    full = build_inputs(trainer.processor, [e for e in part["prompts"] for _ in range(g)],
+                        completions=part["completions"])
+    with torch.no_grad(), trainer.reference() as ref_model:
+        ref = completion_logps(ref_model, full, n, t)
+    logp = completion_logps(trainer.model, full, n, t)
+    loss, _ = policy_loss(logp, logp.detach(), ref, part["adv"], full["completion_mask"][:, -n:], trainer.p["beta"],
+                          trainer.p["epsilon"], trainer.p["loss_type"], trainer.p["max_completion_length"],
+                          rows_total=rows_total, tokens_total=tokens_total)
+    loss.backward()
+    return float(loss.detach())
+
+
+@pytest.mark.parametrize("chunk", [0, 3])
+def test_shared_video_features_give_the_per_completion_loss_and_gradients(smoke_models, chunk):
+    """The tower once per prompt, its features shared by the group's completions (in chunks or not): the loss and
+    gradients of per-completion encoding, the trainable merger and tower included (<= 1e-5 relative, fp32)."""
+    trainer = make_trainer(smoke_models, method="full", freeze_vision=False, num_generations=4, logprob_chunk=chunk)
+    torch.manual_seed(0)
+    part = trainer.sample(trainer.prompts_for(0))
+    rows_total, tokens_total = len(part["completions"]), sum(part["lengths"])
+    part["adv"] = torch.randn(rows_total)  # an untrained model earns no reward: give the rows advantages to learn
+    grads = []
+    for step in (lambda: trainer.backward(part, rows_total, tokens_total)[0],
+                 lambda: per_completion_loss(trainer, part, rows_total, tokens_total)):
+        trainer.opt.zero_grad(set_to_none=False)
+        loss = step()
+        grads.append((loss, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}))
+    (shared, a), (copies, b) = grads
+    assert shared == pytest.approx(copies, rel=1e-5, abs=1e-8)
+    flat = [torch.cat([g[n].flatten() for n in g]) for g in (a, b)]
+    assert torch.linalg.norm(flat[0] - flat[1]) <= 1e-5 * torch.linalg.norm(flat[1])
+    tower = [n for n in a if ".visual." in f".{n}"]
+    tower_a, tower_b = (torch.cat([g[n].flatten() for n in tower]) for g in (a, b))
+    whole = float(torch.linalg.norm(flat[0] - flat[1]) / torch.linalg.norm(flat[1]))
+    part_tower = float(torch.linalg.norm(tower_a - tower_b) / torch.linalg.norm(tower_b))
+    print(f"\nshared vs per-completion gradients: {whole:.2e} relative, the tower's {part_tower:.2e}")
+    assert torch.linalg.norm(tower_b) > 0  # the tower and merger do learn
+    assert torch.linalg.norm(tower_a - tower_b) <= 1e-5 * torch.linalg.norm(tower_b)
 
 
 def test_stock_trl_grpo_still_drops_the_video(smoke_models, tmp_path):
@@ -207,8 +255,9 @@ def test_log_probs_score_the_sampling_temperature(smoke_models):
     from vauflow.model.logprobs import completion_logps
 
     trainer = make_trainer(smoke_models)
-    examples, completions = trainer.rollout(trainer.prompts_for(0))
-    full = build_inputs(trainer.processor, examples, completions=completions)
+    prompts, completions = trainer.rollout(trainer.prompts_for(0))
+    g = trainer.p["num_generations"]
+    full = build_inputs(trainer.processor, [e for e in prompts for _ in range(g)], completions=completions)
     n = max(map(len, completions))
     with torch.no_grad():
         base = completion_logps(trainer.model, full, n)

@@ -26,7 +26,9 @@ from vauflow.frames.budget import VideoBudget
 from vauflow.grpo.loss import group_advantages, policy_loss
 from vauflow.model.logprobs import completion_logps
 from vauflow.io import UsageError, atomic_dir, write_json, write_jsonl
-from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, select_rows, vision_token_ids
+from vauflow.model.inputs import (append_completions, build_inputs, eos_token_ids, expand_rows, model_inputs, select_rows,
+                                  vision_token_ids)
+from vauflow.model.vision import encode_videos, shared_videos
 from vauflow.model.generation import compute, explicit_generation
 from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.rewards import REWARDS
@@ -50,6 +52,11 @@ def rewards_for(rows, completions):
                 per_fn[key][i] = v
                 total[i] += v
     return per_fn, total
+
+
+def owners(prompts, group_size):
+    """The prompt each completion row belongs to (rows are prompt-major)."""
+    return [i // group_size for i in range(prompts * group_size)]
 
 
 class GRPO:
@@ -116,34 +123,47 @@ class GRPO:
     # -- one step: micro-batches of `per_device_batch` prompts (each with its whole group), gradients accumulated --
     @torch.no_grad()
     def rollout(self, rows):
+        """(the prompts' examples, G completions per prompt, prompt-major). The tower encodes each prompt's video
+        once; its G rows share the features."""
         g = self.p["num_generations"]
-        examples = [example(r, self.cache, self.budget) for r in rows for _ in range(g)]
-        batch = build_inputs(self.processor, examples)
+        prompts = [example(r, self.cache, self.budget) for r in rows]
+        batch = build_inputs(self.processor, prompts)
         self.model.eval()
         # every sampling setting explicit, none from the folder's generation_config.json (repetition_penalty 1.05
         # there would sample from another distribution than the one the loss scores)
         with explicit_generation(self.model), self.compute():
+            videos = shared_videos(encode_videos(self.model, model_inputs(batch, self.device)), owners(len(rows), g))
             out = self.model.generate(
-                **model_inputs(batch, self.device), do_sample=True, temperature=self.p["temperature"],
-                top_k=self.p["top_k"], top_p=self.p["top_p"], repetition_penalty=1.0,
-                max_new_tokens=self.p["max_completion_length"], suppress_tokens=vision_token_ids(self.processor),
-                eos_token_id=self.eos, pad_token_id=self.tok.pad_token_id)
+                **model_inputs(expand_rows(batch, g), self.device), mm_encoder_outputs=videos, do_sample=True,
+                temperature=self.p["temperature"], top_k=self.p["top_k"], top_p=self.p["top_p"],
+                repetition_penalty=1.0, max_new_tokens=self.p["max_completion_length"],
+                suppress_tokens=vision_token_ids(self.processor), eos_token_id=self.eos,
+                pad_token_id=self.tok.pad_token_id)
         self.model.train()
         completions = []
         for seq in out[:, batch["input_ids"].shape[1]:].tolist():
             cut = next((k + 1 for k, t in enumerate(seq) if t in self.eos), len(seq))
             completions.append(seq[:cut])
-        return examples, completions
+        return prompts, completions
 
     def sample(self, rows):
         """Rollouts, rewards and group advantages for a few prompts (each with its whole group)."""
         g = self.p["num_generations"]
-        examples, completions = self.rollout(rows)
+        prompts, completions = self.rollout(rows)
         texts = self.tok.batch_decode(completions, skip_special_tokens=True)
         per_fn, rewards = rewards_for([r for r in rows for _ in range(g)], texts)
         adv, zero_std = group_advantages(rewards, g)
-        return {"examples": examples, "completions": completions, "adv": adv, "zero_std": zero_std,
+        return {"prompts": prompts, "completions": completions, "adv": adv, "zero_std": zero_std,
                 "rewards": rewards, "per_fn": per_fn, "lengths": [len(c) for c in completions]}
+
+    @contextlib.contextmanager
+    def reference(self):
+        """The reference policy: the model with its LoRA adapter disabled, or the frozen copy."""
+        if self.ref is None:
+            with self.model.disable_adapter():
+                yield self.model
+        else:
+            yield self.ref
 
     def chunks(self, rows):
         size = self.p["logprob_chunk"] or rows
@@ -152,31 +172,43 @@ class GRPO:
     def backward(self, part, rows_total, tokens_total):
         """The loss of one sample's rows, in chunks of `logprob_chunk` completions (reference pass, then the policy
         pass with its backward, chunk by chunk): each chunk's loss is its share of the whole step's, so the sum of
-        their gradients is the step's gradient, and one chunk's activations are alive at a time."""
-        full = build_inputs(self.processor, part["examples"], completions=part["completions"])
+        their gradients is the step's gradient, and one chunk's activations are alive at a time. The tower encodes
+        the prompts' videos once per pass; the chunks' gradients w.r.t. those features are summed and sent through
+        the tower once at the end (a trainable merger or tower learns as with per-completion encoding)."""
+        g, t = self.p["num_generations"], self.p["temperature"]
+        prompt_batch = build_inputs(self.processor, part["prompts"])
+        pixels = model_inputs(prompt_batch, self.device)
+        full = append_completions(expand_rows(prompt_batch, g), part["completions"], self.processor)
         full = {k: v.to(self.device) for k, v in full.items()}
-        n = max(part["lengths"])
-        adv, t = part["adv"].to(self.device), self.p["temperature"]
+        rows, n = len(part["completions"]), max(part["lengths"])
+        owner = owners(len(part["prompts"]), g)
+        adv = part["adv"].to(self.device)
+        ref_features = None
+        if self.p["beta"]:
+            with torch.no_grad(), self.compute(), self.reference() as ref:
+                ref_features = encode_videos(ref, pixels)
+        with self.compute():
+            features = encode_videos(self.model, pixels)
+        leaves = [f.detach().requires_grad_(f.requires_grad) for f in features]
         loss_sum = kl_sum = 0.0
-        for a, b in self.chunks(len(part["completions"])):
+        for a, b in self.chunks(rows):
             chunk = select_rows(full, a, b)
             mask = chunk["completion_mask"][:, -n:]
             ref = None
             if self.p["beta"]:
-                with torch.no_grad(), self.compute():
-                    if self.ref is None:
-                        with self.model.disable_adapter():
-                            ref = completion_logps(self.model, chunk, n, t)
-                    else:
-                        ref = completion_logps(self.ref, chunk, n, t)
+                with torch.no_grad(), self.compute(), self.reference() as ref_model:
+                    ref = completion_logps(ref_model, chunk, n, t, shared_videos(ref_features, owner[a:b]))
             with self.compute():
-                logp = completion_logps(self.model, chunk, n, t)
+                logp = completion_logps(self.model, chunk, n, t, shared_videos(leaves, owner[a:b]))
             loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv[a:b], mask,
                                    self.p["beta"], self.p["epsilon"], self.p["loss_type"],
                                    self.p["max_completion_length"], rows_total=rows_total, tokens_total=tokens_total)
             loss.backward()
             loss_sum += float(loss.detach())
             kl_sum += kl
+        trained = [(f, leaf.grad) for f, leaf in zip(features, leaves) if f.requires_grad and leaf.grad is not None]
+        if trained:
+            torch.autograd.backward([f for f, _ in trained], [grad for _, grad in trained])
         return loss_sum, kl_sum
 
     def train_step(self, step):

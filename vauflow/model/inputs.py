@@ -248,6 +248,22 @@ def select_rows(batch, start, stop):
     return out
 
 
+def expand_rows(batch, copies):
+    """Each row of a prompt batch `copies` times in a row (a GRPO group), with its videos' grids and timing but not
+    their pixels: the rows share their prompt's features (vauflow.model.vision)."""
+    per_video = batch["video_rows"]
+    out = {k: v.repeat_interleave(copies, 0) for k, v in batch.items()
+           if k not in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "video_rows")}
+    order = torch.cat([(per_video == row).nonzero().flatten() for row in range(len(batch["input_ids"]))
+                       for _ in range(copies)])
+    for k in ("video_grid_thw", "second_per_grid_ts"):
+        if k in batch:
+            out[k] = batch[k][order]
+    out["video_rows"] = torch.cat([torch.full(((per_video == row).sum(),), row * copies + j)
+                                   for row in range(len(batch["input_ids"])) for j in range(copies)])
+    return out
+
+
 def vision_token_ids(processor):
     return [processor.tokenizer.convert_tokens_to_ids(t) for t in VISION_TOKENS]
 
