@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from conftest import smoke_config
+from two_process_step import compare
 from vauflow.config import grpo_params
 from vauflow.grpo.loop import GRPO, rewards_for
 from vauflow.grpo.loss import group_advantages, k3_kl, policy_loss
@@ -324,3 +325,36 @@ def test_lora_under_bf16_keeps_a_half_precision_base_and_fp32_adapters(smoke_mod
     grads = [p.grad for p in trainer.trainable if p.grad is not None]
     assert grads and {g.dtype for g in grads} == {torch.float32}
     assert {p.dtype for p in trainer.trainable} == {torch.float32}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_grpo_two_processes_take_the_one_process_step(smoke_models, tmp_path, method):
+    """Two processes (gloo), each rolling out half the step's prompts with their whole groups, take the update one
+    process takes on the same global batch (rollouts seeded per prompt, gradients summed, losses normalised over the
+    step); the control, one process on half the batch, does not."""
+    over = dict(method=method, freeze_vision=False, lora={**tiny_params()["lora"], "dropout": 0.0},
+                effective_batch=4, per_device_batch=2, num_generations=2, steps=2)
+    (gap, grad_gap), (control, grad_control) = compare(smoke_models, tmp_path, "grpo", **over)
+    print(f"\ngrpo {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
+          f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}")
+    assert gap <= 1e-5 and grad_gap <= 1e-5
+    assert control > 1e-2 and grad_control > 1e-2
+
+
+def test_seeded_sampler_draws_each_row_from_the_warped_distribution():
+    """Rollout sampling (Gumbel-max per row): frequencies follow softmax(logits / T) over the top-k tokens, and a
+    row's draw depends on its seed only, not on the rows it is batched with (the same on 1 or N processes)."""
+    from vauflow.model.generation import row_seed, seeded_sampler
+
+    logits = torch.tensor([[2.0, 1.0, 0.0, -1.0, -5.0]])
+    n = 20_000
+    sampler = seeded_sampler([row_seed(0, 3, i, 0) for i in range(n)], 0.7, 3, 1.0, "cpu")[0]
+    picks = sampler(None, logits.expand(n, -1).clone()).argmax(-1)
+    want = torch.softmax(logits[0, :3] / 0.7, -1)
+    freq = torch.bincount(picks, minlength=5).double() / n
+    assert freq[3:].sum() == 0 and torch.allclose(freq[:3], want.double(), atol=0.012), freq
+    alone = seeded_sampler([row_seed(0, 3, 5, 0)], 0.7, 3, 1.0, "cpu")[0](None, logits.clone()).argmax(-1)
+    assert alone.item() == picks[5].item()
+    other_step = seeded_sampler([row_seed(0, 4, i, 0) for i in range(50)], 0.7, 3, 1.0, "cpu")[0]
+    assert not torch.equal(other_step(None, logits.expand(50, -1).clone()).argmax(-1), picks[:50])

@@ -219,3 +219,21 @@ def test_lora_under_bf16_keeps_a_half_precision_base_and_fp32_adapters(smoke_mod
     model, _ = prepare_model(smoke_models / "resources/models/tiny", params)
     assert {p.dtype for p in model.parameters() if not p.requires_grad} == {torch.bfloat16}
     assert {p.dtype for p in model.parameters() if p.requires_grad} == {torch.float32}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("method", ["lora", "full"])
+def test_sft_two_processes_take_the_one_process_step(smoke_models, tmp_path, method):
+    """SFT under TRL/accelerate on two processes (gloo DDP), one micro-batch each, takes the steps of one process
+    accumulating both micro-batches: the same Δw and last gradient; the control, one process on half the batch,
+    does not."""
+    from two_process_step import compare
+
+    lora = {"r": 8, "alpha": 16, "dropout": 0.0, "target_regex": r".*(q_proj|v_proj)$", "modules_to_save": ["lm_head"]}
+    over = dict(method=method, freeze_vision=False, lora=lora, effective_batch=4, per_device_batch=2, max_steps=2,
+                warmup_steps=0, learning_rate=1e-3)
+    (gap, grad_gap), (control, grad_control) = compare(smoke_models, tmp_path, "sft", **over)
+    print(f"\nsft {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
+          f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}")
+    assert gap <= 1e-5 and grad_gap <= 1e-5
+    assert control > 1e-2 and grad_control > 1e-2

@@ -29,7 +29,7 @@ from vauflow.io import UsageError, atomic_dir, write_json, write_jsonl
 from vauflow.model.inputs import (append_completions, build_inputs, eos_token_ids, expand_rows, model_inputs, select_rows,
                                   vision_token_ids)
 from vauflow.model.vision import encode_videos, shared_videos
-from vauflow.model.generation import compute, explicit_generation
+from vauflow.model.generation import compute, explicit_generation, row_seed, seeded_sampler
 from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
@@ -54,6 +54,71 @@ def rewards_for(rows, completions):
     return per_fn, total
 
 
+def start_processes():
+    """(rank, world size, device) of this process; the process group when there are several (gloo on CPU)."""
+    world = world_size()
+    if world == 1:
+        return 0, 1, "cuda" if torch.cuda.is_available() else "cpu"
+    import os
+
+    import torch.distributed as dist
+
+    local = int(os.environ.get("LOCAL_RANK", "0"))
+    if torch.cuda.is_available():
+        torch.cuda.set_device(local)
+    if not dist.is_initialized():
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+    return dist.get_rank(), world, f"cuda:{local}" if torch.cuda.is_available() else "cpu"
+
+
+def all_sum(values):
+    """Integers summed over the processes."""
+    if world_size() == 1:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t)
+    return [int(v) for v in t.tolist()]
+
+
+def sum_gradients(params, world):
+    """Each trainable tensor's gradient summed over the processes (every process's loss is already its share of the
+    whole step's), in one flat buffer per dtype."""
+    if world == 1:
+        return
+    import torch.distributed as dist
+
+    for p in params:
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+    for dtype in {p.grad.dtype for p in params}:
+        grads = [p.grad for p in params if p.grad.dtype == dtype]
+        flat = torch.cat([g.flatten() for g in grads])
+        dist.all_reduce(flat)
+        offset = 0
+        for g in grads:
+            g.copy_(flat[offset:offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+
+def barrier(world):
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+def gather(obj, world):
+    if world == 1:
+        return [obj]
+    import torch.distributed as dist
+
+    out = [None] * world
+    dist.all_gather_object(out, obj)
+    return out
+
+
 def owners(prompts, group_size):
     """The prompt each completion row belongs to (rows are prompt-major)."""
     return [i // group_size for i in range(prompts * group_size)]
@@ -69,8 +134,9 @@ class GRPO:
         self.tok = self.processor.tokenizer
         self.eos = eos_token_ids(self.processor)
         torch.manual_seed(seed)
-        # one process: the GPU when there is one (multi-process GRPO is not implemented; see README)
-        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        # N processes (vauflow launch --gpus N, or torchrun): data parallel, each rolls out its share of the step's
+        # prompts (whole groups) on its own device; gradients are summed over processes before the update
+        self.rank, self.world, self.device = start_processes()
         self.compute = (lambda: compute(self.device, params["dtype"])) if masters else contextlib.nullcontext
         # fp32 masters for what trains: the whole model under full fine-tuning; under LoRA the frozen base stays in
         # the compute dtype (half the memory) and only the adapters and modules_to_save are fp32 (below)
@@ -98,9 +164,7 @@ class GRPO:
                                      weight_decay=0.0)
         self.cache = frame_cache(rows)
         self.budget = VideoBudget.from_dict(budget)
-        if world_size() > 1:
-            raise UsageError("grpo runs in one process; launch it with --gpus 0 or 1")
-        grad_accum(params["effective_batch"], params["per_device_batch"], 1)  # checks that the batch divides
+        grad_accum(params["effective_batch"], params["per_device_batch"], self.world)  # checks that the batch divides
         self.steps = params["max_steps"] or int(params["epochs"] * len(rows) / params["effective_batch"])
         self.step = 0
 
@@ -115,6 +179,12 @@ class GRPO:
             out.append(self.rows[order[i]])
         return out
 
+    def local_prompts(self, step):
+        """This process's share of the step's prompts, each with its index in the whole run (its sampling seed)."""
+        rows, share = self.prompts_for(step), self.p["effective_batch"] // self.world
+        first = self.rank * share
+        return [(step * self.p["effective_batch"] + i, rows[i]) for i in range(first, first + share)]
+
     def lr_at(self, step):
         if self.p["lr_scheduler"] == "linear":
             return self.p["learning_rate"] * max(0.0, 1 - step / max(1, self.steps))
@@ -122,9 +192,10 @@ class GRPO:
 
     # -- one step: micro-batches of `per_device_batch` prompts (each with its whole group), gradients accumulated --
     @torch.no_grad()
-    def rollout(self, rows):
+    def rollout(self, rows, step=0, keys=None):
         """(the prompts' examples, G completions per prompt, prompt-major). The tower encodes each prompt's video
-        once; its G rows share the features."""
+        once; its G rows share the features. Completion j of prompt k (`keys`: the prompts' indices in the run)
+        is sampled from its own generator, seeded by (seed, step, k, j): the same on any number of processes."""
         g = self.p["num_generations"]
         prompts = [example(r, self.cache, self.budget) for r in rows]
         batch = build_inputs(self.processor, prompts)
@@ -133,10 +204,11 @@ class GRPO:
         # there would sample from another distribution than the one the loss scores)
         with explicit_generation(self.model), self.compute():
             videos = shared_videos(encode_videos(self.model, model_inputs(batch, self.device)), owners(len(rows), g))
+            seeds = [row_seed(self.seed, step, k, j) for k in (keys or range(len(rows))) for j in range(g)]
+            sampler = seeded_sampler(seeds, self.p["temperature"], self.p["top_k"], self.p["top_p"], self.device)
             out = self.model.generate(
-                **model_inputs(expand_rows(batch, g), self.device), mm_encoder_outputs=videos, do_sample=True,
-                temperature=self.p["temperature"], top_k=self.p["top_k"], top_p=self.p["top_p"],
-                repetition_penalty=1.0, max_new_tokens=self.p["max_completion_length"],
+                **model_inputs(expand_rows(batch, g), self.device), mm_encoder_outputs=videos, do_sample=False,
+                logits_processor=sampler, repetition_penalty=1.0, max_new_tokens=self.p["max_completion_length"],
                 suppress_tokens=vision_token_ids(self.processor), eos_token_id=self.eos,
                 pad_token_id=self.tok.pad_token_id)
         self.model.train()
@@ -146,10 +218,10 @@ class GRPO:
             completions.append(seq[:cut])
         return prompts, completions
 
-    def sample(self, rows):
+    def sample(self, rows, step=0, keys=None):
         """Rollouts, rewards and group advantages for a few prompts (each with its whole group)."""
         g = self.p["num_generations"]
-        prompts, completions = self.rollout(rows)
+        prompts, completions = self.rollout(rows, step, keys)
         texts = self.tok.batch_decode(completions, skip_special_tokens=True)
         per_fn, rewards = rewards_for([r for r in rows for _ in range(g)], texts)
         adv, zero_std = group_advantages(rewards, g)
@@ -212,35 +284,53 @@ class GRPO:
         return loss_sum, kl_sum
 
     def train_step(self, step):
-        """One optimizer step: every micro-batch's rollouts first (the step's row and token totals normalise the
-        loss, as TRL's dapo does over the accumulated batch), then each micro-batch's loss passes."""
-        torch.manual_seed(self.seed * 1_000_003 + step)  # sampling is a function of (seed, step): resumable
+        """One optimizer step: every micro-batch's rollouts first (the step's row and token totals over all processes
+        normalise the loss, as TRL's dapo does over the accumulated batch), then each micro-batch's loss passes; the
+        processes' gradients are summed, so N processes take the step one process takes on the whole batch."""
+        torch.manual_seed(self.seed * 1_000_003 + step)  # dropout, if any: a function of (seed, step)
         for group in self.opt.param_groups:
             group["lr"] = self.lr_at(step)
-        rows = self.prompts_for(step)
+        local = self.local_prompts(step)
         size = self.p["per_device_batch"]
         self.opt.zero_grad(set_to_none=True)
-        parts = [self.sample(rows[i:i + size]) for i in range(0, len(rows), size)]
-        rows_total = sum(len(p["completions"]) for p in parts)
-        tokens_total = sum(sum(p["lengths"]) for p in parts)
+        parts = [self.sample([r for _, r in local[i:i + size]], step, [k for k, _ in local[i:i + size]])
+                 for i in range(0, len(local), size)]
+        rows_total, tokens_total = all_sum([sum(len(p["completions"]) for p in parts),
+                                            sum(sum(p["lengths"]) for p in parts)])
         losses = [self.backward(p, rows_total, tokens_total) for p in parts]
+        sum_gradients(self.trainable, self.world)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.p["max_grad_norm"])
         self.opt.step()
-        rewards = [r for p in parts for r in p["rewards"]]
-        groups = [len(p["completions"]) / rows_total for p in parts]
-        log = {"step": step + 1, "loss": sum(loss for loss, _ in losses), "reward": float(np.mean(rewards)),
+        return self.step_log(step, parts, losses, rows_total, tokens_total, float(grad_norm))
+
+    def step_log(self, step, parts, losses, rows_total, tokens_total, grad_norm):
+        """The step's figures over every process's rows."""
+        mine = {"rewards": [r for p in parts for r in p["rewards"]],
+                "lengths": [n for p in parts for n in p["lengths"]],
+                "zero_std": sum(p["zero_std"] * len(p["completions"]) for p in parts),
+                "loss": sum(loss for loss, _ in losses), "kl": sum(kl for _, kl in losses),
+                "per_fn": {k: [x for p in parts for x in p["per_fn"].get(k, []) if x is not None]
+                           for k in {k for p in parts for k in p["per_fn"]}}}
+        every = gather(mine, self.world)
+        rewards = [r for m in every for r in m["rewards"]]
+        log = {"step": step + 1, "loss": sum(m["loss"] for m in every), "reward": float(np.mean(rewards)),
                "reward_std": float(np.std(rewards)),
-               "frac_zero_std_groups": sum(p["zero_std"] * w for p, w in zip(parts, groups)),
-               "kl": sum(kl for _, kl in losses) / max(1, tokens_total),
-               "completion_length": float(np.mean([n for p in parts for n in p["lengths"]])),
-               "grad_norm": float(grad_norm), "lr": self.lr_at(step)}
-        for key in sorted({k for p in parts for k in p["per_fn"]}):
-            vals = [x for p in parts for x in p["per_fn"].get(key, []) if x is not None]
-            log[f"rewards/{key}"] = float(np.mean(vals))
+               "frac_zero_std_groups": sum(m["zero_std"] for m in every) / rows_total,
+               "kl": sum(m["kl"] for m in every) / max(1, tokens_total),
+               "completion_length": float(np.mean([n for m in every for n in m["lengths"]])),
+               "grad_norm": grad_norm, "lr": self.lr_at(step)}
+        for key in sorted({k for m in every for k in m["per_fn"]}):
+            log[f"rewards/{key}"] = float(np.mean([x for m in every for x in m["per_fn"].get(key, [])]))
         return log
 
     # -- checkpoints: trainable tensors + optimizer + step; nothing else is state -----------------------------
     def save(self, run, history):
+        """The main process writes; every process waits for it (the replicas hold the same tensors)."""
+        if self.rank == 0:
+            self.write_checkpoint(run, history)
+        barrier(self.world)
+
+    def write_checkpoint(self, run, history):
         from safetensors.torch import save_file
 
         d = Path(run) / f"checkpoint-{self.step}"
@@ -273,7 +363,8 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
     if not rows:
         raise UsageError(f"grpo {run_name}: no training rows (excluded: {excluded})")
     trainer = GRPO(init_model, rows, params, budget, params["seed"])
-    print(f"grpo {run_name}: tasks {tasks}, {len(rows)} rows, init {init_model}, {trainer.steps} steps of "
+    say = print if trainer.rank == 0 else (lambda *a, **k: None)
+    say(f"grpo {run_name}: tasks {tasks}, {len(rows)} rows, init {init_model}, {trainer.steps} steps of "
           f"{params['effective_batch']} prompts x {params['num_generations']}; trainable parameters "
           f"{count_trainable(trainer.model):,}", flush=True)
     run = run_dir(ckpt_root, params | {"tasks": tasks, "init": str(init_model)}, init_model)
@@ -281,22 +372,24 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
     resume = latest_checkpoint(run)
     if resume:
         history = trainer.load(resume)
-        print(f"grpo {run_name}: resuming from {resume}", flush=True)
+        say(f"grpo {run_name}: resuming from {resume}", flush=True)
     while trainer.step < trainer.steps:
         log = trainer.train_step(trainer.step)
         trainer.step += 1
         history.append(log)
         if trainer.step % params["log_steps"] == 0 or trainer.step == trainer.steps:
-            print("grpo " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in log.items()}),
+            say("grpo " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in log.items()}),
                   flush=True)
         if trainer.step % params["save_steps"] == 0 and trainer.step < trainer.steps:
             trainer.save(run, history)
     manifest = {"stage": "grpo", "run": run_name, "tasks": tasks, "init_model": str(init_model), "params": params,
                 "budget": budget, "rows": len(rows), "excluded": excluded, "steps": trainer.step,
                 "trainable_parameters": count_trainable(trainer.model),
-                "resumed_from": resume.name if resume else None}
-    export(trainer, out, manifest, history)
-    print(f"grpo {run_name}: {trainer.step} steps in {time.time() - t0:.1f} s", flush=True)
+                "resumed_from": resume.name if resume else None, "processes": trainer.world}
+    if trainer.rank == 0:
+        export(trainer, out, manifest, history)
+    barrier(trainer.world)
+    say(f"grpo {run_name}: {trainer.step} steps in {time.time() - t0:.1f} s", flush=True)
     return manifest
 
 
