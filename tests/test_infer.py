@@ -238,3 +238,37 @@ def test_a_downloaded_hub_folder_is_a_local_base_model(workdir, tmp_path):
     p = snakemake("-n", workdir=workdir, configfiles=[REPO / "presets/paper.yaml", mine], check=False)
     err = [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("vauflow:")]
     assert p.returncode != 0 and len(err) == 1 and "'llama' model" in err[0], p.stdout + p.stderr
+
+
+@pytest.mark.slow
+def test_evaluation_two_processes_give_the_predictions_of_one(smoke_models, tmp_path):
+    """`vauflow eval run` on two processes (torchrun, gloo; the job's GPUs on a cluster) shards each cell's batches
+    over them and writes the predictions, CSVs and metrics one process writes."""
+    import subprocess
+    import sys
+
+    from conftest import env
+
+    cfg = smoke_config()
+    settings = cfg["eval"] | {"batch_size": 3, "max_new_tokens": {"answer": 4, "think": 6, "reasoning": 4}}
+    cells = [["qa", "test_msad", False], ["tag", "test_ecva", True]]
+    outputs = {}
+    for processes in (1, 2):
+        out = tmp_path / f"out{processes}"
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
+               str(29700 + processes), "-m", "vauflow", "eval", "run",
+               "--model", smoke_models / "resources/models/tiny", "--cells", json.dumps(cells),
+               "--vau-data", smoke_models / "results/vaubench/linked",
+               "--ball-data", smoke_models / "results/ball/linked",
+               "--built", smoke_models / "results/vaubench/built", "--budgets", json.dumps(cfg["frames"]["budgets"]),
+               "--settings", json.dumps(settings), "--partial", tmp_path / f"partial{processes}", "--out", out]
+        p = subprocess.run(list(map(str, cmd)), env=env() | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
+                           timeout=600)
+        assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+        outputs[processes] = {f.relative_to(out).as_posix(): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+    ranks = sorted(f.name for f in (tmp_path / "partial2").rglob("*.jsonl"))
+    assert any(".rank1." in name for name in ranks), ranks  # the second process did predict its share
+    assert outputs[1].keys() == outputs[2].keys() and len(outputs[1]) >= 5
+    metrics = [json.loads(outputs[k].pop("metrics.json")) for k in (1, 2)]
+    assert metrics[0]["cells"] == metrics[1]["cells"] and metrics[0]["predicted"] == metrics[1]["predicted"]
+    assert outputs[1] == outputs[2]

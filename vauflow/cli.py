@@ -144,7 +144,7 @@ def cmd_learning(a):
 
     n_classes = {"qa": 4, "ball": 4, "cls": len(CLASSES), "tag": None}
     summary = check_all(a.runs, a.sft, a.grpo, {"vau": a.vau_data, "ball": a.ball_data}, a.budget, n_classes,
-                        seed=a.seed)
+                        seed=a.seed, dtype=a.dtype)
     write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))
     print(markdown(summary))
@@ -163,12 +163,22 @@ def cmd_eval_run(a):
     from vauflow.evaluate.tables import score_cells
     from vauflow.io import atomic_dir, write_json
 
+    from vauflow.processes import start_processes
+
     settings = a.settings
     cells = [tuple(c) for c in a.cells]
+
+    def predict(out):
+        return run_cells(a.model, cells, {"vau": a.vau_data, "ball": a.ball_data}, a.budgets, out, a.partial,
+                         batch_size=settings["batch_size"], max_new_tokens=settings["max_new_tokens"],
+                         prompts=settings["prompts"], repetition_penalty=settings["repetition_penalty"],
+                         dtype=a.dtype)
+
+    if start_processes()[0] > 0:  # another process of the job: its share of the predictions only
+        predict(None)
+        return
     with atomic_dir(a.out) as tmp:
-        counts = run_cells(a.model, cells, {"vau": a.vau_data, "ball": a.ball_data}, a.budgets, tmp / "predictions",
-                           a.partial, batch_size=settings["batch_size"], max_new_tokens=settings["max_new_tokens"],
-                           prompts=settings["prompts"], repetition_penalty=settings["repetition_penalty"])
+        counts = predict(tmp / "predictions")
         scores = score_cells(cells, tmp / "predictions", a.vau_data, a.ball_data, settings)
         write_json(Path(tmp) / "metrics.json", {"model": str(a.model), "cells": scores, "predicted": counts})
     for name, m in scores.items():
@@ -400,6 +410,8 @@ def build_parser():
     x.add_argument("--budgets", type=_json, required=True, help="JSON frames.budgets")
     x.add_argument("--settings", type=_json, required=True, help="JSON eval settings")
     x.add_argument("--partial", required=True, help="resumable partial predictions, outside Snakemake outputs")
+    x.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="model.dtype: the compute dtype on GPUs (the CPU computes in float32)")
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_eval_run)
     x = ev.add_parser("tables", help="tables A, B, C and the ball table from the evaluation jobs")
@@ -476,6 +488,8 @@ def build_parser():
     x.add_argument("--ball-data", required=True)
     x.add_argument("--budget", type=_json, required=True, help="JSON video budget (frames.budgets.train)")
     x.add_argument("--seed", type=int, default=0)
+    x.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
+                   help="model.dtype: the compute dtype on a GPU (the CPU computes in float32)")
     x.add_argument("--out", required=True)
     x.set_defaults(func=cmd_learning)
 

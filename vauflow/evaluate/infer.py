@@ -89,11 +89,18 @@ def model_identity(model_dir):
 
 
 def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None,
-              prompts="paper", repetition_penalty=1.05):
-    """cells: [(task, split, think)]. Writes <out_dir>/<cell>.jsonl and .csv; returns {cell: rows predicted}."""
-    from vauflow.model.load import load_model, load_processor
+              prompts="paper", repetition_penalty=1.05, dtype="float32"):
+    """cells: [(task, split, think)]. Writes <out_dir>/<cell>.jsonl and .csv; returns {cell: rows predicted}.
 
-    model, _ = load_model(model_dir)
+    On GPUs the model computes in `dtype` (model.dtype) on this process's device; on the CPU in float32. Under N
+    processes (the job's GPUs), process r predicts batches r, r + N, ... of each cell (a batch holds the rows it
+    holds on one process, so predictions do not depend on N), each into its own resumable file; the main process
+    merges them in row order and writes the cell (`out_dir` None on the others)."""
+    from vauflow.model.load import load_model, load_processor
+    from vauflow.processes import barrier, start_processes
+
+    rank, world, device = start_processes()
+    model, _ = load_model(model_dir, dtype=dtype if device.startswith("cuda") else "float32", device=device)
     model.eval()
     processor = load_processor(model_dir)
     # partial predictions are reused only by the same model and the same settings: a retrained model, another
@@ -101,28 +108,40 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
     key = stable_hash(json.dumps({"budgets": budgets, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
                                   "prompts": prompts, "repetition_penalty": repetition_penalty}, sort_keys=True)
                       + model_identity(model_dir))
-    out_dir, partial_dir = Path(out_dir), Path(partial_dir) / f"run-{key:016x}"
+    partial_dir = Path(partial_dir) / f"run-{key:016x}"
     partial_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
     for task, split, think in cells:
         name = cell_name(task, split, think)
         rows = cell_rows(task, split, data)
         cache, budget = frame_cache(rows), VideoBudget.from_dict(budgets[BUDGET_OF[task]])
-        partial = partial_dir / f"{name}.jsonl"
-        done = {p["id"]: p for p in (read_jsonl(partial) if partial.exists() else [])}
+        done = finished_predictions(partial_dir, name)
         todo = [r for r in rows if r["id"] not in done]
+        barrier(world)  # every process has its list of what is left before any adds to the files
         limits = {"answer": 64, "think": 1024, "reasoning": 512} | (max_new_tokens or {})
         limit = limits["reasoning" if task == "reasoning" else "think" if think else "answer"]
-        for start in range(0, len(todo), batch_size):
+        partial = partial_dir / (f"{name}.jsonl" if rank == 0 else f"{name}.rank{rank}.jsonl")
+        for start in range(rank * batch_size, len(todo), world * batch_size):
             chunk = todo[start:start + batch_size]
             clips = [cache.clip(r["dataset"], r["video"], budget) for r in chunk]
             fields = predict_batch(model, processor, task, chunk, clips, think, prompts, limit, repetition_penalty)
             finished = [{"id": r["id"], "video": video_name(r)} | f for r, f in zip(chunk, fields)]
             with open(partial, "a", encoding="utf-8") as f:  # one finished batch at a time: resumable
                 f.writelines(json.dumps(p) + "\n" for p in finished)
-            done.update({p["id"]: p for p in finished})
+        barrier(world)
+        if out_dir is None:
+            continue
+        done = finished_predictions(partial_dir, name)
         predictions = [{k: v for k, v in done[r["id"]].items() if k != "id"} for r in rows]
-        write_jsonl(out_dir / f"{name}.jsonl", predictions)
-        write_text(out_dir / f"{name}.csv", upstream_csv(task, predictions))
+        write_jsonl(Path(out_dir) / f"{name}.jsonl", predictions)
+        write_text(Path(out_dir) / f"{name}.csv", upstream_csv(task, predictions))
         counts[name] = len(predictions)
     return counts
+
+
+def finished_predictions(partial_dir, name):
+    """{row id: prediction} from every process's file of one cell."""
+    done = {}
+    for f in sorted(Path(partial_dir).glob(f"{name}.jsonl")) + sorted(Path(partial_dir).glob(f"{name}.rank*.jsonl")):
+        done.update({p["id"]: p for p in read_jsonl(f)})
+    return done

@@ -61,11 +61,16 @@ def train_reward(grpo_dir, frac=0.2):
     return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
 
 
-def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=16):
-    """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run."""
+def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=16, dtype="float32"):
+    """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run. On the job's GPU the
+    models compute in `dtype` (model.dtype), on the CPU in float32."""
+    import torch
+
     from vauflow.model.load import load_model
 
-    loaded = {stage: load_model(d)[0] for stage, d in models.items()}
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded = {stage: load_model(d, dtype=dtype if device == "cuda" else "float32", device=device)[0]
+              for stage, d in models.items()}
     report = {}
     for task in tasks:
         train = load_rows(task, data["ball"] if task == "ball" else data["vau"], "train")[0]
@@ -105,7 +110,7 @@ def verdict(report):
     return out
 
 
-def check_all(runs, sft_root, grpo_root, data, budget, n_classes, seed=0):
+def check_all(runs, sft_root, grpo_root, data, budget, n_classes, seed=0, dtype="float32"):
     """runs: {GRPO run: {"tasks": [...], "sft": the SFT run it started from or None}}; each GRPO model is compared
     with that SFT model on the run's tasks."""
     from pathlib import Path
@@ -114,7 +119,7 @@ def check_all(runs, sft_root, grpo_root, data, budget, n_classes, seed=0):
     for run, spec in runs.items():
         tasks = spec["tasks"]
         models = ({"sft": Path(sft_root) / spec["sft"]} if spec["sft"] else {}) | {"grpo": Path(grpo_root) / run}
-        report = check_run(run, tasks, models, data, budget, n_classes, seed)
+        report = check_run(run, tasks, models, data, budget, n_classes, seed, dtype=dtype)
         reward = train_reward(models["grpo"])
         out["runs"][run] = {"sft_run": spec["sft"], "tasks": report, "grpo_train_reward": reward,
                             "verdict": verdict(report)}

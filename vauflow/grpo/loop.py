@@ -31,10 +31,11 @@ from vauflow.model.inputs import (append_completions, build_inputs, eos_token_id
 from vauflow.model.vision import encode_videos, shared_videos
 from vauflow.model.generation import compute, explicit_generation, row_seed, seeded_sampler
 from vauflow.model.load import DTYPES, load_model, load_processor
+from vauflow.processes import all_sum, barrier, gather, start_processes
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
 from vauflow.training import (COMPLETE, fp32_trainables, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
-                              latest_checkpoint, lora_config, run_dir, world_size, write_model_folder)
+                              latest_checkpoint, lora_config, run_dir, write_model_folder)
 
 
 def rewards_for(rows, completions):
@@ -52,34 +53,6 @@ def rewards_for(rows, completions):
                 per_fn[key][i] = v
                 total[i] += v
     return per_fn, total
-
-
-def start_processes():
-    """(rank, world size, device) of this process; the process group when there are several (gloo on CPU)."""
-    world = world_size()
-    if world == 1:
-        return 0, 1, "cuda" if torch.cuda.is_available() else "cpu"
-    import os
-
-    import torch.distributed as dist
-
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
-        torch.cuda.set_device(local)
-    if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-    return dist.get_rank(), world, f"cuda:{local}" if torch.cuda.is_available() else "cpu"
-
-
-def all_sum(values):
-    """Integers summed over the processes."""
-    if world_size() == 1:
-        return values
-    import torch.distributed as dist
-
-    t = torch.tensor(values, dtype=torch.float64)
-    dist.all_reduce(t)
-    return [int(v) for v in t.tolist()]
 
 
 def sum_gradients(params, world):
@@ -100,23 +73,6 @@ def sum_gradients(params, world):
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
-
-
-def barrier(world):
-    if world > 1:
-        import torch.distributed as dist
-
-        dist.barrier()
-
-
-def gather(obj, world):
-    if world == 1:
-        return [obj]
-    import torch.distributed as dist
-
-    out = [None] * world
-    dist.all_gather_object(out, obj)
-    return out
 
 
 def owners(prompts, group_size):

@@ -22,11 +22,15 @@ rule evaluate:
         budgets=as_json(config["frames"]["budgets"]),
         settings=as_json(config["eval"]),
         partial=lambda wc: f"checkpoints/eval/{wc.model}",
+        dtype=config["model"]["dtype"],
+        accelerate=str(Path(workflow.basedir) / "workflow" / "accelerate" / "multi_gpu.yaml"),
+        port=lambda wc: job_port(wc, "evaluate"),
     shell:
-        "OMP_NUM_THREADS={threads} vauflow eval run --model {input.model:q} --cells {params.cells:q} "
+        "OMP_NUM_THREADS={threads} vauflow launch --gpus {resources.gpu} --accelerate-config {params.accelerate:q} --port {params.port} -- "
+        "eval run --model {input.model:q} --cells {params.cells:q} "
         "--vau-data {input.vau:q} --ball-data {input.ball:q} --built {input.built:q} "
         "--budgets {params.budgets:q} --settings {params.settings:q} --partial {params.partial:q} "
-        "--out {output:q} > {log:q} 2>&1"
+        "--dtype {params.dtype} --out {output:q} > {log:q} 2>&1"
 
 
 rule vau_eval:

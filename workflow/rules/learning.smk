@@ -24,7 +24,8 @@ rule learning_check:
         ),
         budget=as_json(config["frames"]["budgets"]["train"]),
         seed=config["seed"],
+        dtype=config["model"]["dtype"],
     shell:
         "vauflow learning --runs {params.runs:q} --sft results/sft --grpo results/grpo --vau-data {input.vau:q} "
-        "--ball-data {input.ball:q} --budget {params.budget:q} --seed {params.seed} "
+        "--ball-data {input.ball:q} --budget {params.budget:q} --seed {params.seed} --dtype {params.dtype} "
         "--out results/learning > {log:q} 2>&1"
