@@ -20,9 +20,9 @@ ffmpeg:
 	  else echo "vauflow: ffmpeg is missing; install it (apt-get install ffmpeg) or run make as root" >&2; exit 1; fi; }
 
 # pip, not uv/poetry: pip honours the machine's local torch wheels and constraints.
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock pyproject.toml envs/install-lock.sh
 	python3 -m venv $(VENV)
-	$(VENV)/bin/pip install -q -r requirements.lock
+	envs/install-lock.sh $(VENV)/bin/pip requirements.lock -q
 	$(VENV)/bin/pip install -q --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
