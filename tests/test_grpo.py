@@ -358,3 +358,36 @@ def test_seeded_sampler_draws_each_row_from_the_warped_distribution():
     assert alone.item() == picks[5].item()
     other_step = seeded_sampler([row_seed(0, 4, i, 0) for i in range(50)], 0.7, 3, 1.0, "cpu")[0]
     assert not torch.equal(other_step(None, logits.expand(50, -1).clone()).argmax(-1), picks[:50])
+
+
+@pytest.mark.parametrize("report_to", ["tensorboard", "wandb"])
+def test_sft_and_grpo_report_to_trackers_offline(smoke_models, tmp_path, monkeypatch, report_to):
+    """report_to tensorboard: event files with the steps' scalars, for SFT (the trainer's) and GRPO (ours); wandb in
+    offline mode: a run file each, nothing sent."""
+    from vauflow.config import sft_params
+    from vauflow.grpo.loop import train as grpo_train
+    from vauflow.sft.train import train as sft_train
+
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.setenv("WANDB_DIR", str(tmp_path / "wandb"))
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    (tmp_path / "wandb").mkdir()
+    base = smoke_models / "resources/models/tiny"
+    data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
+    budget = smoke_config()["frames"]["budgets"]["train"]
+    grpo_train("qa", ["qa"], base, data, tmp_path / "grpo", tmp_path / "grpo-ckpt",
+               tiny_params(max_steps=2, report_to=report_to), budget)
+    sft_train("qa", ["qa"], base, data, tmp_path / "sft", tmp_path / "sft-ckpt",
+              sft_params(smoke_config(), "qa") | {"max_steps": 2, "log_steps": 1, "report_to": report_to}, budget)
+    if report_to == "tensorboard":
+        from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+        for stage, tag in (("grpo", "train/reward"), ("sft", "train/loss")):
+            events = sorted((tmp_path / f"{stage}-ckpt").rglob("events.out.tfevents.*"))
+            assert events, stage
+            acc = EventAccumulator(str(events[-1].parent))
+            acc.Reload()
+            assert [e.step for e in acc.Scalars(tag)] == [1, 2], (stage, acc.Tags())
+    else:
+        runs = sorted((tmp_path / "wandb").rglob("offline-run-*/run-*.wandb"))
+        assert len(runs) == 2, runs  # GRPO's and SFT's

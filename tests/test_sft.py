@@ -5,7 +5,7 @@ import json
 import pytest
 import torch
 
-from conftest import smoke_config, vauflow
+from conftest import REPO, smoke_config, vauflow
 from vauflow.config import ConfigError, sft_params, validate_config
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import UsageError
@@ -237,3 +237,26 @@ def test_sft_two_processes_take_the_one_process_step(smoke_models, tmp_path, met
           f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}")
     assert gap <= 1e-5 and grad_gap <= 1e-5
     assert control > 1e-2 and grad_control > 1e-2
+
+
+def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
+    """vauflow launch on N GPUs refuses, in one line and before any model loads: GRPO under a ZeRO/FSDP config (it
+    runs data parallel), a step whose prompts do not divide over the processes, a backend this environment lacks."""
+    import importlib.util
+
+    from vauflow.io import UsageError
+    from vauflow.launch import check_settings
+
+    acc = REPO / "workflow/accelerate"
+    params = json.dumps({"effective_batch": 4, "per_device_batch": 1})
+    check_settings(2, acc / "multi_gpu.yaml", ["grpo", "--params", params])
+    check_settings(2, acc / "zero3_offload.yaml", ["sft", "--params", params])  # DeepSpeed is in the lock
+    with pytest.raises(UsageError, match="set grpo.accelerate: multi_gpu"):
+        check_settings(2, acc / "zero3.yaml", ["grpo", "--params", params])
+    with pytest.raises(UsageError, match="not a multiple"):
+        check_settings(3, acc / "multi_gpu.yaml", ["sft", "--params", params])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "deepspeed" else real(name, *a))
+    with pytest.raises(UsageError, match="needs deepspeed, which this environment lacks"):
+        check_settings(2, acc / "zero3_offload.yaml", ["sft", "--params", params])
+    check_settings(0, acc / "zero3_offload.yaml", ["sft", "--params", params])  # the CPU path launches nothing

@@ -4,10 +4,16 @@ The GPU count comes from Snakemake's `{resources.gpu}`; the visible devices must
 out the wrong devices fails here, loudly). Each job gets its own rendezvous port, so concurrent jobs on one node do
 not collide on 29500."""
 
+import importlib.util
+import json
 import os
 import sys
 
-from vauflow.training import check_visible_gpus
+from vauflow.io import UsageError
+from vauflow.training import check_visible_gpus, grad_accum
+
+# what each accelerate backend imports in the job's environment
+BACKEND_MODULES = {"DEEPSPEED": "deepspeed", "FSDP": "torch.distributed.fsdp"}
 
 
 def command(gpus, accelerate_config, port, args):
@@ -17,7 +23,30 @@ def command(gpus, accelerate_config, port, args):
             "--num_machines", "1", "--main_process_port", str(port), "-m", "vauflow", *args]
 
 
+def check_settings(gpus, accelerate_config, args):
+    """Before anything loads: the accelerate config's backend is importable here, the trainer supports it, and the
+    step's prompts divide over the processes. One line each."""
+    if gpus == 0:
+        return
+    import yaml
+
+    backend = (yaml.safe_load(open(accelerate_config, encoding="utf-8")).get("distributed_type", "MULTI_GPU")
+               if accelerate_config else "MULTI_GPU")
+    module = BACKEND_MODULES.get(backend)
+    if module and importlib.util.find_spec(module.split(".")[0]) is None:
+        raise UsageError(f"{accelerate_config}: {backend} needs {module}, which this environment lacks (make setup "
+                         "installs it from requirements.lock; the train image has it)")
+    stage = args[0] if args else ""
+    if stage == "grpo" and backend != "MULTI_GPU":
+        raise UsageError(f"grpo.accelerate {os.path.basename(accelerate_config)}: GRPO runs data parallel (each process "
+                         "holds the model; ZeRO/FSDP sharding is not implemented for it): set grpo.accelerate: multi_gpu")
+    params = json.loads(args[args.index("--params") + 1]) if "--params" in args else {}
+    if "effective_batch" in params and "per_device_batch" in params:
+        grad_accum(params["effective_batch"], params["per_device_batch"], gpus)
+
+
 def launch(gpus, accelerate_config, port, args):
+    check_settings(gpus, accelerate_config, args)
     check_visible_gpus(gpus)
     cmd = command(gpus, accelerate_config, port, args)
     print("launch: " + " ".join(cmd), flush=True)

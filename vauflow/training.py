@@ -132,3 +132,38 @@ def write_model_folder(folder, model, processor, base_manifest, manifest):
     write_json(Path(folder) / MANIFEST, base_manifest)
     manifest["weights_sha256"] = {p.name: sha256_file(p) for p in sorted(Path(folder).glob("*.safetensors"))}
     write_json(Path(folder) / "manifest.json", manifest)
+
+
+class Tracker:
+    """GRPO's step logs to TensorBoard or W&B, as SFT's trainer reports (`report_to`), besides log.jsonl. The main
+    process only. TensorBoard writes under `<run>/runs`, where the SFT trainer writes its events; W&B takes its key,
+    project and mode (WANDB_MODE=offline) from the environment only."""
+
+    def __init__(self, report_to, run, name, config):
+        self.writer = self.wandb = None
+        if report_to == "tensorboard":
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.writer = SummaryWriter(log_dir=str(Path(run) / "runs" / name))
+        elif report_to == "wandb":
+            import wandb
+
+            self.wandb = wandb.init(project=os.environ.get("WANDB_PROJECT", "vauflow"), name=name, config=config,
+                                    dir=os.environ.get("WANDB_DIR", str(run)), reinit="finish_previous")
+        elif report_to != "none":
+            raise UsageError(f"report_to {report_to!r}: expected none, tensorboard or wandb")
+
+    def log(self, values):
+        step = values["step"]
+        scalars = {k: v for k, v in values.items() if k != "step" and isinstance(v, (int, float))}
+        if self.writer is not None:
+            for k, v in scalars.items():
+                self.writer.add_scalar(f"train/{k}", v, step)
+        if self.wandb is not None:
+            self.wandb.log({f"train/{k}": v for k, v in scalars.items()}, step=step)
+
+    def close(self):
+        if self.writer is not None:
+            self.writer.close()
+        if self.wandb is not None:
+            self.wandb.finish()

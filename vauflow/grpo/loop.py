@@ -34,7 +34,7 @@ from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.processes import all_sum, barrier, gather, start_processes
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
-from vauflow.training import (COMPLETE, fp32_trainables, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
+from vauflow.training import (COMPLETE, Tracker, fp32_trainables, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
                               latest_checkpoint, lora_config, run_dir, write_model_folder)
 
 
@@ -325,6 +325,7 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
           f"{count_trainable(trainer.model):,}", flush=True)
     run = run_dir(ckpt_root, params | {"tasks": tasks, "init": str(init_model)}, init_model)
     history = []
+    tracker = Tracker(params["report_to"] if trainer.rank == 0 else "none", run, f"grpo-{run_name}", params)
     resume = latest_checkpoint(run)
     if resume:
         history = trainer.load(resume)
@@ -333,6 +334,7 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
         log = trainer.train_step(trainer.step)
         trainer.step += 1
         history.append(log)
+        tracker.log(log)
         if trainer.step % params["log_steps"] == 0 or trainer.step == trainer.steps:
             say("grpo " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in log.items()}),
                   flush=True)
@@ -342,6 +344,7 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
                 "budget": budget, "rows": len(rows), "excluded": excluded, "steps": trainer.step,
                 "trainable_parameters": count_trainable(trainer.model),
                 "resumed_from": resume.name if resume else None, "processes": trainer.world}
+    tracker.close()
     if trainer.rank == 0:
         export(trainer, out, manifest, history)
     barrier(trainer.world)
