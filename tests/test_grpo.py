@@ -1,11 +1,14 @@
 """GRPO: the math, the video in every pass (vision-tower hook), the stock-TRL canary, routing, resume."""
 
 import json
+import re
+import signal
+import time
 
 import pytest
 import torch
 
-from conftest import smoke_config
+from conftest import VENV_BIN, smoke_config
 from two_process_step import compare
 from vauflow.config import grpo_params
 from vauflow.grpo.loop import GRPO, rewards_for
@@ -391,3 +394,51 @@ def test_sft_and_grpo_report_to_trackers_offline(smoke_models, tmp_path, monkeyp
     else:
         runs = sorted((tmp_path / "wandb").rglob("offline-run-*/run-*.wandb"))
         assert len(runs) == 2, runs  # GRPO's and SFT's
+
+
+def training_command(stage, smoke_models, tmp_path, params):
+    data = ["--vau-data", smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked"]
+    model = ["--init" if stage == "grpo" else "--base", smoke_models / "resources/models/tiny"]
+    return [VENV_BIN / "vauflow", stage, "--run", "qa", "--tasks", "qa", *model, *data, "--out", tmp_path / "out",
+            "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params), "--budget",
+            json.dumps(smoke_config()["frames"]["budgets"]["train"])]
+
+
+@pytest.mark.parametrize("stage", ["grpo", "sft"])
+def test_saves_and_stops_before_the_time_limit_then_resumes(smoke_models, tmp_path, stage):
+    """Near the SLURM job's end (SLURM_JOB_END_TIME closer than VAUFLOW_SAVE_MARGIN_S plus two steps) or on SIGUSR1,
+    SFT and GRPO save a checkpoint at the step they are at (not a save_steps multiple) and exit 75; the next attempt
+    resumes from it and finishes."""
+    import subprocess
+
+    from conftest import env
+    from vauflow.config import sft_params
+
+    if stage == "grpo":
+        params = tiny_params(max_steps=150, save_steps=100, log_steps=1)
+    else:
+        params = sft_params(smoke_config(), "qa") | {"max_steps": 150, "save_steps": 100, "log_steps": 1}
+    cmd = list(map(str, training_command(stage, smoke_models, tmp_path, params)))
+    # the time limit: the end is 20 s away, the margin 15 s: it saves after a step or a few
+    limit = env() | {"SLURM_JOB_END_TIME": str(int(time.time()) + 20), "VAUFLOW_SAVE_MARGIN_S": "15"}
+    p = subprocess.run(cmd, env=limit, capture_output=True, text=True, timeout=300)
+    assert p.returncode == 75, p.stderr[-2000:]
+    step = int(re.search(r"saved checkpoint-(\d+) of 150 \(time limit\)", p.stderr).group(1))
+    assert 0 < step < 100 and any((tmp_path / "ckpt").rglob(f"checkpoint-{step}/.complete"))
+    # SIGUSR1 (SLURM's --signal, or by hand): saved at the step it is at, after the stacks are printed
+    proc = subprocess.Popen(cmd, env=env() | {"PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    logged = 0
+    for line in proc.stdout:  # a few steps after the resumed one
+        logged += line.startswith(("grpo {", "{'loss'"))
+        if logged == 3:
+            break
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 75, err[-2000:]
+    again = int(re.search(r"saved checkpoint-(\d+) of 150 \(SIGUSR1\)", err).group(1))
+    assert step < again < 150 and "most recent call first" in err  # the stacks are still printed
+    # the next attempt resumes and finishes
+    p = subprocess.run(cmd, env=env(), capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert f"checkpoint-{again}" in p.stdout and (tmp_path / "out/manifest.json").exists()

@@ -519,8 +519,13 @@ def main(argv=None):
     # `kill -USR1 <pid>` prints every thread's stack into the job's log: where a stuck job is stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    from vauflow.training import EXIT_RESUME, Preempted
+
     try:
         return args.func(args) or 0
+    except Preempted as e:
+        print(f"vauflow: {e}", file=sys.stderr)
+        return EXIT_RESUME
     except UsageError as e:
         print(f"vauflow: error: {e}", file=sys.stderr)
         return 2

@@ -167,3 +167,96 @@ class Tracker:
             self.writer.close()
         if self.wandb is not None:
             self.wandb.finish()
+
+
+EXIT_RESUME = 75  # EX_TEMPFAIL: saved before the time limit; the next attempt (Snakemake's retry) resumes
+
+
+class Preempted(Exception):
+    """Training saved a checkpoint and stopped early; the CLI exits with EXIT_RESUME."""
+
+
+def job_end_time():
+    """The SLURM job's end time (epoch seconds): SLURM_JOB_END_TIME, else squeue's; None outside SLURM."""
+    import subprocess
+    import time
+
+    if os.environ.get("SLURM_JOB_END_TIME", "").isdigit():
+        return float(os.environ["SLURM_JOB_END_TIME"])
+    job = os.environ.get("SLURM_JOB_ID")
+    if not job:
+        return None
+    try:
+        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True,
+                             timeout=30).stdout.strip()
+        return time.mktime(time.strptime(out, "%Y-%m-%dT%H:%M:%S"))
+    except (OSError, ValueError, subprocess.SubprocessError):
+        return None
+
+
+class SaveBeforeTheEnd:
+    """When to save and stop: on SIGUSR1 (SLURM's `--signal=USR1@600`, or `kill -USR1` by hand; every thread's stack
+    is still printed to the log, as for the other commands), or when the job's end time is closer than
+    VAUFLOW_SAVE_MARGIN_S (default 600 s) plus two steps. SLURM's SIGTERM leaves ~30 s before SIGKILL: too short to
+    write a 3B model's fp32 masters and Adam state, hence the margin."""
+
+    def __init__(self):
+        import signal
+
+        self.signalled = False
+        self.deadline = job_end_time()
+        self.margin = float(os.environ.get("VAUFLOW_SAVE_MARGIN_S", "600"))
+        signal.signal(signal.SIGUSR1, self.on_signal)
+
+    def on_signal(self, signum, frame):
+        import faulthandler
+
+        faulthandler.dump_traceback(all_threads=True)
+        self.signalled = True
+
+    def reason(self, step_seconds):
+        """Why to stop now ("SIGUSR1", "time limit"), or None."""
+        import time
+
+        if self.signalled:
+            return "SIGUSR1"
+        if self.deadline is not None and time.time() + self.margin + 2 * step_seconds >= self.deadline:
+            return "time limit"
+        return None
+
+
+def save_before_the_end_callback(watch):
+    """SFT: the trainer saves a checkpoint and stops when `watch` says so (every process agrees: any one's reason)."""
+    import time
+
+    from transformers import TrainerCallback
+
+    class SaveAndStop(TrainerCallback):
+        def __init__(self):
+            self.last, self.reason = time.time(), None
+
+        def on_step_end(self, args, state, control, **kwargs):
+            now = time.time()
+            reason = watch.reason(now - self.last)
+            self.last = now
+            if any_process(reason is not None) and state.global_step < state.max_steps:
+                self.reason = reason or "another process"
+                control.should_save = True
+                control.should_training_stop = True
+
+    return SaveAndStop()
+
+
+def any_process(flag):
+    """True when `flag` is true on any process of the job."""
+    import torch
+
+    if world_size() == 1:
+        return flag
+    import torch.distributed as dist
+
+    t = torch.tensor([1.0 if flag else 0.0])
+    if dist.get_backend() == "nccl":
+        t = t.cuda()
+    dist.all_reduce(t)
+    return bool(t.item())

@@ -34,8 +34,9 @@ from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.processes import all_sum, barrier, gather, start_processes
 from vauflow.rewards import REWARDS
 from vauflow.sft.data import example, frame_cache, run_rows
-from vauflow.training import (COMPLETE, Tracker, fp32_trainables, checkpoint_step, count_trainable, freeze_vision_tower, grad_accum,
-                              latest_checkpoint, lora_config, run_dir, write_model_folder)
+from vauflow.training import (COMPLETE, Preempted, SaveBeforeTheEnd, Tracker, any_process, checkpoint_step,
+                              count_trainable, fp32_trainables, freeze_vision_tower, grad_accum, latest_checkpoint,
+                              lora_config, run_dir, write_model_folder)
 
 
 def rewards_for(rows, completions):
@@ -330,7 +331,9 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
     if resume:
         history = trainer.load(resume)
         say(f"grpo {run_name}: resuming from {resume}", flush=True)
+    watch = SaveBeforeTheEnd()
     while trainer.step < trainer.steps:
+        started = time.time()
         log = trainer.train_step(trainer.step)
         trainer.step += 1
         history.append(log)
@@ -340,6 +343,12 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
                   flush=True)
         if trainer.step % params["save_steps"] == 0 and trainer.step < trainer.steps:
             trainer.save(run, history)
+        reason = watch.reason(time.time() - started)
+        if any_process(reason is not None) and trainer.step < trainer.steps:
+            trainer.save(run, history)
+            tracker.close()
+            raise Preempted(f"grpo {run_name}: saved checkpoint-{trainer.step} of {trainer.steps} "
+                            f"({reason or 'another process'}); the next attempt resumes from it")
     manifest = {"stage": "grpo", "run": run_name, "tasks": tasks, "init_model": str(init_model), "params": params,
                 "budget": budget, "rows": len(rows), "excluded": excluded, "steps": trainer.step,
                 "trainable_parameters": count_trainable(trainer.model),

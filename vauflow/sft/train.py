@@ -16,8 +16,9 @@ from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
 from vauflow.sft.data import example, frame_cache, run_rows, target
-from vauflow.training import (complete_marker_callback, count_trainable, export, fp32_trainables, freeze_vision_tower,
-                              grad_accum, latest_checkpoint, lora_config, run_dir, world_size)
+from vauflow.training import (Preempted, SaveBeforeTheEnd, complete_marker_callback, count_trainable, export,
+                              fp32_trainables, freeze_vision_tower, grad_accum, latest_checkpoint, lora_config,
+                              run_dir, save_before_the_end_callback, world_size)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -118,10 +119,11 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
         # seeds make CPU runs bit-identical (tested); torch's deterministic-algorithms mode would halve CPU speed
         # (measured) and some GPU kernels have no deterministic version
         disable_tqdm=True, full_determinism=False)
+    stopper = save_before_the_end_callback(SaveBeforeTheEnd())
     trainer_cls = completion_trainer()
     trainer = trainer_cls(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
                           data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
-                          callbacks=[complete_marker_callback(), *callbacks])
+                          callbacks=[complete_marker_callback(), stopper, *callbacks])
     resume = latest_checkpoint(run)
     # a checkpoint at the last step (killed before the export) is exported as it is: resuming from it, transformers
     # takes one step before it checks max_steps
@@ -135,6 +137,9 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
         final = resume
     else:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+        if stopper.reason:
+            raise Preempted(f"sft {name}: saved checkpoint-{trainer.state.global_step} of {trainer.state.max_steps} "
+                            f"({stopper.reason}); the next attempt resumes from it")
         final = run / "final"
         trainer.save_model(str(final))  # every rank: gathers ZeRO-3 shards
 
