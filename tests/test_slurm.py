@@ -36,10 +36,10 @@ def port_in_use(port):
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def sh(cmd, timeout, **kw):
+def sh(cmd, timeout, env_extra=None, **kw):
     """A command under `timeout -k` (Snakemake treats SIGTERM as "wait for running jobs": -k ends it)."""
     return subprocess.run(["timeout", "-k", "30", str(timeout), *map(str, cmd)], capture_output=True, text=True,
-                          env=env(), **kw)
+                          env=env() | (env_extra or {}), **kw)
 
 
 @pytest.fixture(scope="module")
@@ -110,9 +110,9 @@ def job_stats(stdout):
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
-def slurm_workflow(workdir, *args, timeout=900):
+def slurm_workflow(workdir, *args, timeout=900, env_extra=None):
     return sh(["snakemake", "-s", REPO / "Snakefile", "--directory", workdir, "--profile", PROFILE,
-               "--slurm-init-seconds-before-status-checks", "2", *args], timeout, cwd=workdir)
+               "--slurm-init-seconds-before-status-checks", "2", *args], timeout, cwd=workdir, env_extra=env_extra)
 
 
 def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
@@ -151,6 +151,30 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     p = sh(["srun", "--gpus=1", "-t", "5", str(REPO / ".venv/bin/vauflow"), "gpu-canary", "--expected", "2",
             "--out", tmp_path / "canary.json"], 120, cwd=wd)
     assert p.returncode != 0 and "SLURM allocated 1 GPU(s)" in p.stderr and "asked for 2" in p.stderr
+
+    # a GRPO job that meets its time limit (one minute here; VAUFLOW_SAVE_MARGIN_S 40 s) saves the step it is at and
+    # exits 75; the profile's retry resumes from that checkpoint (no other: save_steps is beyond the run) and finishes
+    start = now()
+    time.sleep(1)
+    longer = tmp_path / "longer-grpo.yaml"
+    longer.write_text("grpo: {max_steps: 120, save_steps: 1000, log_steps: 20}\n")
+    p = slurm_workflow(wd, "results/grpo/qa", "--forcerun", "grpo", "--set-resources", "grpo:gpu=0", "grpo:runtime=1",
+                       "--configfile", REPO / "config.yaml", REPO / "tests/smoke/config.yaml", longer,
+                       timeout=600, env_extra={"VAUFLOW_SAVE_MARGIN_S": "40"})
+    assert p.returncode == 0, f"{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
+    ids = submitted(p)
+    log = (wd / "logs/grpo/qa.log").read_text()  # the last attempt's
+    print(f"\ntime-limited GRPO: SLURM jobs {ids}\n" + "\n".join(log.splitlines()[-6:]))
+    resumed = int(re.search(r"resuming from \S*checkpoint-(\d+)", log).group(1))
+    assert 0 < resumed < 120 and '"step": 120' in log
+    assert len((wd / "results/grpo/qa/log.jsonl").read_text().splitlines()) == 120
+    for _ in range(30):
+        states = sacct(start, ids)
+        if len(states) == len(ids) and all(state in ("COMPLETED", "FAILED") for state, _ in states.values()):
+            break
+        time.sleep(1)
+    attempts = [states[i][0] for i in ids if states[i][1] == "00:01:00"]  # the GRPO jobs (a one-minute limit)
+    assert len(attempts) >= 2 and attempts[0] == "FAILED" and attempts[-1] == "COMPLETED", states
 
     # a failing rule fails the run: a broken model folder makes its evaluation job fail, three times (the profile's
     # two retries), each with a longer runtime limit (the profile's default 30 min * attempt; memory is fixed here,
