@@ -11,11 +11,11 @@ from vauflow.model.inputs import model_inputs
 from vauflow.model.vision import forward_inputs
 
 
-def completion_logps(model, batch, n_completion, temperature=1.0, videos=None):
+def completion_logps(model, batch, n_completion, temperature=1.0, features=None):
     """Per-token log-probs of the last `n_completion` tokens of each row, shape (rows, n_completion), in fp32, of
     the distribution sampled at `temperature` (logits divided by it, as TRL does: the loss scores what was sampled).
-    `videos`: the rows' precomputed video features (vauflow.model.vision.shared_videos) instead of their pixels."""
-    inputs = forward_inputs(model_inputs(batch), videos)
+    `features`: the rows' precomputed video features (vauflow.model.vision.shared_videos) instead of their pixels."""
+    inputs = forward_inputs(model_inputs(batch), features)
     logits = model(**inputs, logits_to_keep=n_completion + 1, use_cache=False).logits
     logits = logits[:, :-1].float()
     if temperature != 1.0:
