@@ -260,3 +260,18 @@ def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
     with pytest.raises(UsageError, match="needs deepspeed, which this environment lacks"):
         check_settings(2, acc / "zero3_offload.yaml", ["sft", "--params", params])
     check_settings(0, acc / "zero3_offload.yaml", ["sft", "--params", params])  # the CPU path launches nothing
+
+
+def test_launch_reports_a_save_before_the_end_through_accelerate(monkeypatch):
+    """On GPUs accelerate's launcher reports any failed process as 1: `vauflow launch` turns it back into 75 when a
+    process left the preempted marker (so the retry knows it resumes), and passes other failures through."""
+    import sys
+
+    import vauflow.launch as launch
+
+    monkeypatch.setattr(launch, "check_visible_gpus", lambda gpus: gpus)
+    for touch, want in ((True, 75), (False, 1)):
+        script = ("import os; open(os.environ['VAUFLOW_PREEMPTED_MARKER'], 'a').close(); " if touch else "") + \
+            "raise SystemExit(1)"
+        monkeypatch.setattr(launch, "command", lambda *a, script=script: [sys.executable, "-c", script])
+        assert launch.launch(2, None, 29555, ["sft"]) == want

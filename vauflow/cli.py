@@ -5,6 +5,7 @@ import argparse
 import faulthandler
 import json
 import logging
+import os
 import signal
 import sys
 
@@ -519,12 +520,14 @@ def main(argv=None):
     # `kill -USR1 <pid>` prints every thread's stack into the job's log: where a stuck job is stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    from vauflow.training import EXIT_RESUME, Preempted
+    from vauflow.training import EXIT_RESUME, PREEMPTED_MARKER, Preempted
 
     try:
         return args.func(args) or 0
     except Preempted as e:
         print(f"vauflow: {e}", file=sys.stderr)
+        if os.environ.get(PREEMPTED_MARKER):  # under vauflow launch on GPUs: accelerate reports 1, the marker 75
+            open(os.environ[PREEMPTED_MARKER], "a").close()
         return EXIT_RESUME
     except UsageError as e:
         print(f"vauflow: error: {e}", file=sys.stderr)

@@ -46,6 +46,14 @@ def check_settings(gpus, accelerate_config, args):
 
 
 def launch(gpus, accelerate_config, port, args):
+    """The command's exit status; a training process that saved before the time limit makes it EXIT_RESUME (75),
+    through accelerate's launcher too (which reports any failed process as 1): the processes leave a marker."""
+    import signal
+    import subprocess
+    import tempfile
+
+    from vauflow.training import EXIT_RESUME, PREEMPTED_MARKER
+
     check_settings(gpus, accelerate_config, args)
     check_visible_gpus(gpus)
     cmd = command(gpus, accelerate_config, port, args)
@@ -54,4 +62,12 @@ def launch(gpus, accelerate_config, port, args):
         from vauflow.cli import main
 
         return main(args)
-    os.execvp(cmd[0], cmd)
+    # SIGUSR1 is for the training processes (save and stop): accelerate's launcher would die of it
+    before = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
+    try:
+        with tempfile.TemporaryDirectory(prefix="vauflow-launch-") as tmp:
+            marker = os.path.join(tmp, "preempted")
+            rc = subprocess.run(cmd, env=os.environ | {PREEMPTED_MARKER: marker}).returncode
+            return EXIT_RESUME if rc != 0 and os.path.exists(marker) else rc
+    finally:
+        signal.signal(signal.SIGUSR1, before)

@@ -20,7 +20,11 @@ def start_processes():
     if torch.cuda.is_available():
         torch.cuda.set_device(local)
     if not dist.is_initialized():
-        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        import datetime
+
+        # the other processes wait in barriers while the main one writes a checkpoint or the export (tens of GB for
+        # a 3B model's masters and Adam state): longer than NCCL's default 10 minutes on a slow shared filesystem
+        dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo", timeout=datetime.timedelta(hours=2))
     return dist.get_rank(), world, device
 
 
@@ -31,9 +35,17 @@ def all_sum(values):
     import torch
     import torch.distributed as dist
 
-    t = torch.tensor(values, dtype=torch.float64)
+    t = torch.tensor(values, dtype=torch.float64, device=collective_device())
     dist.all_reduce(t)
     return [int(v) for v in t.tolist()]
+
+
+def collective_device():
+    """Where a tensor for a collective lives: the GPU under NCCL, the CPU under gloo."""
+    import torch
+    import torch.distributed as dist
+
+    return f"cuda:{torch.cuda.current_device()}" if dist.get_backend() == "nccl" else "cpu"
 
 
 def barrier(world):

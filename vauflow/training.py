@@ -170,6 +170,7 @@ class Tracker:
 
 
 EXIT_RESUME = 75  # EX_TEMPFAIL: saved before the time limit; the next attempt (Snakemake's retry) resumes
+PREEMPTED_MARKER = "VAUFLOW_PREEMPTED_MARKER"  # a file the processes touch when they stop early (vauflow launch)
 
 
 class Preempted(Exception):
@@ -195,10 +196,11 @@ def job_end_time():
 
 
 class SaveBeforeTheEnd:
-    """When to save and stop: on SIGUSR1 (SLURM's `--signal=USR1@600`, or `kill -USR1` by hand; every thread's stack
-    is still printed to the log, as for the other commands), or when the job's end time is closer than
-    VAUFLOW_SAVE_MARGIN_S (default 600 s) plus two steps. SLURM's SIGTERM leaves ~30 s before SIGKILL: too short to
-    write a 3B model's fp32 masters and Adam state, hence the margin."""
+    """When to save and stop: when the job's end time is closer than VAUFLOW_SAVE_MARGIN_S (default 600 s) plus two
+    steps (SLURM's SIGTERM leaves ~30 s before SIGKILL: too short to write a 3B model's fp32 masters and Adam state),
+    or on SIGUSR1 sent to the training process itself (`kill -USR1 <pid>`; every thread's stack is still printed to
+    the log, as for the other commands). Not SLURM's `--signal`: it reaches Snakemake's job step and the launcher too,
+    whose default action for SIGUSR1 is to terminate."""
 
     def __init__(self):
         import signal
@@ -235,6 +237,9 @@ def save_before_the_end_callback(watch):
         def __init__(self):
             self.last, self.reason = time.time(), None
 
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.last = time.time()  # a step's time, not the set-up's
+
         def on_step_end(self, args, state, control, **kwargs):
             now = time.time()
             reason = watch.reason(now - self.last)
@@ -255,8 +260,8 @@ def any_process(flag):
         return flag
     import torch.distributed as dist
 
-    t = torch.tensor([1.0 if flag else 0.0])
-    if dist.get_backend() == "nccl":
-        t = t.cuda()
+    from vauflow.processes import collective_device
+
+    t = torch.tensor([1.0 if flag else 0.0], device=collective_device())
     dist.all_reduce(t)
     return bool(t.item())

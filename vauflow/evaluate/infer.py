@@ -100,13 +100,15 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
     from vauflow.processes import barrier, start_processes
 
     rank, world, device = start_processes()
-    model, _ = load_model(model_dir, dtype=dtype if device.startswith("cuda") else "float32", device=device)
+    compute = dtype if device.startswith("cuda") else "float32"
+    model, _ = load_model(model_dir, dtype=compute, device=device)
     model.eval()
     processor = load_processor(model_dir)
     # partial predictions are reused only by the same model and the same settings: a retrained model, another
-    # generation length or decoding starts afresh
+    # generation length, decoding or compute dtype (fp32 on the CPU, model.dtype on GPUs) starts afresh
     key = stable_hash(json.dumps({"budgets": budgets, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-                                  "prompts": prompts, "repetition_penalty": repetition_penalty}, sort_keys=True)
+                                  "prompts": prompts, "repetition_penalty": repetition_penalty,
+                                  "compute": [compute, device.split(":")[0]]}, sort_keys=True)
                       + model_identity(model_dir))
     partial_dir = Path(partial_dir) / f"run-{key:016x}"
     partial_dir.mkdir(parents=True, exist_ok=True)

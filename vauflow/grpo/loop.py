@@ -63,10 +63,15 @@ def sum_gradients(params, world):
         return
     import torch.distributed as dist
 
+    from vauflow.processes import collective_device
+
+    # a tensor no process has a gradient for stays without one (AdamW then skips it, as with one process)
+    had = torch.tensor([0.0 if p.grad is None else 1.0 for p in params], device=collective_device())
+    dist.all_reduce(had)
     for p in params:
         if p.grad is None:
             p.grad = torch.zeros_like(p)
-    for dtype in {p.grad.dtype for p in params}:
+    for dtype in sorted({p.grad.dtype for p in params}, key=str):  # the same order on every process
         grads = [p.grad for p in params if p.grad.dtype == dtype]
         flat = torch.cat([g.flatten() for g in grads])
         dist.all_reduce(flat)
@@ -74,6 +79,9 @@ def sum_gradients(params, world):
         for g in grads:
             g.copy_(flat[offset:offset + g.numel()].view_as(g))
             offset += g.numel()
+    for p, n in zip(params, had.tolist()):
+        if n == 0:
+            p.grad = None
 
 
 def owners(prompts, group_size):
@@ -160,7 +168,8 @@ class GRPO:
         # every sampling setting explicit, none from the folder's generation_config.json (repetition_penalty 1.05
         # there would sample from another distribution than the one the loss scores)
         with explicit_generation(self.model), self.compute():
-            videos = shared_videos(encode_videos(self.model, model_inputs(batch, self.device)), owners(len(rows), g))
+            videos = shared_videos(encode_videos(self.model, model_inputs(batch, self.device)), owners(len(rows), g),
+                                   batch["video_rows"])
             seeds = [row_seed(self.seed, step, k, j) for k in (keys or range(len(rows))) for j in range(g)]
             sampler = seeded_sampler(seeds, self.p["temperature"], self.p["top_k"], self.p["top_p"], self.device)
             out = self.model.generate(
@@ -218,7 +227,9 @@ class GRPO:
                 ref_features = encode_videos(ref, pixels)
         with self.compute():
             features = encode_videos(self.model, pixels)
-        leaves = [f.detach().requires_grad_(f.requires_grad) for f in features]
+        # fp32 leaves: the chunks' gradients w.r.t. the features add up in fp32, as weight gradients do
+        leaves = [f.detach().float().requires_grad_(f.requires_grad) for f in features]
+        videos = prompt_batch["video_rows"]
         loss_sum = kl_sum = 0.0
         for a, b in self.chunks(rows):
             chunk = select_rows(full, a, b)
@@ -226,9 +237,9 @@ class GRPO:
             ref = None
             if self.p["beta"]:
                 with torch.no_grad(), self.compute(), self.reference() as ref_model:
-                    ref = completion_logps(ref_model, chunk, n, t, shared_videos(ref_features, owner[a:b]))
+                    ref = completion_logps(ref_model, chunk, n, t, shared_videos(ref_features, owner[a:b], videos))
             with self.compute():
-                logp = completion_logps(self.model, chunk, n, t, shared_videos(leaves, owner[a:b]))
+                logp = completion_logps(self.model, chunk, n, t, shared_videos(leaves, owner[a:b], videos))
             loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv[a:b], mask,
                                    self.p["beta"], self.p["epsilon"], self.p["loss_type"],
                                    self.p["max_completion_length"], rows_total=rows_total, tokens_total=tokens_total)
@@ -237,7 +248,7 @@ class GRPO:
             kl_sum += kl
         trained = [(f, leaf.grad) for f, leaf in zip(features, leaves) if f.requires_grad and leaf.grad is not None]
         if trained:
-            torch.autograd.backward([f for f, _ in trained], [grad for _, grad in trained])
+            torch.autograd.backward([f for f, _ in trained], [grad.to(f.dtype) for f, grad in trained])
         return loss_sum, kl_sum
 
     def train_step(self, step):
@@ -308,7 +319,9 @@ class GRPO:
         with torch.no_grad():
             for n, t in tensors.items():
                 params[n].copy_(t)
-        self.opt.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=False))
+        # onto the CPU first (load_state_dict moves the state to each parameter's device): saved on cuda:0, every
+        # process would otherwise load a whole copy onto the first GPU
+        self.opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False))
         state = json.loads((ckpt / "state.json").read_text())
         self.step = state["step"]
         return state["history"]
@@ -341,11 +354,13 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
         if trainer.step % params["log_steps"] == 0 or trainer.step == trainer.steps:
             say("grpo " + json.dumps({k: round(v, 4) if isinstance(v, float) else v for k, v in log.items()}),
                   flush=True)
-        if trainer.step % params["save_steps"] == 0 and trainer.step < trainer.steps:
+        saved = trainer.step % params["save_steps"] == 0 and trainer.step < trainer.steps
+        if saved:
             trainer.save(run, history)
         reason = watch.reason(time.time() - started)
         if any_process(reason is not None) and trainer.step < trainer.steps:
-            trainer.save(run, history)
+            if not saved:
+                trainer.save(run, history)
             tracker.close()
             raise Preempted(f"grpo {run_name}: saved checkpoint-{trainer.step} of {trainer.steps} "
                             f"({reason or 'another process'}); the next attempt resumes from it")
@@ -354,9 +369,8 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
                 "trainable_parameters": count_trainable(trainer.model),
                 "resumed_from": resume.name if resume else None, "processes": trainer.world}
     tracker.close()
-    if trainer.rank == 0:
+    if trainer.rank == 0:  # the others are done: nothing waits for the export
         export(trainer, out, manifest, history)
-    barrier(trainer.world)
     say(f"grpo {run_name}: {trainer.step} steps in {time.time() - t0:.1f} s", flush=True)
     return manifest
 

@@ -32,8 +32,7 @@ def row_seed(*keys):
     """A 63-bit seed from integers (seed, step, prompt index, completion index)."""
     import numpy as np
 
-    return int(np.random.SeedSequence(list(keys)).generate_state(2, dtype=np.uint32).astype(np.uint64)
-               .view(np.uint64)[0] >> np.uint64(1))
+    return int(np.random.SeedSequence(list(keys)).generate_state(1, dtype=np.uint64)[0] >> np.uint64(1))
 
 
 def seeded_sampler(seeds, temperature, top_k, top_p, device):

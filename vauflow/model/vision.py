@@ -14,9 +14,13 @@ def encode_videos(model, batch):
     return tuple(model.get_video_features(batch["pixel_values_videos"], batch["video_grid_thw"]).pooler_output)
 
 
-def shared_videos(features, owners):
-    """`mm_encoder_outputs` for rows whose videos are `features[owner]`, in row order."""
-    return {"video": BaseModelOutputWithPooling(pooler_output=tuple(features[o] for o in owners))}
+def shared_videos(features, owners, video_rows):
+    """`mm_encoder_outputs` for rows that show their owner prompt's videos, in row order: `features` per video of the
+    prompt batch, `video_rows` the prompt each of those videos belongs to (build_inputs' `video_rows`)."""
+    per_prompt = {}
+    for k, prompt in enumerate(video_rows.tolist()):
+        per_prompt.setdefault(prompt, []).append(features[k])
+    return {"video": BaseModelOutputWithPooling(pooler_output=tuple(f for o in owners for f in per_prompt[o]))}
 
 
 def forward_inputs(inputs, videos):

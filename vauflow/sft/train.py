@@ -138,6 +138,7 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
     else:
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if stopper.reason:
+            trainer.accelerator.wait_for_everyone()  # every process's share of the checkpoint is written
             raise Preempted(f"sft {name}: saved checkpoint-{trainer.state.global_step} of {trainer.state.max_steps} "
                             f"({stopper.reason}); the next attempt resumes from it")
         final = run / "final"
