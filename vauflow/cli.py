@@ -101,6 +101,18 @@ def cmd_config_check(a):
     print(json.dumps(cfg, indent=2, sort_keys=True) if a.show else "config ok")
 
 
+def cmd_memory(a):
+    from vauflow.config import load_config
+    from vauflow.memory import as_table, check_fits, plan_config
+
+    gpus = {rule: a.gpus for rule in ("sft", "grpo", "evaluate", "learning_check")}
+    jobs, refusal = check_fits(plan_config(load_config(*a.configfile), gpus), a.gpu_gb)
+    print(as_table(jobs) if a.markdown else json.dumps({"gpu_gb": a.gpu_gb, "jobs": jobs}, indent=1))
+    if refusal:
+        print(f"vauflow: {refusal}", file=sys.stderr)
+    return 1 if refusal and a.check else 0
+
+
 def cmd_budget(a):
     from vauflow.budget import run_with_budget
 
@@ -365,6 +377,14 @@ def build_parser():
     x.add_argument("configfile", nargs="+")
     x.add_argument("--show", action="store_true", help="print the config with defaults filled in")
     x.set_defaults(func=cmd_config_check)
+
+    x = sub.add_parser("memory", help="the memory plan: each GPU job's peak memory per GPU, before any GPU time")
+    x.add_argument("--configfile", nargs="+", default=[], help="preset and overlays (default: config.yaml)")
+    x.add_argument("--gpu-gb", type=float, default=80.0, help="memory of one GPU")
+    x.add_argument("--gpus", type=int, default=1, help="GPUs per job (ZeRO-3 shards over them)")
+    x.add_argument("--markdown", action="store_true", help="a table instead of JSON")
+    x.add_argument("--check", action="store_true", help="exit 1 when a job does not fit")
+    x.set_defaults(func=cmd_memory)
 
     mo = sub.add_parser("model", help="base models").add_subparsers(dest="cmd", required=True)
     x = mo.add_parser("build", help="build a tiny model locally: tokenizer trained on the workflow's text")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from vauflow.evaluate import predict
 from vauflow.evaluate.tables import cell_name
-from vauflow.frames.budget import VideoBudget
+from vauflow.frames.budget import BUDGET_OF, VideoBudget
 from vauflow.io import read_jsonl, stable_hash, write_jsonl, write_text
 from vauflow.model.inputs import Example
 from vauflow.prompts import chat, inference_chat, prompt_text, reasoning_chat
@@ -24,7 +24,6 @@ from vauflow.sft.data import frame_cache, load_rows
 CSV_COLUMNS = {"qa": ("Video Name", "QA answer"), "tag": ("Video Name", "Temporal Grounding"),
                "cls": ("Video Name", "CLS answer"), "ball": ("Video Name", "Answer"),
                "reasoning": ("Video Name", "Description", "Analysis")}
-BUDGET_OF = {"qa": "infer_qa", "tag": "infer_tag", "cls": "infer_tag", "ball": "train", "reasoning": "infer_qa"}
 PREDICTION_KEYS = {"reasoning": ("description", "analysis")}  # every other task: ("response",)
 
 

@@ -12,7 +12,6 @@ import numpy as np
 
 from vauflow.evaluate import metrics
 from vauflow.evaluate.metrics import bootstrap_mean, wilson
-from vauflow.evaluate.predict import predict
 from vauflow.io import read_jsonl
 from vauflow.sft.data import load_rows
 
@@ -20,6 +19,7 @@ ALPHA = 0.01  # "above the baseline" means p < ALPHA (accuracy) or a bootstrap i
 TRANSFORMS = {"qa": ("none", "blank"), "cls": ("none", "blank"), "tag": ("none", "shuffle", "blank"),
               "ball": ("none", "shuffle", "blank")}
 MAX_NEW_TOKENS = {"qa": 12, "cls": 16, "tag": 20, "ball": 20}
+BATCH_SIZE = 16
 
 
 def heldout_rows(task, data):
@@ -61,10 +61,12 @@ def train_reward(grpo_dir, frac=0.2):
     return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
 
 
-def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=16, dtype="float32"):
+def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=BATCH_SIZE, dtype="float32"):
     """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run. On the job's GPU the
     models compute in `dtype` (model.dtype), on the CPU in float32."""
     import torch
+
+    from vauflow.evaluate.predict import predict  # torch: not at import (the memory plan reads this module's sizes)
 
     from vauflow.model.load import load_model
 

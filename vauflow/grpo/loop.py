@@ -125,8 +125,10 @@ class GRPO:
                         if params["beta"] else None)
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
+        # fused on GPUs (as transformers' adamw_torch_fused for SFT): the default foreach kernel would hold a copy of
+        # every moment at the update (+4 bytes per trainable parameter, vauflow.memory); the CPU keeps torch's loop
         self.opt = torch.optim.AdamW(self.trainable, lr=params["learning_rate"], betas=(0.9, 0.999), eps=1e-8,
-                                     weight_decay=0.0)
+                                     weight_decay=0.0, fused=torch.device(self.device).type == "cuda" or None)
         self.cache = frame_cache(rows)
         self.budget = VideoBudget.from_dict(budget)
         grad_accum(params["effective_batch"], params["per_device_batch"], self.world)  # checks that the batch divides

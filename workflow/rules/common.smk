@@ -8,6 +8,8 @@ from snakemake.utils import min_version
 
 from vauflow.evaluate.tables import eval_models, judged_models, model_path, test_splits
 
+from vauflow.memory import refusal as memory_refusal
+
 from vauflow.config import (
     ConfigError,
     active_datasets,
@@ -74,6 +76,11 @@ EVAL_MODELS = eval_models(config)
 GPU_GATE = ["results/canary/gpu.json"] if config["gpu_canary"] else []
 # the models whose two-turn reasoning VAU-Eval scores (Table A's rows)
 JUDGED_MODELS = judged_models(config)
+# the memory plan (vauflow memory): a GPU job that cannot fit the gpu_mem_gb its profile gives it is refused here,
+# before any GPU time is spent
+MEMORY_REFUSAL = memory_refusal(config, workflow.resource_settings.overwrite_resources)
+if MEMORY_REFUSAL:
+    sys.exit(f"vauflow: {MEMORY_REFUSAL}")
 
 
 def regex_or_nothing(names):

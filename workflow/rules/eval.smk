@@ -17,6 +17,7 @@ rule evaluate:
     threads: config["eval"]["threads"]
     resources:
         gpu=0,
+        gpu_mem_gb=0,  # a profile's GPU memory: the memory plan refuses a job that cannot fit (common.smk)
     params:
         cells=lambda wc: as_json(EVAL_MODELS[wc.model]),
         budgets=as_json(config["frames"]["budgets"]),

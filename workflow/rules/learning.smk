@@ -18,6 +18,7 @@ rule learning_check:
     threads: 2
     resources:
         gpu=0,
+        gpu_mem_gb=0,  # a profile's GPU memory: the memory plan refuses a job that cannot fit (common.smk)
     params:
         runs=as_json(
             {r: {"tasks": run_tasks(config, r), "sft": GRPO_INIT_SFT[r]} for r in GRPO_RUNS}

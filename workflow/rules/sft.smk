@@ -18,6 +18,7 @@ rule sft:
     threads: config["sft"]["threads"]
     resources:
         gpu=0,
+        gpu_mem_gb=0,  # a profile's GPU memory: the memory plan refuses a job that cannot fit (common.smk)
     params:
         tasks=tasks_of,
         settings=sft_settings,
