@@ -8,7 +8,7 @@ export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 export PYTHONHASHSEED := 0
 
-.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images bench bench-quick report
+.PHONY: setup ffmpeg run test lint dryrun clean lock pin-images bench bench-quick report gpu-smoke
 
 setup: ffmpeg $(STAMP)
 
@@ -43,6 +43,11 @@ bench: setup
 
 bench-quick: setup
 	python bench/suite.py --quick
+
+# the GPU path at the paper's scale on a bare GPU machine (no setup: the machine's own torch and transformers);
+# prints `skipped: no CUDA device` without one. Figures: bench/results/gpu_smoke.json
+gpu-smoke:
+	mkdir -p bench/results && python3 bench/gpu_smoke.py --out bench/results/gpu_smoke.json
 
 lint: setup
 	snakefmt --check Snakefile workflow/

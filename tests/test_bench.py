@@ -33,3 +33,30 @@ def test_quick_suite_reports_every_figure(tmp_path):
     assert results["batched_eval_speedup"]["raw"]["mismatch_rate_sft"] == 0
     md = (tmp_path / "latest.md").read_text()
     assert all(f"| {name} |" in md for name in NAMES)
+
+
+# what the lent GPU machine's image lacks (../.library/device: no Snakemake, TRL, PyAV, DeepSpeed, torchcodec)
+ABSENT_ON_THE_GPU_MACHINE = ("trl", "snakemake", "av", "deepspeed", "torchcodec")
+
+
+def test_gpu_smoke_skips_without_cuda_and_runs_on_the_cpu_without_what_the_gpu_image_lacks(tmp_path):
+    """`make gpu-smoke` here: one line and exit 0 (no CUDA); its CPU rehearsal (--cpu) runs the SFT step, the GRPO
+    step and the evaluation batch through the workflow's code with those packages made unimportable."""
+    import torch
+
+    script = REPO / "bench/gpu_smoke.py"
+    if not torch.cuda.is_available():
+        p = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+        assert p.returncode == 0 and p.stdout.strip() == "skipped: no CUDA device", p.stderr[-2000:]
+    out = tmp_path / "smoke.json"
+    blocked = "; ".join(f"sys.modules[{m!r}] = None" for m in ABSENT_ON_THE_GPU_MACHINE)
+    code = (f"import runpy, sys; {blocked}; sys.argv = ['gpu_smoke.py', '--cpu', '--out', {str(out)!r}]; "
+            f"runpy.run_path({str(script)!r}, run_name='__main__')")
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    figures = json.loads(out.read_text())
+    stages = figures["stages"]
+    assert stages["grpo"]["generations"] == 4 and stages["grpo"]["completion_length"] > 0
+    assert stages["sft"]["loss"] > 0 and stages["sft"]["planned_gb"] > 0
+    assert 0 <= stages["eval"]["batched_vs_one_by_one_agreement"] <= 1
+    assert figures["dtype"] == "bfloat16" and figures["device"] == "cpu"

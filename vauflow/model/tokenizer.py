@@ -19,8 +19,9 @@ def chat_template():
     return (trl_dir / "chat_templates" / "qwen2_5_vl.jinja").read_text(encoding="utf-8")
 
 
-def train_tokenizer(lines, vocab_size):
-    """Deterministic: the same lines (sorted, de-duplicated) give the same vocabulary."""
+def train_tokenizer(lines, vocab_size, template=None):
+    """Deterministic: the same lines (sorted, de-duplicated) give the same vocabulary. `template`: a chat template
+    instead of TRL's (a machine without TRL: bench/gpu_smoke.py)."""
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -33,5 +34,5 @@ def train_tokenizer(lines, vocab_size):
     tok.train_from_iterator(sorted(set(lines)), trainer=trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    padding_side="left", model_max_length=32768)
-    fast.chat_template = chat_template()
+    fast.chat_template = template or chat_template()
     return fast

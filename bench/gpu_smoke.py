@@ -1,0 +1,269 @@
+"""`make gpu-smoke`: the GPU path at the paper's scale in one script, for a bare GPU machine (Python, torch,
+torchvision, transformers, peft, accelerate, tokenizers; no Snakemake, TRL, PyAV or DeepSpeed, no network).
+
+A randomly initialised model of Qwen2.5-VL-3B's shape (vauflow.memory.KNOWN) with fp32 masters under bf16 autocast
+(the trainers' contract); a frame cache of a few synthetic clips written directly (no decoder needed) and QA rows
+over them; then, each through the workflow's own code:
+- one SFT step (the trainers' completion loss, `labelled_logps`, and fused AdamW: TRL is not needed for one step);
+- one GRPO step of vauflow.grpo.loop.GRPO at the paper preset's GRPO settings (G = 4, 1,024 new tokens);
+- one evaluation batch in bf16, batched against one by one (agreement of the greedy outputs);
+and per stage: device, dtype, peak memory (torch.cuda.max_memory_allocated), seconds, and the memory plan's peak for
+the same workload (vauflow.memory) with its ratio to the measured one (goal: within 25 %).
+Prints one JSON object (and writes it to --out). Without CUDA: `skipped: no CUDA device`, exit 0; `--cpu` runs the
+same path on the CPU at a toy scale (the suite's check that this script works)."""
+
+import argparse
+import contextlib
+import dataclasses
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from vauflow import memory  # noqa: E402
+from vauflow.config import grpo_params, load_config  # noqa: E402
+from vauflow.model.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
+
+# Qwen's chat format (system default, user turn with the video placeholder, generation prompt); the workflow's own
+# builds read TRL's copy of it, which this machine may not have
+CHAT_TEMPLATE = (
+    "{% for message in messages %}{% if loop.first and message['role'] != 'system' %}<|im_start|>system\n"
+    "You are a helpful assistant.<|im_end|>\n{% endif %}<|im_start|>{{ message['role'] }}\n"
+    "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
+    "{% for content in message['content'] %}{% if content['type'] == 'video' %}"
+    "<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
+    "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+QUESTION = "What is the key event observed in the video?"
+OPTIONS = ["Two vehicles collide", "A person snatches a bag and runs off", "Flames flare up and flicker",
+           "Nothing unusual happens; the scene stays normal"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    arch: memory.Architecture
+    new_tokens: int  # GRPO completion length
+    clips: int
+    frames: int  # stored frames per clip, at 4 fps
+    side: int  # stored frame side, pixels
+    eval_rows: int
+    eval_tokens: int
+
+
+GPU = Scale(memory.KNOWN["Qwen/Qwen2.5-VL-3B-Instruct"], new_tokens=1024, clips=4, frames=64, side=448, eval_rows=4,
+            eval_tokens=64)
+TOY = Scale(memory.Architecture("qwen2_5_vl", 64, 128, 2, 4, 2, 2048, False, 2, 64, 128, 4), new_tokens=16, clips=4,
+            frames=16, side=56, eval_rows=4, eval_tokens=8)
+
+
+def build_model(scale, out, device):
+    """Tokenizer, processor and a random model of `scale.arch`, saved in bf16 (training loads fp32 masters)."""
+    import transformers
+    from transformers import Qwen2VLImageProcessor, Qwen2VLVideoProcessor
+
+    corpus = [QUESTION, *OPTIONS, "<answer>A</answer>", "<think>The ball moves.</think>"] * 4
+    tok = train_tokenizer(corpus, 512, template=CHAT_TEMPLATE)
+    ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
+    config = scale.arch.config(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
+                               vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+    for key, token in (("bos_token_id", "<|endoftext|>"), ("eos_token_id", "<|im_end|>"),
+                       ("pad_token_id", "<|endoftext|>")):
+        setattr(config.text_config, key, ids[token])
+    torch.manual_seed(0)
+    with torch.device(device):
+        model = transformers.Qwen2_5_VLForConditionalGeneration(config)
+    model.to(torch.bfloat16).save_pretrained(out)
+    del model
+    processor = transformers.Qwen2_5_VLProcessor(
+        image_processor=Qwen2VLImageProcessor(), tokenizer=tok,
+        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": 3136, "longest_edge": 602112},
+                                              cap_pixels_per_frame=True),
+        chat_template=CHAT_TEMPLATE)
+    processor.save_pretrained(out)
+    (Path(out) / "vauflow_model.json").write_text(json.dumps(
+        {"class": "Qwen2_5_VLForConditionalGeneration", "processor": "Qwen2_5_VLProcessor", "family": "qwen2_5_vl",
+         "source": "gpu-smoke"}))
+    return Path(out)
+
+
+def build_rows(scale, root):
+    """A frame-cache shard of synthetic clips (a moving square) and one QA row per clip."""
+    shard = Path(root) / "frames" / "smoke" / "shard-0"
+    (shard / "frames").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    index, rows, fps = {}, [], 4.0
+    for k in range(scale.clips):
+        frames = np.full((scale.frames, scale.side, scale.side, 3), 40, np.uint8)
+        for t in range(scale.frames):
+            x = (t * scale.side // scale.frames + 7 * k) % (scale.side - 8)
+            frames[t, 8:16 + k, x:x + 8] = 220
+        frames += rng.integers(0, 8, frames.shape, dtype=np.uint8)
+        key = f"clip{k:02d}"
+        np.save(shard / "frames" / f"{key}.npy", frames)
+        index[f"{key}.mp4"] = {"key": key, "storage": "raw", "fps": fps, "total_frames": scale.frames,
+                               "indices": list(range(scale.frames)), "times": [t / fps for t in range(scale.frames)],
+                               "native_hw": [scale.side, scale.side], "duration": scale.frames / fps}
+        rows.append({"id": f"train/{key}", "dataset": "smoke", "video": f"{key}.mp4", "video_name": f"{key}.mp4",
+                     "split": "train", "task": "qa", "target": "think", "question": QUESTION, "options": OPTIONS,
+                     "answer": "ABCD"[k % 4], "correct_option": "ABCD"[k % 4], "full_text_option": False,
+                     "start": 0.0, "end": 1.0, "rationale": "A square moves across the scene.",
+                     "frames": {"shard": str(shard), "key": key, "fps": fps, "total_frames": scale.frames,
+                                "duration": scale.frames / fps}})
+    (shard / "index.json").write_text(json.dumps(index))
+    (shard / "summary.json").write_text(json.dumps({"dataset": "smoke", "videos_dir": str(root)}))
+    (shard / "quarantine.jsonl").write_text("")
+    return rows
+
+
+class Meter:
+    """Seconds and peak device memory of a block (CUDA's allocator statistics; None on the CPU)."""
+
+    def __init__(self, device):
+        self.device, self.figures = device, {}
+
+    @contextlib.contextmanager
+    def measure(self, name):
+        cuda = self.device == "cuda"
+        if cuda:
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats()
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        yield
+        if cuda:
+            torch.cuda.synchronize()
+        self.figures[name] = {"seconds": round(time.perf_counter() - t0, 2),
+                              "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None}
+
+
+def plan_ratio(figures, stage, arch, params, work):
+    planned, phase, _ = memory.peak(memory.training_job(arch, params, work, stage))
+    figures["planned_gb"] = round(planned / 1e9, 2)
+    figures["planned_phase"] = phase
+    if figures["peak_gb"]:
+        figures["plan_ratio"] = round(planned / 1e9 / figures["peak_gb"], 3)
+        figures["plan_within_25pct"] = abs(figures["plan_ratio"] - 1) <= 0.25
+
+
+def sft_step(model_dir, rows, params, budget, device, meter):
+    from vauflow.frames.budget import VideoBudget
+    from vauflow.model.generation import compute
+    from vauflow.model.load import load_processor
+    from vauflow.model.logprobs import labelled_logps
+    from vauflow.sft.data import frame_cache
+    from vauflow.sft.train import Collator, prepare_model
+
+    processor = load_processor(model_dir)
+    collate = Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget))
+    with meter.measure("sft"):
+        model, _ = prepare_model(model_dir, params)
+        model.to(device).train()
+        if params["gradient_checkpointing"]:
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=params["learning_rate"],
+                                fused=device == "cuda" or None)
+        batch = {k: v.to(device) for k, v in collate([{"row": 0}]).items()}
+        t0 = time.perf_counter()
+        with compute(device, params["dtype"]):
+            logps, mask = labelled_logps(model, batch)
+        loss = -logps.sum() / mask.sum()
+        loss.backward()
+        opt.step()
+        step_s = time.perf_counter() - t0
+    completion = int(mask.sum())
+    visual = int(batch["video_grid_thw"][0].prod()) // 4
+    work = memory.Workload(rows=1, visual=visual, text=batch["input_ids"].shape[1] - visual - completion,
+                           completion=completion, videos_per_pass=1)
+    del model, opt
+    return step_s, work, float(loss)
+
+
+def grpo_step(model_dir, rows, params, budget, device, meter):
+    from vauflow.grpo.loop import GRPO
+    from vauflow.model.inputs import build_inputs
+    from vauflow.sft.data import example
+
+    with meter.measure("grpo"):
+        trainer = GRPO(model_dir, rows, params, budget, params["seed"])
+        t0 = time.perf_counter()
+        log = trainer.train_step(0)
+        step_s = time.perf_counter() - t0
+    batch = build_inputs(trainer.processor, [example(trainer.prompts_for(0)[0], trainer.cache, trainer.budget)])
+    visual = int(batch["video_grid_thw"][0].prod()) // 4
+    work = memory.Workload(rows=params["num_generations"], visual=visual, text=batch["input_ids"].shape[1] - visual,
+                           completion=params["max_completion_length"], videos_per_pass=1)
+    del trainer
+    return step_s, work, log
+
+
+def eval_batch(model_dir, rows, budget, scale, device, meter):
+    from vauflow.evaluate.predict import generate
+    from vauflow.frames.budget import VideoBudget
+    from vauflow.model.load import load_model, load_processor
+    from vauflow.sft.data import example, frame_cache
+
+    processor = load_processor(model_dir)
+    cache, b = frame_cache(rows), VideoBudget.from_dict(budget)
+    examples = [example(r, cache, b) for r in rows[:scale.eval_rows]]
+    with meter.measure("eval"):
+        model, _ = load_model(model_dir, dtype="bfloat16" if device == "cuda" else "float32", device=device)
+        model.eval()
+        with torch.no_grad():
+            batched = generate(model, processor, examples, scale.eval_tokens)
+            alone = [generate(model, processor, [e], scale.eval_tokens)[0] for e in examples]
+    return sum(a == b for a, b in zip(batched, alone)) / len(examples)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cpu", action="store_true", help="the same path on the CPU at a toy scale")
+    ap.add_argument("--out", default=None, help="also write the JSON here")
+    a = ap.parse_args(argv)
+    if not a.cpu and not torch.cuda.is_available():
+        print("skipped: no CUDA device")
+        return 0
+    device, scale = ("cpu", TOY) if a.cpu else ("cuda", GPU)
+    config = load_config(REPO / "presets/paper.yaml")
+    budget = config["frames"]["budgets"]["train"]
+    t_start = time.perf_counter()
+    meter = Meter(device)
+    with tempfile.TemporaryDirectory() as tmp:
+        with meter.measure("setup"):
+            model_dir = build_model(scale, Path(tmp) / "model", device)
+            rows = build_rows(scale, tmp)
+        common = {"dtype": "bfloat16", "attn_implementation": "sdpa", "gradient_checkpointing": True, "seed": 0}
+        sft_params = {"method": "full", "freeze_vision": False, "learning_rate": 2e-5, "lora": None} | common
+        sft_s, sft_work, sft_loss = sft_step(model_dir, rows, sft_params, budget, device, meter)
+        # the paper preset's GRPO, one step of one prompt
+        params = grpo_params(config, "qa") | common | {
+            "max_steps": 1, "effective_batch": 1, "per_device_batch": 1, "max_completion_length": scale.new_tokens,
+            "datasets": {}, "report_to": []}
+        grpo_s, grpo_work, grpo_log = grpo_step(model_dir, rows, params, budget, device, meter)
+        agreement = eval_batch(model_dir, rows, budget, scale, device, meter)
+    figures = meter.figures
+    figures["sft"] |= {"step_seconds": round(sft_s, 2), "loss": round(sft_loss, 3), "tokens": sft_work.sequence}
+    plan_ratio(figures["sft"], "sft", scale.arch, sft_params, sft_work)
+    figures["grpo"] |= {"step_seconds": round(grpo_s, 2), "generations": params["num_generations"],
+                        "max_completion_length": params["max_completion_length"],
+                        "completion_length": grpo_log.get("completion_length"), "tokens": grpo_work.sequence}
+    plan_ratio(figures["grpo"], "grpo", scale.arch, params, grpo_work)
+    figures["eval"] |= {"rows": scale.eval_rows, "new_tokens": scale.eval_tokens,
+                        "batched_vs_one_by_one_agreement": agreement}
+    out = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "dtype": "bfloat16",
+           "torch": torch.__version__, "parameters": scale.arch.total(), "stages": figures,
+           "total_seconds": round(time.perf_counter() - t_start, 1)}
+    text = json.dumps(out, indent=1)
+    print(text)
+    if a.out:
+        Path(a.out).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
