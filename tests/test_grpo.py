@@ -1,8 +1,10 @@
 """GRPO: the math, the video in every pass (vision-tower hook), the stock-TRL canary, routing, resume."""
 
 import json
+import os
 import re
 import signal
+import sys
 import time
 
 import pytest
@@ -331,18 +333,72 @@ def test_lora_under_bf16_keeps_a_half_precision_base_and_fp32_adapters(smoke_mod
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", ["lora", "full"])
+@pytest.mark.parametrize("method", ["lora", "full", "full-fsdp"])
 def test_grpo_two_processes_take_the_one_process_step(smoke_models, tmp_path, method):
     """Two processes (gloo), each rolling out half the step's prompts with their whole groups, take the update one
     process takes on the same global batch (rollouts seeded per prompt, gradients summed, losses normalised over the
-    step); the control, one process on half the batch, does not."""
-    over = dict(method=method, freeze_vision=False, lora={**tiny_params()["lora"], "dropout": 0.0},
-                effective_batch=4, per_device_batch=2, num_generations=2, steps=2)
+    step); the control, one process on half the batch, does not. full-fsdp: the masters, gradients and AdamW state
+    sharded over the two (FSDP2), weights gathered once per rollout."""
+    over = dict(method=method.split("-")[0], freeze_vision=False, lora={**tiny_params()["lora"], "dropout": 0.0},
+                effective_batch=4, per_device_batch=2, num_generations=2, steps=2,
+                accelerate="fsdp" if method.endswith("fsdp") else "multi_gpu")
     (gap, grad_gap), (control, grad_control) = compare(smoke_models, tmp_path, "grpo", **over)
     print(f"\ngrpo {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
           f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}")
     assert gap <= 1e-5 and grad_gap <= 1e-5
     assert control > 1e-2 and grad_control > 1e-2
+
+
+@pytest.mark.slow
+def test_grpo_fsdp_two_processes_gather_the_weights_once_per_rollout(smoke_models, tmp_path):
+    """Under FSDP a rollout gathers each unit's weights once, not once per generated token (the control: FSDP's own
+    per-forward hooks)."""
+    from two_process_step import run_steps
+
+    counts = run_steps(smoke_models, tmp_path, "gathers", 2, "gathers", method="full", accelerate="fsdp",
+                       effective_batch=4, per_device_batch=2, num_generations=2, max_completion_length=12)
+    units = 2 + 2 + 1  # the tiny model's decoder layers, vision blocks and the root
+    print(f"\nall-gathers per rollout: {counts}")
+    assert counts["once"] <= units and counts["once_tokens"] > 1
+    # the control: each decoder layer gathers again for every generated token
+    assert counts["per_token"] >= 2 * counts["per_token_tokens"] > 4 * counts["once"]
+
+
+@pytest.mark.slow
+def test_grpo_fsdp_two_processes_resume_to_the_uninterrupted_run(smoke_models, tmp_path):
+    """FSDP checkpoints hold the whole tensors (gathered from both processes), a resumed run loads them back into
+    the shards, and its export equals the uninterrupted run's."""
+    import subprocess
+
+    from safetensors.torch import load_file
+
+    from conftest import env
+
+    params = tiny_params(method="full", accelerate="fsdp", effective_batch=4, per_device_batch=2, max_steps=3,
+                         save_steps=2, freeze_vision=False)
+
+    # torchrun would read the command's --run as an abbreviation of its own --run-path: the arguments travel apart
+    entry = tmp_path / "entry.py"
+    entry.write_text("import json, os, sys\nfrom vauflow.cli import main\n"
+                     "sys.exit(main(json.loads(os.environ['VAUFLOW_ARGS'])))\n")
+
+    def run(tag, ckpt):
+        args = list(map(str, training_command("grpo", smoke_models, tmp_path / tag, params)[1:]))
+        args[args.index("--checkpoints") + 1] = str(ckpt)
+        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
+               str(29600 + os.getpid() % 1000), str(entry)]
+        p = subprocess.run(cmd, env=env() | {"OMP_NUM_THREADS": "1", "VAUFLOW_ARGS": json.dumps(args)},
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+        return p.stdout, load_file(tmp_path / tag / "out/model.safetensors")
+
+    _, whole = run("uninterrupted", tmp_path / "ckpt")
+    (saved,) = (tmp_path / "ckpt").rglob("checkpoint-2")
+    assert load_file(saved / "trainable.safetensors")  # whole tensors, readable without the processes
+    log, resumed = run("resumed", tmp_path / "ckpt")  # the same run: it resumes from checkpoint-2
+    assert "resuming from" in log and "checkpoint-2" in log
+    assert whole.keys() == resumed.keys()
+    assert all(torch.equal(whole[k], resumed[k]) for k in whole)
 
 
 def test_seeded_sampler_draws_each_row_from_the_warped_distribution():

@@ -240,8 +240,8 @@ def test_sft_two_processes_take_the_one_process_step(smoke_models, tmp_path, met
 
 
 def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
-    """vauflow launch on N GPUs refuses, in one line and before any model loads: GRPO under a ZeRO/FSDP config (it
-    runs data parallel), a step whose prompts do not divide over the processes, a backend this environment lacks."""
+    """vauflow launch on N GPUs refuses, in one line and before any model loads: GRPO under a ZeRO config (it runs
+    data parallel or shards itself with FSDP), a step whose prompts do not divide over the processes, a backend this environment lacks."""
     import importlib.util
 
     from vauflow.io import UsageError
@@ -250,8 +250,9 @@ def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
     acc = REPO / "workflow/accelerate"
     params = json.dumps({"effective_batch": 4, "per_device_batch": 1})
     check_settings(2, acc / "multi_gpu.yaml", ["grpo", "--params", params])
+    check_settings(2, acc / "fsdp.yaml", ["grpo", "--params", params])
     check_settings(2, acc / "zero3_offload.yaml", ["sft", "--params", params])  # DeepSpeed is in the lock
-    with pytest.raises(UsageError, match="set grpo.accelerate: multi_gpu"):
+    with pytest.raises(UsageError, match="ZeRO is not implemented for it"):
         check_settings(2, acc / "zero3.yaml", ["grpo", "--params", params])
     with pytest.raises(UsageError, match="not a multiple"):
         check_settings(3, acc / "multi_gpu.yaml", ["sft", "--params", params])

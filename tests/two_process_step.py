@@ -27,9 +27,38 @@ def grpo(workdir, over):
         trainer.train_step(step)
     after = dict(trainer.model.named_parameters())
     # Adam's first steps move every weight by about ±lr whatever the gradient's size: the last step's (summed,
-    # clipped) gradients are compared too
-    return trainer.rank, ({n: (after[n].detach() - w) for n, w in before.items()}
-                          | {f"grad:{n}": after[n].grad.detach().clone() for n in before})
+    # clipped) gradients are compared too; sharded (FSDP) tensors are gathered whole on every process
+    return trainer.rank, ({n: (loop.full(after[n].detach()) - loop.full(w)) for n, w in before.items()}
+                          | {f"grad:{n}": loop.full(after[n].grad.detach()).clone() for n in before})
+
+
+def gathers(workdir, over):
+    """All-gathers (FSDP2 calls all_gather_single) during one rollout under FSDP: with the weights gathered once (the loop's way) and, as the
+    control, left to FSDP's per-forward hooks (once per generated token)."""
+    import contextlib
+
+    import torch.distributed as dist
+
+    import vauflow.grpo.loop as loop
+    from test_grpo import make_trainer
+
+    calls = {"n": 0}
+    real = dist.all_gather_single
+
+    def counting(*args, **kw):
+        calls["n"] += 1
+        return real(*args, **kw)
+
+    dist.all_gather_single = counting
+    trainer = make_trainer(workdir, **over)
+    rows = [r for _, r in trainer.local_prompts(0)]
+    counts = {}
+    for how, ctx in (("once", loop.gathered), ("per_token", lambda model, sharded: contextlib.nullcontext())):
+        loop.gathered, calls["n"] = ctx, 0
+        _, completions = trainer.rollout(rows, 0)
+        counts[how] = calls["n"]
+        counts[f"{how}_tokens"] = max(len(c) for c in completions)
+    return trainer.rank, counts
 
 
 def sft(workdir, over):
@@ -98,6 +127,6 @@ def compare(workdir, tmp_path, stage, **over):
 
 if __name__ == "__main__":
     stage, workdir, out, over = sys.argv[1], Path(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
-    rank, delta = {"grpo": grpo, "sft": sft}[stage](workdir, over)
+    rank, delta = {"grpo": grpo, "sft": sft, "gathers": gathers}[stage](workdir, over)
     if rank == 0:
         torch.save(delta, out)

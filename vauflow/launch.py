@@ -38,8 +38,8 @@ def check_settings(gpus, accelerate_config, args):
                          "installs it from requirements.lock; the train image has it)")
     stage = args[0] if args else ""
     if stage == "grpo" and backend != "MULTI_GPU":
-        raise UsageError(f"grpo.accelerate {os.path.basename(accelerate_config)}: GRPO runs data parallel (each process "
-                         "holds the model; ZeRO/FSDP sharding is not implemented for it): set grpo.accelerate: multi_gpu")
+        raise UsageError(f"grpo.accelerate {os.path.basename(accelerate_config)}: GRPO runs data parallel (multi_gpu) "
+                         "or shards itself (fsdp); ZeRO is not implemented for it")
     params = json.loads(args[args.index("--params") + 1]) if "--params" in args else {}
     if "effective_batch" in params and "per_device_batch" in params:
         grad_accum(params["effective_batch"], params["per_device_batch"], gpus)

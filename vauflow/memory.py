@@ -241,6 +241,10 @@ class Plan:
                         "gradients (partition)": self.b * trainable / n * on_gpu,
                         "masters + AdamW moments (partition)": 12 * trainable / n * on_gpu,
                         "reference": self.b * total if reference else 0}, trainable
+            if self.sharding == "fsdp" and n > 1:  # our GRPO's FSDP2: fp32 masters, gradients, moments in shares
+                return {"weights (fp32 masters, share)": 4 * total / n, "gradients (share)": 4 * trainable / n,
+                        "AdamW moments (share)": 8 * trainable / n,
+                        "reference": self.b * total if reference else 0}, trainable
             if self.sharding == "zero2":
                 return {"weights (bf16)": self.b * total, "gradients (partition)": self.b * trainable / n,
                         "masters + AdamW moments (partition)": 12 * trainable / n,
@@ -256,7 +260,7 @@ class Plan:
 
     def largest_layer(self):
         a = self.arch
-        return max(a.vocab * a.hidden, a.parameters()["text_layers"] // a.layers)
+        return a.parameters()["text_layers"] // a.layers
 
     # -- activations -------------------------------------------------------------------------------------------
     def text_saved(self, tokens, checkpointing):
@@ -311,6 +315,12 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
                                            reference)
     grads = {k: v for k, v in state.items() if k.startswith("gradients") or k.startswith("DDP")}
     static = {k: v for k, v in state.items() if k not in grads}
+    gathered = {}
+    if plan.sharding == "fsdp" and gpus > 1:  # the root unit (embeddings, head, merger) and a layer, gathered whole
+        p = arch.parameters()
+        root = p["embed_tokens"] + p["lm_head"] + p["merger"]
+        static["weights gathered (root unit)"] = 4 * root * (gpus - 1) / gpus
+        gathered = {"weights gathered (two layers)": 2 * 4 * plan.largest_layer() * (gpus - 1) / gpus}
     half = plan.b < 4
     cache = {"autocast weight cache (bf16)": 2 * trainable} if half and full and plan.sharding == "multi_gpu" else {}
     trains_tower = full and not params.get("freeze_vision", False)
@@ -326,8 +336,8 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
     inputs = {"inputs (pixels)": patches * PIXEL_VALUES * 4 * (2 if stage == "sft" else 1)}
     # tied embeddings: the input embedding's dense gradient is built whole, then added to the head's
     tied = {"embedding gradient (tied, transient)": 4 * arch.vocab * arch.hidden} if arch.tied and full else {}
-    phases = {"forward": static | inputs | cache | acts,
-              "backward": static | inputs | grads | tied
+    phases = {"forward": static | inputs | cache | acts | gathered,
+              "backward": static | inputs | grads | tied | gathered
               | {"activations (text)": plan.text_saved(tokens, True) if ckpt else 0},
               "optimizer step": static | grads | optimizer_temporaries(plan, stage, trainable, full)}
     if reference or (stage == "grpo" and not full and params.get("beta", 0) > 0):
@@ -337,7 +347,9 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
     if stage == "grpo":  # the rollout: G rows per prompt, the features of the prompt's video shared
         g = work.rows
         prompt = work.visual * work.videos_per_row + work.text
-        phases["rollout"] = static | cache | {
+        whole = ({"weights gathered for the rollout": 4 * arch.total() * (gpus - 1) / gpus}
+                 if plan.sharding == "fsdp" and gpus > 1 else {})
+        phases["rollout"] = static | cache | whole | {
             "KV cache": plan.kv_cache(g, prompt + work.completion),
             "prefill (one layer)": plan.prefill(g, prompt),
             "vision (one block)": plan.vision_pass(patches),

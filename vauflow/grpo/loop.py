@@ -84,6 +84,46 @@ def sum_gradients(params, world):
             p.grad = None
 
 
+def shard(model):
+    """FSDP2 over the processes: each decoder layer and vision block, and the rest (embeddings, head, the tower's
+    patch embedding and merger) are units whose fp32 masters, gradients and optimizer state each process holds a
+    1/N share of. FSDP averages the processes' gradients: the loop scales each loss by N (`loss_scale`), as every
+    process's loss is already its share of the step's (a sum is wanted; gloo has no pre-multiplied sum)."""
+    from torch.distributed.fsdp import fully_shard, register_fsdp_forward_method
+
+    for module in model.modules():
+        if type(module).__name__.endswith(("DecoderLayer", "VisionBlock")):
+            fully_shard(module)
+    fully_shard(model)
+    # the tower is called through get_video_features (vauflow.model.vision), not forward: FSDP gathers for it too
+    register_fsdp_forward_method(model, "get_video_features")
+
+
+@contextlib.contextmanager
+def gathered(model, sharded):
+    """The whole weights on every process for one rollout: gathered once, not once per generated token."""
+    if not sharded:
+        yield
+        return
+    from torch.distributed.fsdp import FSDPModule
+
+    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    for m in units:
+        m.set_reshard_after_forward(False, recurse=False)
+        m.unshard()
+    try:
+        yield
+    finally:
+        for m in units:
+            m.reshard()
+            m.set_reshard_after_forward(True, recurse=False)
+
+
+def full(t):
+    """A sharded tensor (DTensor) made whole on every process; any other tensor as it is."""
+    return t.full_tensor() if hasattr(t, "full_tensor") else t
+
+
 def owners(prompts, group_size):
     """The prompt each completion row belongs to (rows are prompt-major)."""
     return [i // group_size for i in range(prompts * group_size)]
@@ -123,6 +163,14 @@ class GRPO:
             # the frozen reference needs no master copy: half precision when the run computes in it
             self.ref = (copy.deepcopy(self.model).to(DTYPES[params["dtype"]]).eval().requires_grad_(False)
                         if params["beta"] else None)
+        # grpo.accelerate fsdp: masters, gradients and AdamW state sharded over the processes (FSDP2); the loop
+        # sums nothing itself then (reduce-scatter does), and gathers the weights once per rollout
+        self.sharded = params.get("accelerate") == "fsdp" and self.world > 1
+        if self.sharded:
+            if params["method"] != "full":
+                raise UsageError("grpo.accelerate fsdp shards full fine-tuning; LoRA runs data parallel (multi_gpu)")
+            shard(self.model)
+        self.loss_scale = self.world if self.sharded else 1  # FSDP averages over processes; the step wants the sum
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         # fused on GPUs (as transformers' adamw_torch_fused for SFT): the default foreach kernel would hold a copy of
@@ -169,7 +217,7 @@ class GRPO:
         self.model.eval()
         # every sampling setting explicit, none from the folder's generation_config.json (repetition_penalty 1.05
         # there would sample from another distribution than the one the loss scores)
-        with explicit_generation(self.model), self.compute():
+        with explicit_generation(self.model), self.compute(), gathered(self.model, self.sharded):
             videos = shared_videos(encode_videos(self.model, model_inputs(batch, self.device)), owners(len(rows), g),
                                    batch["video_rows"])
             seeds = [row_seed(self.seed, step, k, j) for k in (keys or range(len(rows))) for j in range(g)]
@@ -245,7 +293,7 @@ class GRPO:
             loss, kl = policy_loss(logp, logp.detach(), logp.detach() if ref is None else ref, adv[a:b], mask,
                                    self.p["beta"], self.p["epsilon"], self.p["loss_type"],
                                    self.p["max_completion_length"], rows_total=rows_total, tokens_total=tokens_total)
-            loss.backward()
+            (loss * self.loss_scale).backward()
             loss_sum += float(loss.detach())
             kl_sum += kl
         trained = [(f, leaf.grad) for f, leaf in zip(features, leaves) if f.requires_grad and leaf.grad is not None]
@@ -268,10 +316,11 @@ class GRPO:
         rows_total, tokens_total = all_sum([sum(len(p["completions"]) for p in parts),
                                             sum(sum(p["lengths"]) for p in parts)])
         losses = [self.backward(p, rows_total, tokens_total) for p in parts]
-        sum_gradients(self.trainable, self.world)
+        if not self.sharded:  # FSDP has reduce-scattered the gradients already
+            sum_gradients(self.trainable, self.world)
         grad_norm = torch.nn.utils.clip_grad_norm_(self.trainable, self.p["max_grad_norm"])
         self.opt.step()
-        return self.step_log(step, parts, losses, rows_total, tokens_total, float(grad_norm))
+        return self.step_log(step, parts, losses, rows_total, tokens_total, float(full(grad_norm)))
 
     def step_log(self, step, parts, losses, rows_total, tokens_total, grad_norm):
         """The step's figures over every process's rows."""
@@ -295,19 +344,32 @@ class GRPO:
 
     # -- checkpoints: trainable tensors + optimizer + step; nothing else is state -----------------------------
     def save(self, run, history):
-        """The main process writes; every process waits for it (the replicas hold the same tensors)."""
+        """The main process writes; every process waits for it (the replicas hold the same tensors; FSDP shards are
+        gathered whole first, by every process)."""
+        if self.sharded or self.rank == 0:
+            tensors, optimizer = self.full_state()
         if self.rank == 0:
-            self.write_checkpoint(run, history)
+            self.write_checkpoint(run, history, tensors, optimizer)
         barrier(self.world)
 
-    def write_checkpoint(self, run, history):
+    def full_state(self):
+        """(trainable tensors by name, optimizer state dict), whole: gathered from every process under FSDP."""
+        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
+        tensors = {n: full(p.detach()).cpu().contiguous() for n, p in zip(names, self.trainable)}
+        if not self.sharded:
+            return tensors, self.opt.state_dict()
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+        return tensors, get_optimizer_state_dict(self.model, self.opt,
+                                                 options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+
+    def write_checkpoint(self, run, history, tensors, optimizer):
         from safetensors.torch import save_file
 
         d = Path(run) / f"checkpoint-{self.step}"
         d.mkdir(parents=True, exist_ok=True)
-        names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-        save_file({n: p.detach().contiguous() for n, p in zip(names, self.trainable)}, d / "trainable.safetensors")
-        torch.save(self.opt.state_dict(), d / "optimizer.pt")
+        save_file(tensors, d / "trainable.safetensors")
+        torch.save(optimizer, d / "optimizer.pt")
         write_json(d / "state.json", {"step": self.step, "history": history})
         (d / COMPLETE).touch()
         for old in sorted(Path(run).glob("checkpoint-*"), key=checkpoint_step)[:-2]:
@@ -317,13 +379,22 @@ class GRPO:
         from safetensors.torch import load_file
 
         tensors = load_file(ckpt / "trainable.safetensors")
-        params = dict(self.model.named_parameters())
-        with torch.no_grad():
-            for n, t in tensors.items():
-                params[n].copy_(t)
         # onto the CPU first (load_state_dict moves the state to each parameter's device): saved on cuda:0, every
         # process would otherwise load a whole copy onto the first GPU
-        self.opt.load_state_dict(torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False))
+        optimizer = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False)
+        if self.sharded:  # each process keeps its shard of the whole tensors
+            from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
+                                                                 set_optimizer_state_dict)
+
+            whole = StateDictOptions(full_state_dict=True, strict=False)
+            set_model_state_dict(self.model, tensors, options=whole)
+            set_optimizer_state_dict(self.model, self.opt, optimizer, options=whole)
+        else:
+            params = dict(self.model.named_parameters())
+            with torch.no_grad():
+                for n, t in tensors.items():
+                    params[n].copy_(t)
+            self.opt.load_state_dict(optimizer)
         state = json.loads((ckpt / "state.json").read_text())
         self.step = state["step"]
         return state["history"]
@@ -371,15 +442,20 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
                 "trainable_parameters": count_trainable(trainer.model),
                 "resumed_from": resume.name if resume else None, "processes": trainer.world}
     tracker.close()
+    whole = trainer.full_state()[0] if trainer.sharded else None  # every process takes part in gathering
     if trainer.rank == 0:  # the others are done: nothing waits for the export
-        export(trainer, out, manifest, history)
+        export(trainer, out, manifest, history, whole, init_model)
     say(f"grpo {run_name}: {trainer.step} steps in {time.time() - t0:.1f} s", flush=True)
     return manifest
 
 
-def export(trainer, out_dir, manifest, history):
-    """The run's output, written in `model.dtype` (the checkpoints keep the fp32 masters)."""
+def export(trainer, out_dir, manifest, history, whole=None, init_model=None):
+    """The run's output, written in `model.dtype` (the checkpoints keep the fp32 masters). Under FSDP (`whole`: the
+    gathered trainable tensors) the weights go into an unsharded copy of the initial model on the CPU."""
     model = trainer.model
+    if whole is not None:
+        model = load_model(init_model, dtype="float32", attn_implementation=manifest["params"]["attn_implementation"])[0]
+        model.load_state_dict(whole, strict=False)
     with atomic_dir(out_dir) as tmp:
         if hasattr(model, "peft_config"):
             model.save_pretrained(tmp / "adapter")
