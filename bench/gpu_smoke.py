@@ -4,12 +4,15 @@ torchvision, transformers, peft, accelerate, tokenizers; no Snakemake, TRL, PyAV
 A randomly initialised model of Qwen2.5-VL-3B's shape (vauflow.memory.KNOWN) with fp32 masters under bf16 autocast
 (the trainers' contract); a frame cache of a few synthetic clips written directly (no decoder needed) and QA rows
 over them; then, each through the workflow's own code:
-- one SFT step (the trainers' completion loss, `labelled_logps`, and fused AdamW: TRL is not needed for one step);
-- one GRPO step of vauflow.grpo.loop.GRPO at the paper preset's GRPO settings (G = 4, 1,024 new tokens);
-- one evaluation batch in bf16, batched against one by one (agreement of the greedy outputs);
+- two SFT steps (the trainers' completion loss, `labelled_logps`, and fused AdamW: TRL is not needed for a step);
+- two GRPO steps of vauflow.grpo.loop.GRPO at the paper preset's GRPO settings (G = 4, 1,024 new tokens);
+  the second step of each holds AdamW's moments, as every later one;
+- one evaluation batch in bf16 (clips of different lengths: padded), batched against one by one (agreement of the
+  greedy token ids);
 and per stage: device, dtype, peak memory (torch.cuda.max_memory_allocated), seconds, and the memory plan's peak for
 the same workload (vauflow.memory) with its ratio to the measured one (goal: within 25 %).
-Prints one JSON object (and writes it to --out). Without CUDA: `skipped: no CUDA device`, exit 0; `--cpu` runs the
+Prints one JSON object (and writes it to --out); exits 1 when the plan misses a measured peak by more than 25 %.
+Without CUDA: `skipped: no CUDA device`, exit 0; `--cpu` runs the
 same path on the CPU at a toy scale (the suite's check that this script works)."""
 
 import argparse
@@ -28,7 +31,6 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vauflow import memory  # noqa: E402
-from vauflow.config import grpo_params, load_config  # noqa: E402
 from vauflow.model.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
 
 # Qwen's chat format (system default, user turn with the video placeholder, generation prompt); the workflow's own
@@ -43,6 +45,36 @@ CHAT_TEMPLATE = (
 QUESTION = "What is the key event observed in the video?"
 OPTIONS = ["Two vehicles collide", "A person snatches a bag and runs off", "Flames flare up and flicker",
            "Nothing unusual happens; the scene stays normal"]
+
+
+def schema_defaults(node):
+    """The defaults a JSON-schema node declares, nested objects filled (vauflow.config validates with jsonschema,
+    which the GPU image lacks: the paper preset is read here with PyYAML alone)."""
+    if node.get("type") == "object" and "properties" in node:
+        out = dict(node.get("default") or {})
+        for key, sub in node["properties"].items():
+            value = schema_defaults(sub)
+            if value is not None:
+                out[key] = value if not isinstance(value, dict) else value | out.get(key, {})
+        return out
+    return node.get("default")
+
+
+def paper_settings():
+    """(GRPO settings of the paper preset's qa run, its training frame budget): the schema's defaults, the preset's
+    grpo section, its per-run qa overrides (what vauflow.config.grpo_params composes)."""
+    import yaml
+
+    schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
+    preset = yaml.safe_load((REPO / "presets/paper.yaml").read_text())
+    grpo = schema_defaults(schema["grpo"])
+    for key, value in preset["grpo"].items():
+        grpo[key] = value | grpo.get(key, {}) if isinstance(value, dict) and key == "lora" else value
+    grpo |= preset["grpo"].get("per_run", {}).get("qa", {})
+    params = {k: v for k, v in grpo.items() if k not in ("runs", "per_run")}
+    params |= {"attn_implementation": preset["model"]["attn_implementation"], "dtype": preset["model"]["dtype"],
+               "seed": 0}
+    return params, preset["frames"]["budgets"]["train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,22 +131,24 @@ def build_rows(scale, root):
     rng = np.random.default_rng(0)
     index, rows, fps = {}, [], 4.0
     for k in range(scale.clips):
-        frames = np.full((scale.frames, scale.side, scale.side, 3), 40, np.uint8)
-        for t in range(scale.frames):
-            x = (t * scale.side // scale.frames + 7 * k) % (scale.side - 8)
+        n = scale.frames - scale.frames // 8 * k  # clips of different lengths: a batch of them is padded
+        frames = np.full((n, scale.side, scale.side, 3), 40, np.uint8)
+        for t in range(n):
+            x = (t * scale.side // n + 7 * k) % (scale.side - 8)
             frames[t, 8:16 + k, x:x + 8] = 220
         frames += rng.integers(0, 8, frames.shape, dtype=np.uint8)
         key = f"clip{k:02d}"
         np.save(shard / "frames" / f"{key}.npy", frames)
-        index[f"{key}.mp4"] = {"key": key, "storage": "raw", "fps": fps, "total_frames": scale.frames,
-                               "indices": list(range(scale.frames)), "times": [t / fps for t in range(scale.frames)],
-                               "native_hw": [scale.side, scale.side], "duration": scale.frames / fps}
+        index[f"{key}.mp4"] = {"key": key, "storage": "raw", "fps": fps, "total_frames": n,
+                               "indices": list(range(n)), "times": [t / fps for t in range(n)],
+                               "native_hw": [scale.side, scale.side], "duration": n / fps}
         rows.append({"id": f"train/{key}", "dataset": "smoke", "video": f"{key}.mp4", "video_name": f"{key}.mp4",
-                     "split": "train", "task": "qa", "target": "think", "question": QUESTION, "options": OPTIONS,
+                     "split": "train", "task": "qa", "target": "think", "question": QUESTION + " " * k,
+                     "options": OPTIONS,
                      "answer": "ABCD"[k % 4], "correct_option": "ABCD"[k % 4], "full_text_option": False,
                      "start": 0.0, "end": 1.0, "rationale": "A square moves across the scene.",
-                     "frames": {"shard": str(shard), "key": key, "fps": fps, "total_frames": scale.frames,
-                                "duration": scale.frames / fps}})
+                     "frames": {"shard": str(shard), "key": key, "fps": fps, "total_frames": n,
+                                "duration": n / fps}})
     (shard / "index.json").write_text(json.dumps(index))
     (shard / "summary.json").write_text(json.dumps({"dataset": "smoke", "videos_dir": str(root)}))
     (shard / "quarantine.jsonl").write_text("")
@@ -142,8 +176,18 @@ class Meter:
                               "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None}
 
 
+def free(device):
+    import gc
+
+    gc.collect()
+    if device == "cuda":
+        torch.cuda.empty_cache()
+
+
 def plan_ratio(figures, stage, arch, params, work):
-    planned, phase, _ = memory.peak(memory.training_job(arch, params, work, stage))
+    phases = (memory.inference_job(arch, params["dtype"], work, params["attn_implementation"]) if stage == "eval"
+              else memory.training_job(arch, params, work, stage))
+    planned, phase, _ = memory.peak(phases)
     figures["planned_gb"] = round(planned / 1e9, 2)
     figures["planned_phase"] = phase
     if figures["peak_gb"]:
@@ -169,19 +213,23 @@ def sft_step(model_dir, rows, params, budget, device, meter):
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=params["learning_rate"],
                                 fused=device == "cuda" or None)
         batch = {k: v.to(device) for k, v in collate([{"row": 0}]).items()}
-        t0 = time.perf_counter()
-        with compute(device, params["dtype"]):
-            logps, mask = labelled_logps(model, batch)
-        loss = -logps.sum() / mask.sum()
-        loss.backward()
-        opt.step()
-        step_s = time.perf_counter() - t0
+        for _ in range(2):  # the second step holds AdamW's moments, as every later one
+            t0 = time.perf_counter()
+            opt.zero_grad(set_to_none=True)
+            with compute(device, params["dtype"]):
+                logps, mask = labelled_logps(model, batch)
+            loss = -logps.sum() / mask.sum()
+            loss.backward()
+            opt.step()
+            step_s = time.perf_counter() - t0
     completion = int(mask.sum())
     visual = int(batch["video_grid_thw"][0].prod()) // 4
     work = memory.Workload(rows=1, visual=visual, text=batch["input_ids"].shape[1] - visual - completion,
                            completion=completion, videos_per_pass=1)
-    del model, opt
-    return step_s, work, float(loss)
+    loss = float(loss)
+    del model, opt, logps, mask
+    free(device)
+    return step_s, work, loss
 
 
 def grpo_step(model_dir, rows, params, budget, device, meter):
@@ -191,20 +239,23 @@ def grpo_step(model_dir, rows, params, budget, device, meter):
 
     with meter.measure("grpo"):
         trainer = GRPO(model_dir, rows, params, budget, params["seed"])
-        t0 = time.perf_counter()
-        log = trainer.train_step(0)
-        step_s = time.perf_counter() - t0
+        for step in range(2):  # the second step holds AdamW's moments, as every later one
+            t0 = time.perf_counter()
+            log = trainer.train_step(step)
+            step_s = time.perf_counter() - t0
     batch = build_inputs(trainer.processor, [example(trainer.prompts_for(0)[0], trainer.cache, trainer.budget)])
     visual = int(batch["video_grid_thw"][0].prod()) // 4
     work = memory.Workload(rows=params["num_generations"], visual=visual, text=batch["input_ids"].shape[1] - visual,
                            completion=params["max_completion_length"], videos_per_pass=1)
     del trainer
+    free(device)  # the trainer's compute lambda refers back to it: a cycle only the collector frees
     return step_s, work, log
 
 
 def eval_batch(model_dir, rows, budget, scale, device, meter):
     from vauflow.evaluate.predict import generate
     from vauflow.frames.budget import VideoBudget
+    from vauflow.model.inputs import build_inputs
     from vauflow.model.load import load_model, load_processor
     from vauflow.sft.data import example, frame_cache
 
@@ -214,10 +265,16 @@ def eval_batch(model_dir, rows, budget, scale, device, meter):
     with meter.measure("eval"):
         model, _ = load_model(model_dir, dtype="bfloat16" if device == "cuda" else "float32", device=device)
         model.eval()
-        with torch.no_grad():
-            batched = generate(model, processor, examples, scale.eval_tokens)
-            alone = [generate(model, processor, [e], scale.eval_tokens)[0] for e in examples]
-    return sum(a == b for a, b in zip(batched, alone)) / len(examples)
+        with torch.no_grad():  # token ids: a random model's ids mostly decode to nothing
+            batched = generate(model, processor, examples, scale.eval_tokens, token_ids=True)
+            alone = [generate(model, processor, [e], scale.eval_tokens, token_ids=True)[0] for e in examples]
+    batch = build_inputs(processor, examples)
+    visual = max(int(g.prod()) // 4 for g in batch["video_grid_thw"])
+    work = memory.Workload(rows=len(examples), visual=visual, text=batch["input_ids"].shape[1] - visual,
+                           completion=scale.eval_tokens, videos_per_pass=len(examples))
+    del model
+    free(device)
+    return sum(a == b for a, b in zip(batched, alone)) / len(examples), work
 
 
 def main(argv=None):
@@ -229,8 +286,7 @@ def main(argv=None):
         print("skipped: no CUDA device")
         return 0
     device, scale = ("cpu", TOY) if a.cpu else ("cuda", GPU)
-    config = load_config(REPO / "presets/paper.yaml")
-    budget = config["frames"]["budgets"]["train"]
+    paper, budget = paper_settings()
     t_start = time.perf_counter()
     meter = Meter(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -241,11 +297,11 @@ def main(argv=None):
         sft_params = {"method": "full", "freeze_vision": False, "learning_rate": 2e-5, "lora": None} | common
         sft_s, sft_work, sft_loss = sft_step(model_dir, rows, sft_params, budget, device, meter)
         # the paper preset's GRPO, one step of one prompt
-        params = grpo_params(config, "qa") | common | {
+        params = paper | common | {
             "max_steps": 1, "effective_batch": 1, "per_device_batch": 1, "max_completion_length": scale.new_tokens,
             "datasets": {}, "report_to": []}
         grpo_s, grpo_work, grpo_log = grpo_step(model_dir, rows, params, budget, device, meter)
-        agreement = eval_batch(model_dir, rows, budget, scale, device, meter)
+        agreement, eval_work = eval_batch(model_dir, rows, budget, scale, device, meter)
     figures = meter.figures
     figures["sft"] |= {"step_seconds": round(sft_s, 2), "loss": round(sft_loss, 3), "tokens": sft_work.sequence}
     plan_ratio(figures["sft"], "sft", scale.arch, sft_params, sft_work)
@@ -255,6 +311,7 @@ def main(argv=None):
     plan_ratio(figures["grpo"], "grpo", scale.arch, params, grpo_work)
     figures["eval"] |= {"rows": scale.eval_rows, "new_tokens": scale.eval_tokens,
                         "batched_vs_one_by_one_agreement": agreement}
+    plan_ratio(figures["eval"], "eval", scale.arch, params, eval_work)
     out = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "dtype": "bfloat16",
            "torch": torch.__version__, "parameters": scale.arch.total(), "stages": figures,
            "total_seconds": round(time.perf_counter() - t_start, 1)}
@@ -262,6 +319,10 @@ def main(argv=None):
     print(text)
     if a.out:
         Path(a.out).write_text(text + "\n")
+    missed = [k for k, f in figures.items() if f.get("plan_within_25pct") is False]
+    if missed:
+        print(f"gpu-smoke: the memory plan is off by more than 25 % for {', '.join(missed)}", file=sys.stderr)
+        return 1
     return 0
 
 

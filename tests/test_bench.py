@@ -35,8 +35,9 @@ def test_quick_suite_reports_every_figure(tmp_path):
     assert all(f"| {name} |" in md for name in NAMES)
 
 
-# what the lent GPU machine's image lacks (../.library/device: no Snakemake, TRL, PyAV, DeepSpeed, torchcodec)
-ABSENT_ON_THE_GPU_MACHINE = ("trl", "snakemake", "av", "deepspeed", "torchcodec")
+# what the lent GPU machine's image lacks of the lock (its package list: no Snakemake, TRL, PyAV, DeepSpeed,
+# torchcodec, jsonschema)
+ABSENT_ON_THE_GPU_MACHINE = ("trl", "snakemake", "av", "deepspeed", "torchcodec", "jsonschema")
 
 
 def test_gpu_smoke_skips_without_cuda_and_runs_on_the_cpu_without_what_the_gpu_image_lacks(tmp_path):
@@ -60,3 +61,17 @@ def test_gpu_smoke_skips_without_cuda_and_runs_on_the_cpu_without_what_the_gpu_i
     assert stages["sft"]["loss"] > 0 and stages["sft"]["planned_gb"] > 0
     assert 0 <= stages["eval"]["batched_vs_one_by_one_agreement"] <= 1
     assert figures["dtype"] == "bfloat16" and figures["device"] == "cpu"
+
+
+def test_gpu_smoke_reads_the_paper_presets_grpo_settings_as_the_workflow_does():
+    """The smoke composes the paper preset without jsonschema (absent on the GPU machine): the same settings as
+    vauflow.config.grpo_params."""
+    sys.path.insert(0, str(REPO / "bench"))
+    from gpu_smoke import paper_settings
+
+    from vauflow.config import grpo_params, load_config
+
+    config = load_config(REPO / "presets/paper.yaml")
+    params, budget = paper_settings()
+    assert params == grpo_params(config, "qa") | {"dtype": config["model"]["dtype"]}
+    assert budget == config["frames"]["budgets"]["train"]

@@ -251,6 +251,8 @@ def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
     params = json.dumps({"effective_batch": 4, "per_device_batch": 1})
     check_settings(2, acc / "multi_gpu.yaml", ["grpo", "--params", params])
     check_settings(2, acc / "fsdp.yaml", ["grpo", "--params", params])
+    with pytest.raises(UsageError, match="LoRA runs data parallel"):
+        check_settings(2, acc / "fsdp.yaml", ["grpo", "--params", json.dumps({"accelerate": "fsdp", "method": "lora"})])
     check_settings(2, acc / "zero3_offload.yaml", ["sft", "--params", params])  # DeepSpeed is in the lock
     with pytest.raises(UsageError, match="ZeRO is not implemented for it"):
         check_settings(2, acc / "zero3.yaml", ["grpo", "--params", params])

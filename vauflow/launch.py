@@ -41,6 +41,8 @@ def check_settings(gpus, accelerate_config, args):
         raise UsageError(f"grpo.accelerate {os.path.basename(accelerate_config)}: GRPO runs data parallel (multi_gpu) "
                          "or shards itself (fsdp); ZeRO is not implemented for it")
     params = json.loads(args[args.index("--params") + 1]) if "--params" in args else {}
+    if stage == "grpo" and params.get("accelerate") == "fsdp" and params.get("method") != "full":
+        raise UsageError("grpo.accelerate fsdp shards full fine-tuning; LoRA runs data parallel (multi_gpu)")
     if "effective_batch" in params and "per_device_batch" in params:
         grad_accum(params["effective_batch"], params["per_device_batch"], gpus)
 

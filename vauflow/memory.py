@@ -224,11 +224,11 @@ class Plan:
         a, p, n = self.arch, self.arch.parameters(), self.gpus
         total = a.total()
         if method == "lora":
+            # the frozen base in the compute dtype (modules_to_save keep their original there too), the adapters and
+            # the trained copies of modules_to_save as fp32 masters
             adapters, saved = lora_parameters(a, lora)
             trainable = adapters + saved
-            base = (total - (a.vocab * a.hidden if "lm_head" in lora.get("modules_to_save", []) and a.tied else 0))
-            terms = {"weights (frozen base)": self.b * base + (self.b * saved if saved else 0),
-                     "weights (trained, fp32)": 4 * trainable}
+            terms = {"weights (frozen base)": self.b * total, "weights (trained, fp32)": 4 * trainable}
         else:
             trainable = total - (p["vision_blocks"] if freeze_vision else 0)
             frozen = total - trainable
@@ -315,41 +315,48 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
                                            reference)
     grads = {k: v for k, v in state.items() if k.startswith("gradients") or k.startswith("DDP")}
     static = {k: v for k, v in state.items() if k not in grads}
+    sharded = plan.sharding == "fsdp" and gpus > 1
     gathered = {}
-    if plan.sharding == "fsdp" and gpus > 1:  # the root unit (embeddings, head, merger) and a layer, gathered whole
+    if sharded:  # the root unit (embeddings, head, merger) stays gathered after its forward; two layers at a time
         p = arch.parameters()
         root = p["embed_tokens"] + p["lm_head"] + p["merger"]
         static["weights gathered (root unit)"] = 4 * root * (gpus - 1) / gpus
         gathered = {"weights gathered (two layers)": 2 * 4 * plan.largest_layer() * (gpus - 1) / gpus}
     half = plan.b < 4
-    cache = {"autocast weight cache (bf16)": 2 * trainable} if half and full and plan.sharding == "multi_gpu" else {}
+    # autocast keeps a bf16 copy of every fp32 weight that requires grad until it exits (FSDP's gathered ones too)
+    cache = ({"autocast weight cache (bf16)": 2 * trainable}
+             if half and full and plan.sharding in ("multi_gpu", "fsdp") else {})
     trains_tower = full and not params.get("freeze_vision", False)
     patches = 4 * work.visual * work.videos_per_pass
     ckpt = params["gradient_checkpointing"]
     chunk = min(work.rows, params.get("logprob_chunk") or work.rows)
+    # GRPO's later chunks (and micro-batches) run their forward with the earlier ones' gradients held
+    later = stage == "grpo" and chunk < work.rows
     tokens = chunk * work.sequence
+    # the tower's graph lives from the first chunk's forward to the last backward (GRPO sends the features'
+    # gradients through it once, at the end; SFT's backward reaches it last)
+    vision = {"activations (vision)": plan.vision_saved(patches, trains_tower, full, ckpt)}
     acts = {"attention mask": plan.padding_mask(chunk, work.sequence, params["attn_implementation"]),
-            "activations (text)": plan.text_saved(tokens, ckpt),
-            "activations (vision)": plan.vision_saved(patches, trains_tower, full, ckpt),
-            "logits": plan.logits(chunk, work.completion + 1)}
+            "activations (text)": plan.text_saved(tokens, ckpt), "logits": plan.logits(chunk, work.completion + 1)}
     # the pixels of the micro-batch's videos (SFT: accelerate's data loader holds the next batch too)
     inputs = {"inputs (pixels)": patches * PIXEL_VALUES * 4 * (2 if stage == "sft" else 1)}
     # tied embeddings: the input embedding's dense gradient is built whole, then added to the head's
     tied = {"embedding gradient (tied, transient)": 4 * arch.vocab * arch.hidden} if arch.tied and full else {}
-    phases = {"forward": static | inputs | cache | acts | gathered,
-              "backward": static | inputs | grads | tied | gathered
+    phases = {"forward": static | inputs | cache | vision | acts | gathered | (grads if later else {}),
+              "backward": static | inputs | grads | tied | gathered | vision
               | {"activations (text)": plan.text_saved(tokens, True) if ckpt else 0},
               "optimizer step": static | grads | optimizer_temporaries(plan, stage, trainable, full)}
-    if reference or (stage == "grpo" and not full and params.get("beta", 0) > 0):
+    if stage == "grpo" and params.get("beta", 0) > 0:
         # the reference pass (no graph) before each policy chunk: one layer's tensors and its logits
-        phases["reference pass"] = static | {"prefill (one layer)": plan.prefill(chunk, work.sequence),
-                                             "logits": plan.logits(chunk, work.completion + 1) * 2 // 3}
+        phases["reference pass"] = static | inputs | vision | (grads if later else {}) | {
+            "prefill (one layer)": plan.prefill(chunk, work.sequence),
+            "logits": plan.logits(chunk, work.completion + 1) * 2 // 3}
     if stage == "grpo":  # the rollout: G rows per prompt, the features of the prompt's video shared
         g = work.rows
         prompt = work.visual * work.videos_per_row + work.text
-        whole = ({"weights gathered for the rollout": 4 * arch.total() * (gpus - 1) / gpus}
-                 if plan.sharding == "fsdp" and gpus > 1 else {})
-        phases["rollout"] = static | cache | whole | {
+        whole = {"weights gathered for the rollout": 4 * arch.total() * (gpus - 1) / gpus} if sharded else {}
+        unsharded = {k: v for k, v in static.items() if k != "weights gathered (root unit)"}  # within `whole`
+        phases["rollout"] = unsharded | cache | whole | {
             "KV cache": plan.kv_cache(g, prompt + work.completion),
             "prefill (one layer)": plan.prefill(g, prompt),
             "vision (one block)": plan.vision_pass(patches),
@@ -373,7 +380,9 @@ def inference_job(arch, dtype, work, attn="sdpa"):
     prompt = work.visual * work.videos_per_row + work.text
     return {"prefill": static | {"prefill (one layer)": plan.prefill(work.rows, prompt),
                                  "KV cache": plan.kv_cache(work.rows, prompt),
-                                 "vision (one block)": plan.vision_pass(4 * work.visual * work.videos_per_row),
+                                 # the tower encodes every video of the batch in one pass
+                                 "vision (one block)": plan.vision_pass(4 * work.visual * work.videos_per_row
+                                                                        * work.rows),
                                  "attention mask": plan.padding_mask(work.rows, prompt, attn)},
             "decode": static | {"KV cache": plan.kv_cache(work.rows, prompt + work.completion),
                                 "logits": work.rows * arch.vocab * 4 * 2}}
@@ -401,43 +410,54 @@ def training_workload(params, budget, stage, target):
                     completion=params["max_completion_length"], videos_per_pass=params["per_device_batch"])
 
 
-def plan_config(config, gpus=None, root="."):
-    """[{rule, run, gpus, peak_gb, phase, terms_gb}] for every GPU job of a validated config. `gpus`: {rule: N}."""
+def plan_config(config, gpus=None, root=".", rules=None):
+    """[{rule, run, gpus, peak_gb, phase, terms_gb}] for the GPU jobs of a validated config (of `rules`, default
+    all). `gpus`: {rule: N}. A model whose architecture is unknown before its fetch is listed as unplanned."""
     from vauflow.config import grpo_params, grpo_runs, run_base, sft_params, sft_runs
     from vauflow.evaluate.tables import eval_models
 
-    gpus = gpus or {}
+    gpus, rules = gpus or {}, rules or GPU_RULES
     budgets = config["frames"]["budgets"]
     jobs = []
+
+    def add(rule, run, model, phases_of):
+        try:
+            arch = architecture(config, model, root)
+        except ValueError as e:
+            jobs.append({"rule": rule, "run": run, "gpus": gpus.get(rule, 1), "unplanned": str(e)})
+            return
+        jobs.append(_job(rule, run, gpus.get(rule, 1), *phases_of(arch)))
+
     for rule, runs, params_of in (("sft", sft_runs(config), sft_params), ("grpo", grpo_runs(config), grpo_params)):
-        for run in runs:
+        for run in runs if rule in rules else []:
             p = params_of(config, run) | {"dtype": config["model"]["dtype"]}
-            n = gpus.get(rule, 1)
-            arch = architecture(config, run_base(config, run), root)
             work = training_workload(p, budgets["train"], rule, p.get("target", "answer"))
-            jobs.append(_job(rule, run, n, training_job(arch, p, work, rule, n), work))
+            add(rule, run, run_base(config, run),
+                lambda arch: (training_job(arch, p, work, rule, gpus.get(rule, 1)), work))
     limits = config["eval"]["max_new_tokens"]
-    for model, cells in eval_models(config).items():
-        arch = architecture(config, eval_base(config, model), root)
-        worst = None
-        for task, _, think in cells:
-            two_turns = task == "reasoning"
-            new = limits["reasoning"] * 2 if two_turns else limits["think" if think else "answer"]
-            work = Workload(rows=config["eval"]["batch_size"], visual=visual_tokens(budgets[BUDGET_OF[task]]),
-                            text=TEXT_TOKENS, completion=new, videos_per_pass=config["eval"]["batch_size"],
-                            videos_per_row=2 if two_turns else 1)
-            phases = inference_job(arch, config["model"]["dtype"], work, config["model"]["attn_implementation"])
-            if worst is None or peak(phases)[0] > peak(worst[0])[0]:
-                worst = (phases, work)
-        jobs.append(_job("evaluate", model, gpus.get("evaluate", 1), *worst))
-    if config["learning_check"]:  # every trained model scored on held-out clips at the training budget
+    for model, cells in eval_models(config).items() if "evaluate" in rules else []:
+        def worst(arch):
+            out = None
+            for task, _, think in cells:
+                two_turns = task == "reasoning"
+                new = limits["reasoning"] * 2 if two_turns else limits["think" if think else "answer"]
+                work = Workload(rows=config["eval"]["batch_size"], visual=visual_tokens(budgets[BUDGET_OF[task]]),
+                                text=TEXT_TOKENS, completion=new, videos_per_pass=config["eval"]["batch_size"],
+                                videos_per_row=2 if two_turns else 1)
+                phases = inference_job(arch, config["model"]["dtype"], work, config["model"]["attn_implementation"])
+                if out is None or peak(phases)[0] > peak(out[0])[0]:
+                    out = (phases, work)
+            return out
+
+        add("evaluate", model, eval_base(config, model), worst)
+    if config["learning_check"] and "learning_check" in rules:  # every trained model on held-out clips
         from vauflow.evaluate.learning import BATCH_SIZE, MAX_NEW_TOKENS
 
         work = Workload(rows=BATCH_SIZE, visual=visual_tokens(budgets["train"]), text=TEXT_TOKENS,
                         completion=max(MAX_NEW_TOKENS.values()), videos_per_pass=BATCH_SIZE)
-        jobs.append(_job("learning_check", "all", gpus.get("learning_check", 1),
-                         inference_job(architecture(config, config["model"]["base"], root), config["model"]["dtype"],
-                                       work, config["model"]["attn_implementation"]), work))
+        add("learning_check", "all", config["model"]["base"],
+            lambda arch: (inference_job(arch, config["model"]["dtype"], work,
+                                        config["model"]["attn_implementation"]), work))
     return jobs
 
 
@@ -465,6 +485,9 @@ def check_fits(jobs, gpu_gb):
     refusal = None
     for j in jobs:
         j["gpu_gb"] = gpu_gb
+        if "unplanned" in j:
+            j["fits"] = None
+            continue
         j["fits"] = j["needs_gb"] <= gpu_gb
         if not j["fits"] and refusal is None:
             refusal = (f"{j['rule']} {j['run']}: needs ~{j['needs_gb']:.1f} GB per GPU ({j['phase']}: "
@@ -478,25 +501,40 @@ HINTS = {"sft": "set sft.gradient_checkpointing, sft.per_device_batch, sft.accel
          "grpo": "set grpo.logprob_chunk, grpo.gradient_checkpointing, grpo.max_completion_length, grpo.method (lora) "
                  "or grpo.per_device_batch, or a larger gpu_mem_gb",
          "evaluate": "set eval.batch_size or the inference frame budgets (frames.budgets.infer_*), or a larger "
-                     "gpu_mem_gb"}
+                     "gpu_mem_gb",
+         "learning_check": "set frames.budgets.train or learning_check: false, or a larger gpu_mem_gb"}
 
 
 GPU_RULES = ("sft", "grpo", "evaluate", "learning_check")
 
 
+def resource_number(value):
+    """A set-resources value as a number: an int or float, a string (an expression of `attempt`: the first attempt
+    is planned), or Snakemake's parsed Resource (its raw text, else its value). None when unset or a function."""
+    for candidate in (getattr(value, "raw", None), value):
+        if hasattr(candidate, "value"):
+            try:
+                candidate = candidate.value
+            except ValueError:  # an expression Snakemake evaluates per job
+                continue
+        if isinstance(candidate, str):
+            try:
+                candidate = eval(candidate, {"__builtins__": {}}, {"attempt": 1})  # noqa: S307 (the profile's text)
+            except Exception:  # noqa: BLE001 (anything else is not a number of ours)
+                continue
+        if isinstance(candidate, (int, float)) and not isinstance(candidate, bool):
+            return candidate
+    return None
+
+
 def profile_gpus(overwrite_resources):
-    """({rule: GPUs}, {rule: GB per GPU}) from Snakemake's set-resources (a profile's or --set-resources'); a value
-    may be a number, a string expression of `attempt` (the first attempt is planned) or a parsed Resource."""
+    """({rule: GPUs}, {rule: GB per GPU}) from Snakemake's set-resources (a profile's or --set-resources')."""
     gpus, memory = {}, {}
     for rule in GPU_RULES:
         for key, into in (("gpu", gpus), ("gpu_mem_gb", memory)):
-            value = (overwrite_resources.get(rule) or {}).get(key)
-            value = getattr(value, "value", value)
-            if isinstance(value, str):
-                value = eval(value, {"__builtins__": {}}, {"attempt": 1})  # noqa: S307 (the profile's own text)
-            if callable(value) or value in (None, 0):
-                continue
-            into[rule] = value
+            value = resource_number((overwrite_resources.get(rule) or {}).get(key))
+            if value:
+                into[rule] = value
     return gpus, memory
 
 
@@ -506,7 +544,7 @@ def refusal(config, overwrite_resources, root="."):
     gpus, memory = profile_gpus(overwrite_resources)
     if not memory:
         return None
-    jobs = [j for j in plan_config(config, gpus, root) if j["rule"] in memory]
+    jobs = plan_config(config, gpus, root, rules=tuple(memory))
     for j in jobs:
         _, why = check_fits([j], memory[j["rule"]])
         if why:
@@ -517,6 +555,9 @@ def refusal(config, overwrite_resources, root="."):
 def as_table(jobs):
     lines = ["| rule | run | GPUs | peak GB | needs GB | fits | peak phase | largest terms (GB) |", "|---" * 8 + "|"]
     for j in jobs:
+        if "unplanned" in j:
+            lines.append(f"| {j['rule']} | {j['run']} | {j['gpus']} | | | ? | | {j['unplanned']} |")
+            continue
         top = sorted(j["terms_gb"].items(), key=lambda kv: -kv[1])[:3]
         lines.append(f"| {j['rule']} | {j['run']} | {j['gpus']} | {j['peak_gb']:.1f} | {j['needs_gb']:.1f} | "
                      f"{'yes' if j.get('fits', True) else '**no**'} | {j['phase']} | "

@@ -29,7 +29,7 @@ def transform_clip(clip, how, seed):
 
 
 @torch.no_grad()
-def generate(model, processor, examples, max_new_tokens, repetition_penalty=1.0):
+def generate(model, processor, examples, max_new_tokens, repetition_penalty=1.0, token_ids=False):
     """Greedy completions (text) of one batch of examples: left-padded, vision special tokens suppressed. Every
     decoding setting is explicit: nothing comes from the model folder's generation_config.json (the Qwen-VL
     checkpoints' says sampling with top-p 0.001 and repetition_penalty 1.05; fine-tuned folders say what their
@@ -40,7 +40,10 @@ def generate(model, processor, examples, max_new_tokens, repetition_penalty=1.0)
                               repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
                               suppress_tokens=vision_token_ids(processor), eos_token_id=eos_token_ids(processor),
                               pad_token_id=processor.tokenizer.pad_token_id)
-    return processor.tokenizer.batch_decode(seqs[:, batch["input_ids"].shape[1]:].cpu(), skip_special_tokens=True)
+    new = seqs[:, batch["input_ids"].shape[1]:].cpu()
+    if token_ids:  # (bench/gpu_smoke.py: a random model's ids may decode to nothing)
+        return new.tolist()
+    return processor.tokenizer.batch_decode(new, skip_special_tokens=True)
 
 
 def predict(model_dir, rows, budget, batch_size=8, max_new_tokens=64, transform="none", seed=0, model=None):

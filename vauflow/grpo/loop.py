@@ -107,7 +107,10 @@ def gathered(model, sharded):
         return
     from torch.distributed.fsdp import FSDPModule
 
-    units = [m for m in model.modules() if isinstance(m, FSDPModule)]
+    # the layers and blocks would reshard after each forward (each token); the root unit keeps FSDP's own setting
+    # (it stays gathered after its forward), which set_reshard_after_forward would override for good
+    units = [m for m in model.modules() if isinstance(m, FSDPModule) and m is not model]
+    model.unshard()
     for m in units:
         m.set_reshard_after_forward(False, recurse=False)
         m.unshard()
@@ -117,6 +120,7 @@ def gathered(model, sharded):
         for m in units:
             m.reshard()
             m.set_reshard_after_forward(True, recurse=False)
+        model.reshard()
 
 
 def full(t):
@@ -352,16 +356,20 @@ class GRPO:
             self.write_checkpoint(run, history, tensors, optimizer)
         barrier(self.world)
 
-    def full_state(self):
-        """(trainable tensors by name, optimizer state dict), whole: gathered from every process under FSDP."""
+    def full_state(self, optimizer=True):
+        """(trainable tensors by name, optimizer state dict), whole. Under FSDP every process takes part in the
+        gathering and only the main one receives them (in host memory); the others get empty dicts."""
         names = [n for n, p in self.model.named_parameters() if p.requires_grad]
-        tensors = {n: full(p.detach()).cpu().contiguous() for n, p in zip(names, self.trainable)}
         if not self.sharded:
-            return tensors, self.opt.state_dict()
-        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+            return ({n: p.detach().cpu().contiguous() for n, p in zip(names, self.trainable)},
+                    self.opt.state_dict() if optimizer else None)
+        from torch.distributed.checkpoint.state_dict import (StateDictOptions, get_model_state_dict,
+                                                             get_optimizer_state_dict)
 
-        return tensors, get_optimizer_state_dict(self.model, self.opt,
-                                                 options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+        whole = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        tensors = get_model_state_dict(self.model, options=whole)
+        tensors = {n: t.contiguous() for n, t in tensors.items() if n in set(names)}
+        return tensors, get_optimizer_state_dict(self.model, self.opt, options=whole) if optimizer else None
 
     def write_checkpoint(self, run, history, tensors, optimizer):
         from safetensors.torch import save_file
@@ -378,18 +386,21 @@ class GRPO:
     def load(self, ckpt):
         from safetensors.torch import load_file
 
-        tensors = load_file(ckpt / "trainable.safetensors")
-        # onto the CPU first (load_state_dict moves the state to each parameter's device): saved on cuda:0, every
-        # process would otherwise load a whole copy onto the first GPU
-        optimizer = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False)
-        if self.sharded:  # each process keeps its shard of the whole tensors
+        if self.sharded:  # the main process reads, every process keeps its shard of what it broadcasts
             from torch.distributed.checkpoint.state_dict import (StateDictOptions, set_model_state_dict,
                                                                  set_optimizer_state_dict)
 
-            whole = StateDictOptions(full_state_dict=True, strict=False)
+            main = self.rank == 0
+            tensors = load_file(ckpt / "trainable.safetensors") if main else {}
+            optimizer = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False) if main else {}
+            whole = StateDictOptions(full_state_dict=True, broadcast_from_rank0=True, strict=False)
             set_model_state_dict(self.model, tensors, options=whole)
             set_optimizer_state_dict(self.model, self.opt, optimizer, options=whole)
         else:
+            tensors = load_file(ckpt / "trainable.safetensors")
+            # onto the CPU first (load_state_dict moves the state to each parameter's device): saved on cuda:0, every
+            # process would otherwise load a whole copy onto the first GPU
+            optimizer = torch.load(ckpt / "optimizer.pt", map_location="cpu", weights_only=False)
             params = dict(self.model.named_parameters())
             with torch.no_grad():
                 for n, t in tensors.items():
@@ -442,7 +453,7 @@ def train(run_name, tasks, init_model, data, out, ckpt_root, params, budget):
                 "trainable_parameters": count_trainable(trainer.model),
                 "resumed_from": resume.name if resume else None, "processes": trainer.world}
     tracker.close()
-    whole = trainer.full_state()[0] if trainer.sharded else None  # every process takes part in gathering
+    whole = trainer.full_state(optimizer=False)[0] if trainer.sharded else None  # every process takes part
     if trainer.rank == 0:  # the others are done: nothing waits for the export
         export(trainer, out, manifest, history, whole, init_model)
     say(f"grpo {run_name}: {trainer.step} steps in {time.time() - t0:.1f} s", flush=True)

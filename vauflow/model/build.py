@@ -77,11 +77,11 @@ def manifest(spec, model=None):
 def read_manifest(model_dir):
     """The model's class, processor and family: from our manifest, or, for a folder from elsewhere (a downloaded
     Hugging Face folder, a model trained elsewhere), from its config.json."""
-    from vauflow.config import FAMILIES
-
     path = Path(model_dir) / MANIFEST
     if path.is_file():
         return json.loads(path.read_text())
+    from vauflow.config import FAMILIES  # jsonschema: not needed for our own folders (bench/gpu_smoke.py)
+
     cfg = Path(model_dir) / "config.json"
     try:
         folder = json.loads(cfg.read_text())
