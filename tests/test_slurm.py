@@ -202,7 +202,17 @@ def test_profile_dry_runs_list_the_slurm_resources(workdir):
     local-gpu profile dry-runs. In a working directory of their own: the checkout's results (after `make run`)
     must not change what a test sees."""
     where = ["-s", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    p = run(["snakemake", "-n", *where, "--profile", str(PROFILE), "--configfile", str(REPO / "presets/paper.yaml")],
+    paper = ["snakemake", "-n", *where, "--profile", str(PROFILE), "--configfile", str(REPO / "presets/paper.yaml")]
+    # as shipped (gpu_mem_gb 80): the paper's 3B GRPO cannot fit an 80-GB card, and the memory plan says so first
+    p = run(paper, cwd=workdir, timeout=300, check=False)
+    assert p.returncode != 0 and (p.stdout + p.stderr).strip().splitlines()[-1].startswith("vauflow: grpo qa: needs ~")
+    # on 141-GB cards (an H200: the profile's EDIT lines) it plans
+    h200 = workdir.parent / "slurm-h200"
+    shutil.copytree(PROFILE, h200)
+    text = (h200 / "config.yaml").read_text()
+    assert text.count("gpu_mem_gb: 80  # EDIT") == 2
+    (h200 / "config.yaml").write_text(text.replace("gpu_mem_gb: 80  # EDIT", "gpu_mem_gb: 141  # EDIT"))
+    p = run(["snakemake", "-n", *where, "--profile", str(h200), "--configfile", str(REPO / "presets/paper.yaml")],
             cwd=workdir, timeout=300)
     out = p.stdout + p.stderr
     stats = job_stats(out)
