@@ -103,9 +103,9 @@ def cmd_config_check(a):
 
 def cmd_memory(a):
     from vauflow.config import load_config
-    from vauflow.memory import as_table, check_fits, plan_config
+    from vauflow.memory import GPU_RULES, as_table, check_fits, plan_config
 
-    gpus = {rule: a.gpus for rule in ("sft", "grpo", "evaluate", "learning_check")}
+    gpus = dict.fromkeys(GPU_RULES, a.gpus)
     jobs, refusal = check_fits(plan_config(load_config(*a.configfile), gpus), a.gpu_gb)
     print(as_table(jobs) if a.markdown else json.dumps({"gpu_gb": a.gpu_gb, "jobs": jobs}, indent=1))
     if refusal:

@@ -367,8 +367,9 @@ class GRPO:
                                                              get_optimizer_state_dict)
 
         whole = StateDictOptions(full_state_dict=True, cpu_offload=True)
-        tensors = get_model_state_dict(self.model, options=whole)
-        tensors = {n: t.contiguous() for n, t in tensors.items() if n in set(names)}
+        trained = set(names)
+        tensors = {n: t.contiguous() for n, t in get_model_state_dict(self.model, options=whole).items()
+                   if n in trained}
         return tensors, get_optimizer_state_dict(self.model, self.opt, options=whole) if optimizer else None
 
     def write_checkpoint(self, run, history, tensors, optimizer):
