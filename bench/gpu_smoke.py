@@ -1,7 +1,7 @@
 """`make gpu-smoke`: the GPU path at the paper's scale in one script, for a bare GPU machine (Python, torch,
 torchvision, transformers, peft, accelerate, tokenizers; no Snakemake, TRL, PyAV or DeepSpeed, no network).
 
-A randomly initialised model of Qwen2.5-VL-3B's shape (vauflow.memory.KNOWN) with fp32 masters under bf16 autocast
+A randomly initialised model of Qwen2.5-VL-3B's shape (vauflow.plan.memory.KNOWN) with fp32 masters under bf16 autocast
 (the trainers' contract); a frame cache of a few synthetic clips written directly (no decoder needed) and QA rows
 over them; then, each through the workflow's own code:
 - two SFT steps (the trainers' completion loss, `labelled_logps`, and fused AdamW: TRL is not needed for a step);
@@ -10,7 +10,7 @@ over them; then, each through the workflow's own code:
 - one evaluation batch in bf16 (clips of different lengths: padded), batched against one by one (agreement of the
   greedy token ids);
 and per stage: device, dtype, peak memory (torch.cuda.max_memory_allocated), seconds, and the memory plan's peak for
-the same workload (vauflow.memory) with its ratio to the measured one (goal: within 25 %).
+the same workload (vauflow.plan.memory) with its ratio to the measured one (goal: within 25 %).
 Prints one JSON object (and writes it to --out); exits 1 when the plan misses a measured peak by more than 25 %.
 Without CUDA: `skipped: no CUDA device`, exit 0; `--cpu` runs the
 same path on the CPU at a toy scale (the suite's check that this script works)."""
@@ -30,7 +30,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vauflow import memory  # noqa: E402
+from vauflow.plan import memory  # noqa: E402
 from vauflow.model.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
 
 # Qwen's chat format (system default, user turn with the video placeholder, generation prompt); the workflow's own
@@ -200,7 +200,7 @@ def sft_step(model_dir, rows, params, budget, device, meter):
     from vauflow.model.generation import compute
     from vauflow.model.load import load_processor
     from vauflow.model.logprobs import labelled_logps
-    from vauflow.sft.data import frame_cache
+    from vauflow.examples import frame_cache
     from vauflow.sft.train import Collator, prepare_model
 
     processor = load_processor(model_dir)
@@ -235,7 +235,7 @@ def sft_step(model_dir, rows, params, budget, device, meter):
 def grpo_step(model_dir, rows, params, budget, device, meter):
     from vauflow.grpo.loop import GRPO
     from vauflow.model.inputs import build_inputs
-    from vauflow.sft.data import example
+    from vauflow.examples import example
 
     with meter.measure("grpo"):
         trainer = GRPO(model_dir, rows, params, budget, params["seed"])
@@ -257,7 +257,7 @@ def eval_batch(model_dir, rows, budget, scale, device, meter):
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.inputs import build_inputs
     from vauflow.model.load import load_model, load_processor
-    from vauflow.sft.data import example, frame_cache
+    from vauflow.examples import example, frame_cache
 
     processor = load_processor(model_dir)
     cache, b = frame_cache(rows), VideoBudget.from_dict(budget)

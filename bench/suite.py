@@ -191,9 +191,9 @@ def cache_vs_ondemand(corpus, model_dir, repeats):
 
 def batched_eval_speedup(smoke, repeats, batch_size=16):
     """Our batched greedy eval vs one video at a time, the same model and rows; outputs compared."""
-    from vauflow.config import load_config
+    from vauflow.plan import load_config
     from vauflow.evaluate.predict import predict
-    from vauflow.sft.data import load_rows
+    from vauflow.examples import load_rows
 
     cfg = load_config(*SMOKE)
     budget = cfg["frames"]["budgets"]["infer_qa"]
@@ -275,10 +275,10 @@ def grpo_step_vs_stock(smoke, repeats):
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from vauflow.config import grpo_params, load_config
+    from vauflow.plan import grpo_params, load_config
     from vauflow.grpo.loop import GRPO
     from vauflow.model.load import load_model, load_processor
-    from vauflow.sft.data import run_rows
+    from vauflow.examples import run_rows
 
     cfg = load_config(*SMOKE)
     params = grpo_params(cfg, "qa")

@@ -58,7 +58,7 @@ def vauflow(*args, check=True, **kw):
 
 def load_merged(*paths):
     """The validated config of `snakemake --configfile PATHS` run in a copy of the checkout."""
-    from vauflow.config import load_config
+    from vauflow.plan import load_config
 
     return load_config(*paths, default=REPO / "config.yaml")
 

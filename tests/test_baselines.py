@@ -9,9 +9,8 @@ import numpy as np
 import pytest
 
 from conftest import SHARED
-from vauflow import parse
-from vauflow.evaluate import metrics
-from vauflow.evaluate.metrics import _best_constant_interval_grid, best_constant_interval
+from vauflow.tasks import tag
+from vauflow.tasks.tag import _best_constant_interval_grid, best_constant_interval, tiou
 from vauflow.io import read_jsonl
 
 REAL = SHARED / "vau-bench"
@@ -23,7 +22,7 @@ def rows(*gts, scored=True):
 
 def grid_pair(points, train):
     """The grid search's argmax over the given points (the reference, without the test side)."""
-    return max(((s, e) for s in points for e in points if e > s), key=lambda c: sum(parse.tiou(c, g) for g in train))
+    return max(((s, e) for s in points for e in points if e > s), key=lambda c: sum(tiou(c, g) for g in train))
 
 
 def random_gt(rng, hi, grid):
@@ -70,7 +69,7 @@ def test_equals_grid_search_on_random_inputs(seed):
         scored = [r["gt"] for r in train if r["scored"]]
         points = [i * grid for i in range(int(max(e for _, e in scored) / grid) + 1)]
         for side in (1, 2, 3, 5):
-            assert metrics._best_pair(points, scored, side=side) == expected[1], (seed, case, side, gts)
+            assert tag._best_pair(points, scored, side=side) == expected[1], (seed, case, side, gts)
 
 
 def test_ties_keep_the_first_maximum():
@@ -109,7 +108,7 @@ def numpy_grid_pair(points, train):
 
 
 def grid_pair_among(pairs, train):
-    return max(sorted(pairs), key=lambda c: sum(parse.tiou(c, g) for g in train))
+    return max(sorted(pairs), key=lambda c: sum(tiou(c, g) for g in train))
 
 
 def test_long_grid_equals_every_pair():
@@ -123,7 +122,7 @@ def test_long_grid_equals_every_pair():
     assert time.perf_counter() - t0 < 10
     points = [i * 0.5 for i in range(1201)]
     assert best == numpy_grid_pair(points, gts)
-    assert value == sum(parse.tiou(best, g) for g in gts) / len(gts)
+    assert value == sum(tiou(best, g) for g in gts) / len(gts)
 
 
 # -- the real VAU-Bench annotations ------------------------------------------------------------------------------
@@ -160,7 +159,7 @@ def test_real_splits_fast_and_valid(real_tag):
         assert 0 <= s < e <= hi and s % 0.5 == 0 and e % 0.5 == 0, (split, s, e)
         test = [r["gt"] for r in real_tag[split] if r["scored"]]
         assert test and 0 < value <= 1
-        assert value == sum(parse.tiou((s, e), g) for g in test) / len(test)
+        assert value == sum(tiou((s, e), g) for g in test) / len(test)
 
 
 def test_real_subproblems_equal_grid_search(real_tag):

@@ -69,7 +69,7 @@ def test_gpu_smoke_reads_the_paper_presets_grpo_settings_as_the_workflow_does():
     sys.path.insert(0, str(REPO / "bench"))
     from gpu_smoke import paper_settings
 
-    from vauflow.config import grpo_params, load_config
+    from vauflow.plan import grpo_params, load_config
 
     config = load_config(REPO / "presets/paper.yaml")
     params, budget = paper_settings()

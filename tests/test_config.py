@@ -10,7 +10,8 @@ import pytest
 import yaml
 
 from conftest import REPO, load_merged, snakemake
-from vauflow.config import ConfigError, compose, load_config, merge, validate_config
+from vauflow.config import ConfigError, compose, merge
+from vauflow.plan import load_config, validate_config
 
 PAPER = REPO / "presets" / "paper.yaml"
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"

@@ -104,7 +104,7 @@ def test_every_gpu_rule_runs_in_its_image():
     for rule, body in rules.items():
         if rule not in GPU_RULES and "shell:" in body:
             assert "conda:" in body and "container:" not in body, rule
-    from vauflow.config import load_config
+    from vauflow.plan import load_config
 
     images = load_config(REPO / "config.yaml")["containers"]
     assert set(images) == {"data", "train", "eval"} and all(v.startswith("docker://") for v in images.values())

@@ -6,20 +6,23 @@ import numpy as np
 import pytest
 
 from conftest import smoke_config
-from vauflow.evaluate.metrics import best_constant_interval, binomial_p_above, majority_baseline, score
+from vauflow import tasks
+from vauflow.evaluate.learning import row_scores
+from vauflow.evaluate.metrics import binomial_p_above, majority_baseline
 from vauflow.evaluate.predict import predict, transform_clip
-from vauflow.sft.data import load_rows
+from vauflow.examples import load_rows
+from vauflow.tasks.tag import best_constant_interval
 
 
 def test_scores_and_baselines():
     rows = [{"answer": "A"}, {"answer": "B"}, {"answer": "A"}]
-    s = score("qa", rows, ["<answer>A</answer>", "<answer>A</answer>", "so, C"])
-    assert s == {"n": 3, "score": pytest.approx(1 / 3), "correct": 1}
-    assert majority_baseline("qa", rows, rows) == (pytest.approx(2 / 3), "A")
+    assert row_scores(tasks.get("qa"), rows, ["<answer>A</answer>", "<answer>A</answer>", "so, C"]) == [1, 0, 0]
+    assert majority_baseline("answer", rows, rows) == (pytest.approx(2 / 3), "A")
+    assert tasks.get("qa").baseline(rows, rows) == ("always A (train majority)", pytest.approx(2 / 3), 3, "A")
     tag = [{"gt": [2.0, 4.0], "scored": True}, {"gt": [-1.0, -1.0], "scored": False}]
-    t = score("tag", tag, ["<glue>[2.0, 4.0]</glue>", "<glue>[0, 9]</glue>"])
-    assert t["n"] == 1 and t["score"] == 1.0 and t["R@0.7"] == 1.0
+    assert row_scores(tasks.get("tag"), tag, ["<glue>[2.0, 4.0]</glue>", "<glue>[0, 9]</glue>"]) == [1.0]
     assert best_constant_interval(tag, tag) == (1.0, (2.0, 4.0))
+    assert tasks.get("tag").baseline(tag, tag) == ("always [2.0, 4.0] (best on train)", 1.0, 1, [2.0, 4.0])
     assert binomial_p_above(0, 10, 0.3) == pytest.approx(1.0)
     assert binomial_p_above(10, 10, 0.5) == pytest.approx(0.5 ** 10)
 
@@ -73,22 +76,22 @@ def test_the_model_matrix_follows_the_config():
     """Which model feeds which table: the paper preset's rows, zero-shot baselines included, and the cells each
     model is evaluated on (the reasoning only for Table A's models); a zero-shot name must be a known model."""
     from conftest import REPO, load_merged
-    from vauflow.config import ConfigError, validate_config
-    from vauflow.evaluate.tables import eval_models, judged_models, model_path, table_rows
+    from vauflow.config import ConfigError
+    from vauflow.plan import eval_model_folder, eval_models, judged_models, table_rows, validate_config
 
     cfg = load_merged(REPO / "presets/paper.yaml")
     # Qwen2-VL-2B is trained too (model.other_bases), for QA only: its rows lead Table A and nowhere else
-    assert [m for m, _ in table_rows(cfg, "A")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "sft-qa@qwen2-vl-2b",
+    assert [m for m, _ in table_rows(cfg, "qa")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "sft-qa@qwen2-vl-2b",
                                                     "rft-qa@qwen2-vl-2b", "base", "sft-qa", "rft-qa"]
-    assert [m for m, _ in table_rows(cfg, "B")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-tag", "rft-tag"]
-    assert model_path(cfg, "rft-qa@qwen2-vl-2b") == "results/grpo/qa@qwen2-vl-2b"
-    assert [m for m, _ in table_rows(cfg, "C")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-cls", "rft-cls",
+    assert [m for m, _ in table_rows(cfg, "tag")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-tag", "rft-tag"]
+    assert eval_model_folder(cfg, "rft-qa@qwen2-vl-2b") == "results/grpo/qa@qwen2-vl-2b"
+    assert [m for m, _ in table_rows(cfg, "cls")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-cls", "rft-cls",
                                                     "rft-qa", "rft-tag", "rft-qa-tag", "rft-qa-tag-cls"]
     assert [m for m, _ in table_rows(cfg, "ball")] == ["base", "sft-ball", "rft-ball"]
-    assert model_path(cfg, "zs-qwen2-vl-2b") == "resources/models/qwen2-vl-2b"
-    assert model_path(cfg, "rft-qa-tag") == "results/grpo/qa-tag"
+    assert eval_model_folder(cfg, "zs-qwen2-vl-2b") == "resources/models/qwen2-vl-2b"
+    assert eval_model_folder(cfg, "rft-qa-tag") == "results/grpo/qa-tag"
     cells = eval_models(cfg)
-    assert judged_models(cfg) == [m for m, _ in table_rows(cfg, "A")]
+    assert judged_models(cfg) == [m for m, _ in table_rows(cfg, "qa")]
     for model, todo in cells.items():
         reasoning = [c for c in todo if c[0] == "reasoning"]
         assert (len(reasoning) == 3) == (model in judged_models(cfg)), model

@@ -12,11 +12,11 @@ import torch
 
 from conftest import VENV_BIN, smoke_config
 from two_process_step import compare
-from vauflow.config import grpo_params
+from vauflow.plan import grpo_params
 from vauflow.grpo.loop import GRPO, rewards_for
 from vauflow.grpo.loss import group_advantages, k3_kl, policy_loss
 from vauflow.model.inputs import vision_token_ids
-from vauflow.sft.data import run_rows
+from vauflow.examples import run_rows
 
 
 def test_group_advantages_and_zero_std_fraction():
@@ -423,7 +423,7 @@ def test_seeded_sampler_draws_each_row_from_the_warped_distribution():
 def test_sft_and_grpo_report_to_trackers_offline(smoke_models, tmp_path, monkeypatch, report_to):
     """report_to tensorboard: event files with the steps' scalars, for SFT (the trainer's) and GRPO (ours); wandb in
     offline mode: a run file each, nothing sent."""
-    from vauflow.config import sft_params
+    from vauflow.plan import sft_params
     from vauflow.grpo.loop import train as grpo_train
     from vauflow.sft.train import train as sft_train
 
@@ -468,7 +468,7 @@ def test_saves_and_stops_before_the_time_limit_then_resumes(smoke_models, tmp_pa
     import subprocess
 
     from conftest import env
-    from vauflow.config import sft_params
+    from vauflow.plan import sft_params
 
     if stage == "grpo":
         params = tiny_params(max_steps=150, save_steps=100, log_steps=1)

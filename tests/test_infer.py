@@ -8,7 +8,11 @@ import shutil
 import pytest
 
 from conftest import SHARED, smoke_config
-from vauflow import prompts
+from vauflow import tasks
+from vauflow.tasks import cls as cls_task
+from vauflow.tasks import qa as qa_task
+from vauflow.tasks import reasoning as reasoning_task
+from vauflow.tasks import tag as tag_task
 from vauflow.evaluate import infer, predict
 from vauflow.io import read_jsonl
 
@@ -29,33 +33,33 @@ def test_inference_prompts_verbatim():
     filled = (think.replace("{Question}", ROW["question"])
               .replace("{Option 1}", "Fire").replace("{Option 2}", "Fighting")
               .replace("{Option 3}", "Nothing").replace("{Option 4}", "Robbery"))
-    assert prompts.qa_inference(ROW, think=True) == "\n" + filled + "\n" + " " * 12
-    no_think = prompts.qa_inference(ROW, think=False)
+    assert qa_task.inference_text(ROW, think=True) == "\n" + filled + "\n" + " " * 12
+    no_think = qa_task.inference_text(ROW, think=False)
     assert no_think.startswith("\n" + filled.split("\n\n            When")[0])
     assert no_think.endswith(spec_block("w/o think: identical") + "\n" + " " * 12)
     # inference_tag_qwen.py's templates end with a newline (triple-quoted strings): the spec's blocks + "\n"
     tag = spec_block("**Inference w/ think** (`inference_tag_qwen.py`)")
-    msgs, vision_id = prompts.inference_chat("tag", {}, think=True)
-    want = tag.replace("[QUESTION]", prompts.TAG_QUESTION_RFT).replace("[OPTION]", "[Anomaly, Normal]") + "\n"
+    msgs, vision_id = tasks.get("tag").inference({}, think=True)
+    want = tag.replace("[QUESTION]", tag_task.QUESTION_RFT).replace("[OPTION]", "[Anomaly, Normal]") + "\n"
     assert msgs[1]["content"][1]["text"] == want and not vision_id
     tag = spec_block("**Inference w/o think, and SFT**")
-    msgs, _ = prompts.inference_chat("tag", {}, think=False)
-    assert msgs[1]["content"][1]["text"] == tag.replace("[QUESTION]", prompts.TAG_QUESTION_SFT) + "\n"
+    msgs, _ = tasks.get("tag").inference({}, think=False)
+    assert msgs[1]["content"][1]["text"] == tag.replace("[QUESTION]", tag_task.QUESTION_SFT) + "\n"
     assert msgs[0] == {"role": "system", "content": "You are a helpful assistant."}
     assert msgs[1]["content"][0] == {"type": "video"}  # video first at inference
-    msgs, vision_id = prompts.inference_chat("qa", ROW, think=False)
+    msgs, vision_id = tasks.get("qa").inference(ROW, think=False)
     assert vision_id and msgs[0]["content"][0] == {"type": "video"}
     cls_think = re.search(r"- think: `(.*?)`\n", SPEC.read_text(encoding="utf-8")).group(1)
-    msgs, _ = prompts.inference_chat("cls", {}, think=True)
-    assert msgs[1]["content"][1]["text"] == cls_think.replace("[QUESTION]", prompts.CLS_QUESTION).replace(
-        "[OPTION]", str(prompts.CLASSES))
+    msgs, _ = tasks.get("cls").inference({}, think=True)
+    assert msgs[1]["content"][1]["text"] == cls_think.replace("[QUESTION]", cls_task.QUESTION).replace(
+        "[OPTION]", str(cls_task.CLASSES))
 
 
 def test_vision_id_prefix_reaches_the_text(smoke_models):
     from vauflow.model.load import load_processor
 
     proc = load_processor(smoke_models / "resources/models/tiny")
-    msgs, _ = prompts.inference_chat("qa", ROW, think=False)
+    msgs, _ = tasks.get("qa").inference(ROW, think=False)
     with_id = proc.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True, add_vision_id=True)
     assert "Video 1: <|vision_start|>" in with_id
 
@@ -154,8 +158,8 @@ def test_reasoning_runs_two_turns_with_the_video_again(smoke_models, tmp_path, m
     for e1, e2, d in zip(turn1, turn2, descriptions):
         assert e1.vision_id and e2.vision_id
         assert e2.clip is e1.clip and e2.chat[1] == {"role": "assistant", "content": [{"type": "text", "text": d}]}
-        assert e1.chat[0]["content"][1]["text"] == prompts.REASONING_TURNS[0]
-        assert e2.chat[2]["content"][1]["text"] == prompts.REASONING_TURNS[1]
+        assert e1.chat[0]["content"][1]["text"] == reasoning_task.TURNS[0]
+        assert e2.chat[2]["content"][1]["text"] == reasoning_task.TURNS[1]
         assert e2.chat[2]["content"][0] == {"type": "video"}
     preds = read_jsonl(tmp_path / "out" / "reasoning_test_msad_nothink.jsonl")
     assert [(p["description"], p["analysis"]) for p in preds] == list(zip(descriptions, analyses))
@@ -170,7 +174,7 @@ def test_decoding_ignores_the_model_folders_generation_config(smoke_models, tmp_
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.inputs import Example
     from vauflow.model.load import load_model, load_processor
-    from vauflow.sft.data import frame_cache, load_rows
+    from vauflow.examples import frame_cache, load_rows
 
     source = smoke_models / "resources/models/tiny"
     odd = tmp_path / "odd"
@@ -181,7 +185,7 @@ def test_decoding_ignores_the_model_folders_generation_config(smoke_models, tmp_
     (odd / "generation_config.json").write_text(json.dumps(gen))
     rows = load_rows("cls", smoke_models / "results/vaubench/linked", "test_msad")[0][:3]
     cache, budget = frame_cache(rows), VideoBudget.from_dict(smoke_config()["frames"]["budgets"]["infer_tag"])
-    examples = [Example(chat=prompts.inference_chat("cls", r, False)[0], clip=cache.clip(r["dataset"], r["video"],
+    examples = [Example(chat=tasks.get("cls").inference(r, False)[0], clip=cache.clip(r["dataset"], r["video"],
                                                                                         budget)) for r in rows]
     processor = load_processor(source)
     replies = {}

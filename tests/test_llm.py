@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from vauflow.evaluate import judge as J
-from vauflow.evaluate.llm import ChatClient, LLMError, extract_json
+from vauflow.tasks import vau_eval as J
+from vauflow.llm import ChatClient, LLMError, extract_json
 
 from conftest import FaultServer
 
@@ -218,13 +218,13 @@ def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):
     our answer tag follows it; a reply naming another direction is asked again, then replaced by the template,
     and the manifest counts both; the same run again is served from the cache and gives the same files."""
     from conftest import REPO, vauflow
-    from vauflow.config import load_config
+    from vauflow.plan import load_config
     from vauflow.io import read_jsonl
     from vauflow.synth import ball
 
     params = load_config(REPO / "config.yaml")["synthetic"]["ball"] | {"n_train": 4, "n_val": 0}
     ball.generate(params, 3, tmp_path / "t/v", tmp_path / "t/ann")  # the template run: same clips, same labels
-    labels = [r["label"] for r in read_jsonl(tmp_path / "t/ann/train.jsonl")]
+    labels = [r["label"] for r in read_jsonl(tmp_path / "t/ann/train/ball.jsonl")]
     wrong = "The ball is falling." if labels[1] != "falling" else "The ball ascends."
     good = "The x coordinate stays put while y changes between the first and the last frame."
     server.script = [("ok", good), ("ok", wrong), ("ok", wrong), ("ok", good), ("ok", good)]
@@ -237,7 +237,7 @@ def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):
                        "--annotations", out / "ann")
 
     p = generate(tmp_path / "a")
-    rows, template = read_jsonl(tmp_path / "a/ann/train.jsonl"), read_jsonl(tmp_path / "t/ann/train.jsonl")
+    rows, template = read_jsonl(tmp_path / "a/ann/train/ball.jsonl"), read_jsonl(tmp_path / "t/ann/train/ball.jsonl")
     assert [r["label"] for r in rows] == labels
     asked = [s["body"]["messages"][1]["content"] for s in server.seen]
     assert len(asked) == 5 and f"The correct answer is \"{rows[0]['answer_text']}\"" in asked[0]
@@ -249,4 +249,4 @@ def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):
     assert KEY not in p.stdout + p.stderr + (tmp_path / "cache.jsonl").read_text()
     generate(tmp_path / "b")
     assert len(server.seen) == 5  # all from the cache
-    assert (tmp_path / "a/ann/train.jsonl").read_bytes() == (tmp_path / "b/ann/train.jsonl").read_bytes()
+    assert (tmp_path / "a/ann/train/ball.jsonl").read_bytes() == (tmp_path / "b/ann/train/ball.jsonl").read_bytes()

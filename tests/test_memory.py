@@ -1,4 +1,4 @@
-"""The memory plan (vauflow.memory) against what does not share its mechanism: the real classes' parameters on the
+"""The memory plan (vauflow.plan.memory) against what does not share its mechanism: the real classes' parameters on the
 meta device, and the peak of torch.profiler's memory events over real SFT and GRPO steps on CPU."""
 
 import dataclasses
@@ -9,10 +9,10 @@ import pytest
 import torch
 
 from conftest import REPO, smoke_config, snakemake, vauflow
-from vauflow import memory
-from vauflow.config import grpo_params, grpo_runs, load_config, sft_params, sft_runs
-from vauflow.evaluate.tables import eval_models
-from vauflow.sft.data import run_rows
+from vauflow.plan import memory
+from vauflow.plan import grpo_params, grpo_runs, load_config, sft_params, sft_runs
+from vauflow.plan import eval_models
+from vauflow.examples import run_rows
 
 TOLERANCE = 0.25
 
@@ -82,7 +82,7 @@ def video_sizes(batch, completion_tokens):
 def measure_grpo(model_dir, smoke_models, params):
     from vauflow.grpo.loop import GRPO
     from vauflow.model.inputs import build_inputs
-    from vauflow.sft.data import example
+    from vauflow.examples import example
 
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     rows, _ = run_rows(["qa"], data, params["datasets"], params["target"])
@@ -103,7 +103,7 @@ def measure_sft(model_dir, smoke_models, params, tmp_path):
 
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.load import load_processor
-    from vauflow.sft.data import frame_cache
+    from vauflow.examples import frame_cache
     from vauflow.sft.train import Collator, train
 
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}

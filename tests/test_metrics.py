@@ -6,7 +6,9 @@ import json
 import pytest
 
 from conftest import vauflow
-from vauflow.evaluate.metrics import cls_metrics, qa_metrics, tag_metrics
+from vauflow.tasks.cls import metrics as cls_metrics
+from vauflow.tasks.qa import metrics as qa_metrics
+from vauflow.tasks.tag import metrics as tag_metrics
 
 def metrics_cli(tmp_path, task, gt, preds, scoring="upstream"):
     (tmp_path / "gt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gt))
@@ -41,7 +43,8 @@ def test_qa_parsing_order_denominator_and_valid(tmp_path):
     assert set(strict) == set(out)
     assert strict == {"accuracy": pytest.approx(400 / 7), "accuracy_all": pytest.approx(400 / 7), "n": 7,
                       "valid": 4, "correct": 4}
-    from vauflow.evaluate.metrics import clean_model_answer, cls_class_upstream
+    from vauflow.tasks.cls import class_upstream as cls_class_upstream
+    from vauflow.tasks.qa import clean_model_answer
     # evaluation_cls.py passes over a match that is no class once normalised, and takes the next one
     assert cls_class_upstream("TrafficAccident, no: Fighting") == "Fighting"
     assert cls_class_upstream("FoodSafety or Fire") == "Fire" and cls_class_upstream("Food  safety") == "Food Safety"

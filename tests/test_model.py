@@ -14,7 +14,7 @@ from vauflow.frames.budget import VideoBudget
 from vauflow.model import inputs
 from vauflow.model.inputs import VideoMismatch, build_inputs, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
-from vauflow.sft.data import example, frame_cache, load_rows
+from vauflow.examples import example, frame_cache, load_rows
 
 MODELS = ["tiny", "tiny-qwen2vl"]
 
@@ -327,7 +327,7 @@ def test_one_builder_everywhere():
 def test_two_turn_reasoning_carries_two_video_copies(loaded, examples, name):
     """The reasoning inference attaches the video again in turn 2: both copies get their tokens, grids and times;
     the batch equals one processor call bit for bit, and matches each conversation run alone."""
-    from vauflow.prompts import reasoning_chat
+    from vauflow.tasks.reasoning import conversation as reasoning_chat
 
     model, processor, _ = loaded[name]
     two = [dataclasses.replace(ex, chat=reasoning_chat("A person walks by.")) for ex in examples[:2]]

@@ -2,8 +2,8 @@
 
 import pytest
 
-from vauflow import parse
-from vauflow.rewards import REWARDS, ball, cls, qa, tag, total_rewards
+from vauflow import tasks
+from vauflow.tasks import ball, cls, qa, tag
 
 OPTS = ["A person struggles in water", "Flames flare up", "Nothing unusual happens", "Two people fight"]
 BALL_OPTS = ["(A) Left to Right", "(B) Right to Left", "(C) Falling Down", "(D) Ascending"]
@@ -97,18 +97,18 @@ def test_ball_rewards(completion, ans):
 
 def test_conversational_completions_and_totals():
     conv = [[{"role": "assistant", "content": "<think>x</think><answer>A</answer>"}]]
-    assert total_rewards("qa", conv, answer=["A"], options=[OPTS]) == [2.0]
-    assert set(REWARDS) == {"qa", "tag", "cls", "ball"}
+    assert sum(fn(conv, answer=["A"], options=[OPTS])[0] for fn in tasks.get("qa").rewards) == 2.0
+    assert set(tasks.trainable()) == {"qa", "tag", "cls", "ball"}
 
 
 def test_metric_parsers_lenient_chain():
-    assert parse.qa_letter_lenient("<answer> b </answer>") == "B"
-    assert parse.qa_letter_lenient("I pick <C/>") == "C"
-    assert parse.qa_letter_lenient("<think>A or B?</think> so D") == "D"
-    assert parse.qa_letter_lenient("no letter here") == ""
-    assert parse.tag_interval_lenient("<glue>[00:05, 00:10]</glue>") == (5.0, 10.0)
-    assert parse.tag_interval_lenient("between [1.5, 3] seconds") == (1.5, 3.0)
-    assert parse.tag_interval_lenient("<glue>[1, 2, 3]</glue>") is None
-    assert parse.cls_class_lenient("<answer>it is object falling, maybe fire</answer>") == "Object_falling"
-    assert parse.cls_class_lenient("<answer>x</answer> Fire") is None  # only the <answer> is read when present
-    assert parse.tiou((2, 4), (3, 5)) == pytest.approx(1 / 3)
+    assert qa.letter_lenient("<answer> b </answer>") == "B"
+    assert qa.letter_lenient("I pick <C/>") == "C"
+    assert qa.letter_lenient("<think>A or B?</think> so D") == "D"
+    assert qa.letter_lenient("no letter here") == ""
+    assert tag.interval_lenient("<glue>[00:05, 00:10]</glue>") == (5.0, 10.0)
+    assert tag.interval_lenient("between [1.5, 3] seconds") == (1.5, 3.0)
+    assert tag.interval_lenient("<glue>[1, 2, 3]</glue>") is None
+    assert cls.class_lenient("<answer>it is object falling, maybe fire</answer>") == "Object_falling"
+    assert cls.class_lenient("<answer>x</answer> Fire") is None  # only the <answer> is read when present
+    assert tag.tiou((2, 4), (3, 5)) == pytest.approx(1 / 3)

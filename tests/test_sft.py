@@ -6,11 +6,12 @@ import pytest
 import torch
 
 from conftest import REPO, smoke_config, vauflow
-from vauflow.config import ConfigError, sft_params, validate_config
+from vauflow.config import ConfigError
+from vauflow.plan import sft_params, validate_config
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import UsageError
 from vauflow.model.load import load_processor
-from vauflow.sft.data import example, frame_cache, load_rows, target
+from vauflow.examples import example, frame_cache, load_rows, target
 from vauflow.sft.train import Collator, prepare_model
 from vauflow.training import count_trainable, grad_accum
 

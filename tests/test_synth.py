@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from conftest import REPO
-from vauflow.config import validate_config
+from vauflow.plan import validate_config
 from vauflow.synth import ball, vau
 from vauflow.vaubench.build import build
 from vauflow.vaubench.schema import COLUMNS, answer_letter
@@ -40,7 +40,7 @@ def test_ball_balanced_and_formats(ball_set):
     assert m["counts"]["train"] == {c: 6 for c in ball.CLASSES} and m["counts"]["val"] == {c: 3 for c in ball.CLASSES}
     llava = json.loads((d / "ann" / "train.json").read_text())
     assert len(llava) == 24 and llava[0]["conversations"][0]["value"].startswith("<video>\nIn which direction")
-    rows = [json.loads(x) for x in (d / "ann" / "train.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (d / "ann" / "train" / "ball.jsonl").read_text().splitlines()]
     assert all(r["cot"].startswith("<think>") and r["cot"].endswith(f"<answer>{r['answer_text']}</answer>") for r in rows)
 
 
@@ -68,7 +68,7 @@ def test_ball_augmentations_and_determinism(tmp_path):
     a = ball.generate(cfg, 3, tmp_path / "a" / "v", tmp_path / "a" / "ann")
     b = ball.generate(cfg, 3, tmp_path / "b" / "v", tmp_path / "b" / "ann")
     assert a["files"] == b["files"]  # byte-identical videos from the same seed
-    rows = [json.loads(x) for x in (tmp_path / "a" / "ann" / "train.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for x in (tmp_path / "a" / "ann" / "train" / "ball.jsonl").read_text().splitlines()]
     assert all({"blur", "crop"} <= set(r["params"]["augment"]) for r in rows)
     c = ball.generate(cfg | {"augment": {"blur": 0.0, "crop": 0.0}}, 4, tmp_path / "c" / "v", tmp_path / "c" / "ann")
     assert c["files"] != a["files"]

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from vauflow.config import sft_params
-from vauflow.config import sft_runs as all_sft_runs
+from vauflow.plan import sft_params
+from vauflow.plan import sft_runs as all_sft_runs
 
 from conftest import REPO, FaultServer, env, load_merged, run, snakemake
 
@@ -69,7 +69,7 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
             assert v["rows"] == built[split]["usable"][task] == v["linked"] + sum(v["excluded"].values())
     assert linked["test_msad"]["qa"]["linked"] == 48
     ball = json.loads((workdir / "results/ball/linked/summary.json").read_text())
-    assert ball["train"]["linked"] == cfg["synthetic"]["ball"]["n_train"] and ball["val"]["linked"] == 64
+    assert ball["train"]["ball"]["linked"] == cfg["synthetic"]["ball"]["n_train"] and ball["val"]["ball"]["linked"] == 64
     # the default run proves that SFT -> GRPO learns from the video (issue 4): every criterion of the learning
     # check holds for every run, on >= 64 held-out clips per task
     learning = json.loads((workdir / "results/learning/summary.json").read_text())

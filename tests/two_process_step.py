@@ -63,7 +63,7 @@ def gathers(workdir, over):
 
 def sft(workdir, over):
     from conftest import smoke_config
-    from vauflow.config import sft_params
+    from vauflow.plan import sft_params
     from vauflow.sft.train import train
     from vauflow.training import world_size
 

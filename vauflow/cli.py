@@ -65,7 +65,7 @@ def cmd_synth_ball(a):
 
     client = None
     if a.params.get("cot_source") == "llm":
-        from vauflow.evaluate.llm import client_from_config
+        from vauflow.llm import client_from_config
 
         client = client_from_config(a.llm, a.llm_cache)
     m = generate(a.params, a.seed, a.videos, a.annotations, llm_client=client)
@@ -95,15 +95,15 @@ def cmd_download(a):
 
 
 def cmd_config_check(a):
-    from vauflow.config import load_config
+    from vauflow.plan import load_config
 
     cfg = load_config(*a.configfile)
     print(json.dumps(cfg, indent=2, sort_keys=True) if a.show else "config ok")
 
 
 def cmd_memory(a):
-    from vauflow.config import load_config
-    from vauflow.memory import GPU_RULES, as_table, check_fits, plan_config
+    from vauflow.plan import load_config
+    from vauflow.plan.memory import GPU_RULES, as_table, check_fits, plan_config
 
     gpus = dict.fromkeys(GPU_RULES, a.gpus)
     jobs, refusal = check_fits(plan_config(load_config(*a.configfile), gpus), a.gpu_gb)
@@ -123,7 +123,7 @@ def cmd_model_build(a):
     from vauflow.model.build import build_tiny
     from vauflow.model.corpus import corpus_lines
 
-    model = build_tiny(a.spec, corpus_lines(a.vau_linked, a.ball_linked), a.out, a.seed)
+    model = build_tiny(a.spec, corpus_lines({"vau": a.vau_linked, "ball": a.ball_linked}), a.out, a.seed)
     print(f"model {a.name}: {a.spec['class']}, {sum(p.numel() for p in model.parameters()):,} parameters -> {a.out}")
 
 
@@ -153,18 +153,16 @@ def cmd_learning(a):
 
     from vauflow.evaluate.learning import check_all, markdown
     from vauflow.io import write_json, write_text
-    from vauflow.vaubench.schema import CLASSES
 
-    n_classes = {"qa": 4, "ball": 4, "cls": len(CLASSES), "tag": None}
-    summary = check_all(a.runs, a.sft, a.grpo, {"vau": a.vau_data, "ball": a.ball_data}, a.budget, n_classes,
-                        seed=a.seed, dtype=a.dtype)
+    summary = check_all(a.runs, a.sft, a.grpo, {"vau": a.vau_data, "ball": a.ball_data}, a.budget, seed=a.seed,
+                        dtype=a.dtype)
     write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))
     print(markdown(summary))
 
 
 def cmd_eval_metrics(a):
-    from vauflow.evaluate.metrics import paper_metrics
+    from vauflow.evaluate.scoring import paper_metrics
 
     print(json.dumps(paper_metrics(a.task, a.pred, a.gt, scoring=a.scoring)))
 
@@ -173,7 +171,7 @@ def cmd_eval_run(a):
     from pathlib import Path
 
     from vauflow.evaluate.infer import run_cells
-    from vauflow.evaluate.tables import score_cells
+    from vauflow.evaluate.scoring import score_cells
     from vauflow.io import atomic_dir, write_json
 
     from vauflow.processes import start_processes
@@ -192,7 +190,7 @@ def cmd_eval_run(a):
         return
     with atomic_dir(a.out) as tmp:
         counts = predict(tmp / "predictions")
-        scores = score_cells(cells, tmp / "predictions", a.vau_data, a.ball_data, settings)
+        scores = score_cells(cells, tmp / "predictions", {"vau": a.vau_data, "ball": a.ball_data}, settings)
         write_json(Path(tmp) / "metrics.json", {"model": str(a.model), "cells": scores, "predicted": counts})
     for name, m in scores.items():
         print(name, json.dumps({k: v for k, v in m.items() if k not in ("ious", "per_class", "strict")}))
@@ -201,19 +199,16 @@ def cmd_eval_run(a):
 def cmd_eval_tables(a):
     from pathlib import Path
 
-    from vauflow.evaluate.tables import (eval_models, judged_models, provenance, render, tables_csv, tables_tex,
-                                         test_splits)
+    from vauflow.evaluate.tables import provenance, render, tables_csv, tables_tex
     from vauflow.io import write_json, write_text
+    from vauflow.plan import eval_models, judged_models, scored_files
 
-    config = a.config
+    config, data = a.config, {"vau": a.vau_data, "ball": a.ball_data}
     results = {m: json.loads((Path(a.eval) / m / "metrics.json").read_text())["cells"] for m in eval_models(config)}
     judged = {m: json.loads((Path(a.vau_eval) / f"{m}.json").read_text()) for m in judged_models(config)}
-    tasks = ("qa", "tag", "cls", "reasoning") if judged else ("qa", "tag", "cls")
-    data_files = [Path(a.built) / s / f"{t}.jsonl" for s in test_splits(config) for t in tasks]
-    data_files += [Path(a.ball_data) / "val.jsonl"]
-    data_files += [f for f in [Path(a.built) / "train" / "tag.jsonl"] if f.exists()]
-    md, obj, flat = render(config, results, a.built, a.vau_data, a.ball_data, provenance(config, a.repo, data_files),
-                           seed=a.seed, vau_eval=judged)
+    data_files = [f for f in scored_files(config, a.built, data) if Path(f).exists()]
+    md, obj, flat = render(config, results, a.built, data, provenance(config, a.repo, data_files), seed=a.seed,
+                           vau_eval=judged)
     obj["vau_eval_scorer"] = {m: {k: j.get(k) for k in ("scorer", "label", "judge")} for m, j in judged.items()}
     write_text(Path(a.out) / "tables.md", md)
     write_json(Path(a.out) / "tables.json", obj)
@@ -225,10 +220,12 @@ def cmd_eval_tables(a):
 def cmd_eval_judge(a):
     from pathlib import Path
 
-    from vauflow.evaluate.judge import vau_eval
     from vauflow.io import write_json
+    from vauflow.plan import cell_name
+    from vauflow.tasks.vau_eval import vau_eval
 
-    result = vau_eval(Path(a.eval) / "predictions", a.vau_data, a.splits, a.scorer, llm=a.llm, cache=a.cache)
+    files = {s: Path(a.eval) / "predictions" / f"{cell_name('reasoning', s, False)}.jsonl" for s in a.splits}
+    result = vau_eval(files, a.vau_data, a.scorer, llm=a.llm, cache=a.cache)
     write_json(a.out, result)
     for split, r in result["splits"].items():
         means = {k: (round(v, 2) if v is not None else None) for k, v in r["means"].items()}
@@ -297,6 +294,8 @@ def cmd_unlock_stale(a):
 
 
 def build_parser():
+    from vauflow import tasks
+
     p = argparse.ArgumentParser(prog="vauflow", description=__doc__)
     p.add_argument("-v", "--verbose", action="store_true")
     sub = p.add_subparsers(dest="group", required=True)
@@ -404,7 +403,7 @@ def build_parser():
     for stage, init_help in (("sft", "model folder to start from"), ("grpo", "model folder to start from (base or SFT)")):
         x = sub.add_parser(stage, help=f"{stage.upper()} of one run (a task or a mix of tasks)")
         x.add_argument("--run", required=True, help="run name (a task or a mix name)")
-        x.add_argument("--tasks", required=True, nargs="+", choices=["qa", "tag", "cls", "ball"])
+        x.add_argument("--tasks", required=True, nargs="+", choices=tasks.trainable())
         x.add_argument("--base" if stage == "sft" else "--init", required=True, help=init_help)
         x.add_argument("--vau-data", required=True, help="linked VAU-Bench rows (results/vaubench/linked)")
         x.add_argument("--ball-data", required=True, help="linked ball rows (results/ball/linked)")
@@ -416,7 +415,7 @@ def build_parser():
 
     ev = sub.add_parser("eval", help="evaluation").add_subparsers(dest="cmd", required=True)
     x = ev.add_parser("metrics", help="the paper's metrics of one prediction file, as one JSON object (percent)")
-    x.add_argument("--task", required=True, choices=["qa", "tag", "cls"])
+    x.add_argument("--task", required=True, choices=[n for n, t in tasks.TASKS.items() if t.paper_metrics])
     x.add_argument("--pred", required=True, help='JSONL of {"video": <Video Name>, "response": <raw model text>}')
     x.add_argument("--gt", required=True, help="that task's JSONL from `vauflow vaubench build`")
     x.add_argument("--scoring", choices=["upstream", "strict"], default="upstream",
@@ -489,7 +488,7 @@ def build_parser():
     x = sub.add_parser("demo", help="one video through a model: prints the reply and the parsed answer")
     x.add_argument("--model", required=True, help="model folder (base, SFT or GRPO output)")
     x.add_argument("--video", required=True, help="a video file")
-    x.add_argument("--task", choices=["ball", "tag", "cls"], default=None,
+    x.add_argument("--task", choices=tasks.demo_tasks(), default=None,
                    help="default: the task the model was trained on (none: free text)")
     x.add_argument("--prompts", choices=["training", "paper"], default=None,
                    help="default: training for a model trained here (its manifest), paper for any other")
@@ -554,7 +553,7 @@ def main(argv=None):
         return 2
     except Exception as e:  # the config module's errors are user errors too
         from vauflow.config import ConfigError
-        from vauflow.evaluate.llm import LLMError
+        from vauflow.llm import LLMError
 
         if isinstance(e, (ConfigError, LLMError)):
             print(f"vauflow: error: {e}", file=sys.stderr)

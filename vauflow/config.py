@@ -1,11 +1,11 @@
-"""Config validation: JSON schema with defaults filled in, and one-line errors that name the key."""
+"""The config: presets and overlays composed into one mapping, checked against the JSON schema (defaults filled
+in) with one-line errors that name the key. What the config makes (runs, cells, paths) is vauflow.plan's."""
 
 import copy
 import functools
 from pathlib import Path
 
 import yaml
-from jsonschema import Draft202012Validator, validators
 
 SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
 
@@ -14,8 +14,13 @@ class ConfigError(Exception):
     pass
 
 
-def _with_defaults(cls):
-    """Extend a validator so that `properties` fills in each missing key's `default` first."""
+@functools.cache
+def validator_class():
+    """JSON Schema 2020-12 with `properties` filling in each missing key's `default` first (jsonschema is imported
+    here, not with the module: the GPU image reads configs without it, bench/gpu_smoke.py)."""
+    from jsonschema import Draft202012Validator, validators
+
+    cls = Draft202012Validator
     check_properties = cls.VALIDATORS["properties"]
 
     def fill_then_check(validator, properties, instance, schema):
@@ -28,10 +33,7 @@ def _with_defaults(cls):
     return validators.extend(cls, {"properties": fill_then_check})
 
 
-_Validator = _with_defaults(Draft202012Validator)
-
-
-def _key(path):
+def config_key(path):
     return "/".join(str(p) for p in path) or "<top level>"
 
 
@@ -47,8 +49,9 @@ def load_schema(schema_path=SCHEMA_PATH):
     return _schema(str(path), path.stat().st_mtime_ns)
 
 
-def validate_config(config, schema_path=SCHEMA_PATH):
-    """Fill defaults into `config` in place and check it; raise ConfigError with one line naming the key."""
+def check(config, schema_path=SCHEMA_PATH):
+    """Fill defaults into `config` in place and check it against the schema and the cross-key rules of datasets
+    and models; raise ConfigError with one line naming the key. (vauflow.plan.validate_config adds the runs'.)"""
     schema = load_schema(schema_path)
     for ds in (config.get("datasets") or {}).values():  # YAML 1.1 reads a bare `origin: off` as false
         if isinstance(ds, dict) and ds.get("origin") is False:
@@ -57,11 +60,11 @@ def validate_config(config, schema_path=SCHEMA_PATH):
         models = copy.deepcopy(schema["properties"]["models"]["default"])
         merge(models, config["models"])
         config["models"] = models
-    errors = sorted(_Validator(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator_class()(schema).iter_errors(config), key=lambda e: list(e.absolute_path))
     if errors:
         e = errors[0]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-        raise ConfigError(f"config key '{_key(e.absolute_path)}': {e.message}{more}")
+        raise ConfigError(f"config key '{config_key(e.absolute_path)}': {e.message}{more}")
     _check_consistency(config)
     return config
 
@@ -120,28 +123,6 @@ def _check_consistency(config):
     for name in config["eval"]["extra_models"]:
         if name not in config["models"]:
             raise ConfigError(f"config key 'eval/extra_models': '{name}' is not in 'models'")
-    tasks = ("qa", "tag", "cls", "ball")
-    for stage, key in (("sft", "tasks"), ("grpo", "runs")):
-        for name in config[stage][key]:
-            if name not in tasks and name not in config["mixes"]:
-                raise ConfigError(f"config key '{stage}/{key}': '{name}' is neither a task nor a mix in 'mixes'")
-    for task in config["sft"]["per_task"]:
-        sft_params(config, task)
-    for name in config["grpo"]["runs"]:
-        init = grpo_init_run(config, name)
-        if init is not None and init not in tasks and init not in config["mixes"]:
-            raise ConfigError(f"config key 'grpo/init' of run '{name}': '{init}' is neither a task nor a mix")
-    for name in sft_runs(config):  # SFT warm starts: runs that exist, no cycles
-        seen = [name]
-        while (init := sft_params(config, seen[-1])["init"]) != "base":
-            if split_run(init)[0] not in tasks and split_run(init)[0] not in config["mixes"]:
-                raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': '{init}' is neither 'base', a task "
-                                  "nor a mix")
-            if init in seen:
-                raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': cycle {' -> '.join(seen + [init])}")
-            seen.append(init)
-    for name in config["grpo"]["per_run"]:
-        grpo_params(config, name)
     ann = config["annotations"]["vaubench"]
     if ann["origin"] == "local" and not ann.get("path"):
         raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
@@ -176,101 +157,6 @@ def local_model(name, spec):
     spec.setdefault("family", family)
     spec.setdefault("class", arch)
     spec.setdefault("processor", FAMILIES[family][1])
-
-
-def model_folder(config, name):
-    """Where a model's folder is: built or fetched into resources/models/<name>, or the user's own (local)."""
-    m = config["models"][name]
-    return m["path"] if m["source"] == "local" else f"resources/models/{name}"
-
-
-def active_datasets(config):
-    """The datasets in use (not `origin: off`)."""
-    return {d: v for d, v in config["datasets"].items() if v["origin"] != "off"}
-
-
-def grpo_init_run(config, name):
-    """The SFT run a GRPO run starts from, or None when it starts from the base model."""
-    init = grpo_params(config, name)["init"]
-    if init == "base":
-        return None
-    return name if init == "sft" else init.split(":", 1)[1]
-
-
-def split_run(name):
-    """'qa@qwen2-vl-2b' -> ('qa', 'qwen2-vl-2b'): a run of another base (`model.other_bases`); 'qa' -> ('qa', None)."""
-    run, _, base = name.partition("@")
-    return run, base or None
-
-
-def run_base(config, name):
-    """The base model a run (and the runs it starts from) is trained from."""
-    return split_run(name)[1] or config["model"]["base"]
-
-
-def grpo_runs(config):
-    """Every GRPO run: the configured ones, then those repeated for each other base on its tasks."""
-    runs = list(config["grpo"]["runs"])
-    return runs + [f"{r}@{b}" for b, tasks in config["model"]["other_bases"].items() for r in runs if r in tasks]
-
-
-def sft_runs(config):
-    """Every SFT run the DAG makes: the configured tasks (and their repeats on other bases), the warm starts of
-    GRPO runs, and the runs those continue from (sft init), in a stable order."""
-    runs = list(config["sft"]["tasks"])
-    runs += [f"{t}@{b}" for b, tasks in config["model"]["other_bases"].items() for t in runs if t in tasks]
-    runs += [r for r in map(lambda g: grpo_init_run(config, g), grpo_runs(config)) if r is not None]
-    out = []
-    while runs:
-        name = runs.pop(0)
-        if name not in out:
-            out.append(name)
-            init = sft_params(config, name)["init"]
-            if init != "base" and init not in out:
-                runs.append(init)
-    return out
-
-
-def run_tasks(config, name):
-    """Tasks of a run: a task name, or a mix from `mixes` (on whichever base)."""
-    name = split_run(name)[0]
-    return list(config["mixes"][name]) if name in config["mixes"] else [name]
-
-
-def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
-    section = config[stage]
-    params = {k: copy.deepcopy(v) for k, v in section.items() if k not in (*list_keys, overrides_key)}
-    run, base = split_run(name)
-    merge(params, copy.deepcopy(section[overrides_key].get(run, {})))
-    if base:  # a run of another base: the same settings, its own overrides on top
-        merge(params, copy.deepcopy(section[overrides_key].get(name, {})))
-    schema = load_schema(schema_path)["properties"][stage]
-    keep = {k: v for k, v in schema["properties"].items() if k not in (*list_keys, overrides_key)}
-    errors = list(_Validator(schema | {"properties": keep}).iter_errors(params))
-    if errors:
-        e = errors[0]
-        raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/{_key(e.absolute_path)}': {e.message}")
-    for task, names in params["datasets"].items():  # per-run overrides included
-        for ds in names:
-            if ds not in config["datasets"]:
-                raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/datasets/{task}': '{ds}' is not in "
-                                  "'datasets'")
-    if base and params["init"] not in ("base", "sft"):  # the run it continues from is that base's too
-        params["init"] = f"{params['init']}@{base}"
-    params["seed"] = config["seed"]
-    params["dtype"] = config["model"]["dtype"]
-    params["attn_implementation"] = config["model"]["attn_implementation"]
-    return params
-
-
-def sft_params(config, name, schema_path=SCHEMA_PATH):
-    """The SFT settings of one run (task or mix): shared keys with its `per_task` overrides merged over them."""
-    return _stage_params(config, "sft", name, "per_task", ("tasks",), schema_path)
-
-
-def grpo_params(config, name, schema_path=SCHEMA_PATH):
-    """The GRPO settings of one run (task or mix): shared keys with its `per_run` overrides merged over them."""
-    return _stage_params(config, "grpo", name, "per_run", ("runs",), schema_path)
 
 
 # -- presets and overlays --------------------------------------------------------------------------------------
@@ -340,12 +226,6 @@ def compose(configfiles=(), overrides=None, default=DEFAULT_PRESET):
     merge(config, copy.deepcopy(dict(overrides or {})))
     config.pop("extends", None)
     return config
-
-
-def load_config(*paths, overrides=None, default=DEFAULT_PRESET):
-    """The validated config of `paths` composed as Snakemake runs them (`snakemake --configfile PATHS`): one preset
-    (config.yaml in the working directory when no path is one), overlays merged over it, then `overrides`."""
-    return validate_config(compose(paths, overrides, default))
 
 
 def merge(base, extra):

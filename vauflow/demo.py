@@ -8,14 +8,13 @@ GRPO output) gets the prompt, target format and budget it was trained with, for 
 import json
 from pathlib import Path
 
+from vauflow import tasks
 from vauflow.frames.budget import PAPER_BUDGETS, VideoBudget
 from vauflow.frames.cache import derive_clip
 from vauflow.frames.extract import VideoRejected, extract_video
 from vauflow.io import UsageError
-from vauflow.prompts import REASONING_TURNS, chat, inference_chat, prompt_text
-
-DEMO_TASKS = ("ball", "cls", "tag")
-PAPER_BUDGET_OF = {"tag": "infer_tag", "cls": "infer_tag", "ball": "train", "reasoning": "infer_qa"}
+from vauflow.tasks.reasoning import TURNS
+from vauflow.tasks.task import chat
 
 
 def trained_manifest(model_dir):
@@ -31,41 +30,30 @@ def plan(model_dir, task=None, prompts=None, think=None, budget=None):
     """(task or None for free text, prompts 'training'|'paper', think, budget dict) for one demo run."""
     trained = trained_manifest(model_dir)
     if task is None and trained:
-        task = next((t for t in trained["tasks"] if t in DEMO_TASKS), None)
+        task = next((t for t in trained["tasks"] if t in tasks.demo_tasks()), None)
     prompts = prompts or ("training" if trained else "paper")
     if think is None:
         think = bool(trained) and trained["params"].get("target") == "think"
     if budget is None:
         budget = trained["budget"] if trained and prompts == "training" else \
-            PAPER_BUDGETS[PAPER_BUDGET_OF.get(task or "reasoning", "infer_tag")].to_dict()
+            PAPER_BUDGETS[tasks.get(task or "reasoning").budget].to_dict()
     return task, prompts, think, budget
 
 
 def parsed_answer(task, text):
     """The answer a metric would read from the reply: the ball's direction, the class, the interval."""
-    from vauflow import parse
-    from vauflow.synth.ball import LABELS
-
-    if task == "ball":
-        letter = parse.ball_letter_strict(parse.first_answer(text), LABELS)
-        return LABELS["ABCD".index(letter)] if letter else None
-    if task == "cls":
-        return parse.cls_class_lenient(text)
-    if task == "tag":
-        interval = parse.tag_interval_lenient(text)
-        return list(interval) if interval else None
-    return None
+    return tasks.get(task).demo_answer(text) if task is not None else None
 
 
 def messages(task, prompts, think, free_prompt):
-    from vauflow.synth.ball import LABELS
+    from vauflow.tasks.ball import LABELS
 
     if task is None:
-        return chat(free_prompt or REASONING_TURNS[0], video_first=True), False
+        return chat(free_prompt or TURNS[0], video_first=True), False
     row = {"options": LABELS}  # the ball's fixed options; TAG and CLS prompts need no row
     if prompts == "training":
-        return chat(prompt_text(task, row, "think" if think else "answer")), False
-    return inference_chat(task, row, think)
+        return chat(tasks.get(task).prompt(row, "think" if think else "answer")), False
+    return tasks.get(task).inference(row, think)
 
 
 def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_new_tokens=256, prompts=None,

@@ -11,9 +11,11 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend)
 
+from vauflow import tasks  # noqa: E402
 from vauflow.evaluate import metrics  # noqa: E402
-from vauflow.evaluate.tables import cell_name, gt_rows, table_rows, test_splits  # noqa: E402
 from vauflow.io import read_jsonl  # noqa: E402
+from vauflow.plan import cell_name, eval_splits, table_rows, test_splits  # noqa: E402
+from vauflow.tasks.cls import pairs as cls_pairs  # noqa: E402
 from vauflow.vaubench.schema import CLASSES  # noqa: E402
 
 # text stays text (searchable, smaller files)
@@ -57,18 +59,20 @@ def grpo_curves(run_dir, path):
 
 def accuracy_plot(config, tables, path):
     """Per task and split, every model's accuracy (or mIoU) with its 95 % interval and the trivial baseline."""
-    panels = [("A", s) for s in test_splits(config)] + [("B", s) for s in test_splits(config)] + [("C", None),
-                                                                                                   ("ball", "val")]
+    panels = [(t, split) for t in tasks.tabled()
+              for split in ([None] if t.table.pooled else eval_splits(config, t.name))]
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3), sharey=True)
-    for ax, (table, split) in zip(axes, panels):
+    for ax, (t, split) in zip(axes, panels):
+        table = t.table.key
         block = tables[table] if split is None else tables[table].get(split, {})
-        labels = [label for _, label in table_rows(config, table)]
+        labels = [label for _, label in table_rows(config, t.name)]
         for k, think in enumerate(config["eval"]["think"]):
             values, errors = [], [[], []]
             for label in labels:
                 m = (block.get(label) or {}).get(MODE[think]) or {}
                 v, n = m.get("miou", m.get("multi_acc", m.get("accuracy", 0.0))), m.get("valid", m.get("n", 0))
-                lo, hi = (metrics.wilson(round(v * n / 100), n) if table != "B" and n else (v / 100, v / 100))
+                lo, hi = (metrics.wilson(round(v * n / 100), n) if t.graded_by == "accuracy" and n else
+                          (v / 100, v / 100))
                 values.append(v)
                 errors[0].append(max(0.0, v - 100 * lo))
                 errors[1].append(max(0.0, 100 * hi - v))
@@ -78,8 +82,7 @@ def accuracy_plot(config, tables, path):
         if base:
             ax.axhline(base[1], color="grey", linestyle="--", linewidth=1, label=f"baseline ({base[0]})")
         ax.set_xticks([i + 0.2 for i in range(len(labels))], labels, rotation=45, ha="right")
-        what = {"A": "QA acc", "B": "TAG mIoU", "C": "CLS multi acc", "ball": "ball acc"}[table]
-        ax.set_title(f"{what}\n{split or 'pooled'}")
+        ax.set_title(f"{t.table.short}\n{split or 'pooled'}")
         ax.legend(fontsize=5)
     axes[0].set(ylabel="% (95 % interval)")
     save(fig, path)
@@ -87,7 +90,7 @@ def accuracy_plot(config, tables, path):
 
 def tag_histograms(config, eval_dir, path):
     """IoU of every scored TAG row, per model of Table B, pooled over the test splits."""
-    models = table_rows(config, "B")
+    models = table_rows(config, "tag")
     fig, axes = plt.subplots(1, len(models), figsize=(3 * len(models), 2.5), sharey=True, squeeze=False)
     for ax, (model, label) in zip(axes[0], models):
         cells = json.loads((Path(eval_dir) / model / "metrics.json").read_text())["cells"]
@@ -103,12 +106,12 @@ def tag_histograms(config, eval_dir, path):
 def cls_confusion(config, eval_dir, built, path):
     """Confusion matrix of Table C's CLS model (its last own row: RFT, else SFT, else base), w/o think when
     evaluated, pooled over the test splits; a column for answers naming no class."""
-    model, label = [r for r in table_rows(config, "C") if not r[1].startswith("+ RFT w/")][-1]
+    model, label = [r for r in table_rows(config, "cls") if not r[1].startswith("+ RFT w/")][-1]
     think = False if False in config["eval"]["think"] else True
     pairs = []
     for split in test_splits(config):
         preds = read_jsonl(Path(eval_dir) / model / "predictions" / f"{cell_name('cls', split, think)}.jsonl")
-        pairs += metrics.cls_pairs(gt_rows("cls", split, built, None), preds)
+        pairs += cls_pairs(read_jsonl(tasks.get("cls").rows_file(built, split)), preds)
     cols = CLASSES + ["(none)"]
     counts = [[sum(g == gt and (p or "(none)") == col for g, p in pairs) for col in cols] for gt in CLASSES]
     fig, ax = plt.subplots(figsize=(7, 6))

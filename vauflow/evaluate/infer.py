@@ -12,19 +12,14 @@ import io
 import json
 from pathlib import Path
 
+from vauflow import tasks
 from vauflow.evaluate import predict
-from vauflow.evaluate.tables import cell_name
-from vauflow.frames.budget import BUDGET_OF, VideoBudget
+from vauflow.examples import frame_cache, load_rows
+from vauflow.frames.budget import VideoBudget
 from vauflow.io import read_jsonl, stable_hash, write_jsonl, write_text
 from vauflow.model.inputs import Example
-from vauflow.prompts import chat, inference_chat, prompt_text, reasoning_chat
-from vauflow.sft.data import frame_cache, load_rows
-
-# the original inference scripts' CSV columns: their evaluation scripts read these files as they are
-CSV_COLUMNS = {"qa": ("Video Name", "QA answer"), "tag": ("Video Name", "Temporal Grounding"),
-               "cls": ("Video Name", "CLS answer"), "ball": ("Video Name", "Answer"),
-               "reasoning": ("Video Name", "Description", "Analysis")}
-PREDICTION_KEYS = {"reasoning": ("description", "analysis")}  # every other task: ("response",)
+from vauflow.plan import cell_name
+from vauflow.tasks.task import chat
 
 
 def video_name(row):
@@ -32,46 +27,41 @@ def video_name(row):
 
 
 def cell_rows(task, split, data):
-    root = data["ball"] if task == "ball" else data["vau"]
-    return load_rows(task, root, split, unlabelled=True)[0]
+    return load_rows(task, data[tasks.get(task).source], split, unlabelled=True)[0]
 
 
 def upstream_csv(task, predictions):
-    """The CSV the original inference script writes: QA holds the cleaned letter (inference_qa_qwen.py cleans the
-    reply before writing it), every other task the raw reply; our JSONL keeps every raw reply."""
-    from vauflow.evaluate.metrics import clean_model_answer
-
+    """The CSV the original inference script writes, which its evaluation script reads as it is (the task's
+    columns; QA holds the cleaned letter, as inference_qa_qwen.py writes it); our JSONL keeps every raw reply."""
+    t = tasks.get(task)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(CSV_COLUMNS[task])
-    keys = PREDICTION_KEYS.get(task, ("response",))
-    cell = clean_model_answer if task == "qa" else str
-    w.writerows([p["video"]] + [cell(p[k]) for k in keys] for p in predictions)
+    w.writerow(t.csv_columns)
+    w.writerows([p["video"]] + [t.csv_cell(p[k]) for k in t.prediction_keys] for p in predictions)
     return buf.getvalue()
 
 
 def messages_for(task, row, think, prompts):
     """(messages, add_vision_id): the paper's inference prompt, or the prompt the model was trained with."""
-    if prompts == "paper":
-        return inference_chat(task, row, think)
-    return chat(prompt_text(task, row, "think" if think else "answer")), False
+    t = tasks.get(task)
+    if prompts == "paper" or t.prompt is None:
+        return t.inference(row, think)
+    return chat(t.prompt(row, "think" if think else "answer")), False
 
 
 def predict_batch(model, processor, task, rows, clips, think, prompts, limit, repetition_penalty=1.05):
-    """One batch of prediction fields ({"response"}, or {"description", "analysis"} for reasoning)."""
+    """One batch of prediction fields (the task's `prediction_keys`: {"response"}, or the reasoning's two turns)."""
     def generate(examples):
         return predict.generate(model, processor, examples, limit, repetition_penalty=repetition_penalty)
 
-    if task == "reasoning":  # "Video 1:" / "Video 2:" as upstream (add_vision_id, the video again in turn 2)
-        descriptions = generate([Example(chat=reasoning_chat(), clip=c, vision_id=True) for c in clips])
-        analyses = generate([Example(chat=reasoning_chat(d), clip=c, vision_id=True)
-                             for d, c in zip(descriptions, clips)])
-        return [{"description": d, "analysis": a} for d, a in zip(descriptions, analyses)]
+    t = tasks.get(task)
+    if t.predict is not None:
+        return t.predict(generate, rows, clips, think, prompts)
     examples = []
     for r, c in zip(rows, clips):
         messages, vision_id = messages_for(task, r, think, prompts)
         examples.append(Example(chat=messages, clip=c, vision_id=vision_id))
-    return [{"response": t} for t in generate(examples)]
+    return [{"response": text} for text in generate(examples)]
 
 
 def model_identity(model_dir):
@@ -115,12 +105,12 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
     for task, split, think in cells:
         name = cell_name(task, split, think)
         rows = cell_rows(task, split, data)
-        cache, budget = frame_cache(rows), VideoBudget.from_dict(budgets[BUDGET_OF[task]])
+        cache, budget = frame_cache(rows), VideoBudget.from_dict(budgets[tasks.get(task).budget])
         done = finished_predictions(partial_dir, name)
         todo = [r for r in rows if r["id"] not in done]
         barrier(world)  # every process has its list of what is left before any adds to the files
         limits = {"answer": 64, "think": 1024, "reasoning": 512} | (max_new_tokens or {})
-        limit = limits["reasoning" if task == "reasoning" else "think" if think else "answer"]
+        limit = tasks.get(task).limit(think, limits)
         partial = partial_dir / (f"{name}.jsonl" if rank == 0 else f"{name}.rank{rank}.jsonl")
         for start in range(rank * batch_size, len(todo), world * batch_size):
             chunk = todo[start:start + batch_size]

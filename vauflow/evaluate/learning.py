@@ -10,40 +10,38 @@ import collections
 
 import numpy as np
 
+from vauflow import tasks
 from vauflow.evaluate import metrics
 from vauflow.evaluate.metrics import bootstrap_mean, wilson
+from vauflow.examples import load_rows
 from vauflow.io import read_jsonl
-from vauflow.sft.data import load_rows
 
 ALPHA = 0.01  # "above the baseline" means p < ALPHA (accuracy) or a bootstrap interval clear of it (mIoU)
-TRANSFORMS = {"qa": ("none", "blank"), "cls": ("none", "blank"), "tag": ("none", "shuffle", "blank"),
-              "ball": ("none", "shuffle", "blank")}
-MAX_NEW_TOKENS = {"qa": 12, "cls": 16, "tag": 20, "ball": 20}
 BATCH_SIZE = 16
+HELDOUT_SPLITS = {"test": ("test_msad", "test_ecva", "test_ucf_crime"), "val": ("val",)}
 
 
 def heldout_rows(task, data):
-    if task == "ball":
-        return load_rows("ball", data["ball"], "val")[0]
-    return [r for split in ("test_msad", "test_ecva", "test_ucf_crime")
-            for r in load_rows(task, data["vau"], split)[0]]
+    t = tasks.get(task)
+    return [r for split in HELDOUT_SPLITS[t.eval_split] for r in load_rows(task, data[t.source], split)[0]]
 
 
-def baseline(task, train, test, n_classes):
-    """What a model blind to the video can reach, from the training labels alone."""
-    if task == "tag":
-        value, interval = metrics.best_constant_interval(train, test)
-        return {"kind": "best constant interval", "value": value, "interval": list(interval)}
-    rate, label = metrics.majority_baseline(task, train, test)
-    chance = 1 / n_classes
-    return {"kind": "max(majority, chance)", "value": max(rate, chance), "majority": label, "majority_rate": rate,
+def baseline(task, train, test):
+    """What a model blind to the video can reach, from the training labels alone: the task's baseline (the best
+    constant interval), or for accuracies the larger of the training majority and chance."""
+    t = tasks.get(task)
+    _, value, _, answer = t.baseline(train, test)
+    if t.graded_by == "iou":
+        return {"kind": "best constant interval", "value": value, "interval": answer}
+    chance = t.learning.chance
+    return {"kind": "max(majority, chance)", "value": max(value, chance), "majority": answer, "majority_rate": value,
             "chance": chance}
 
 
 def summarise(task, scores, base, seed):
     n, mean = len(scores), float(np.mean(scores)) if scores else 0.0
     out = {"n": n, "score": mean}
-    if task == "tag":
+    if tasks.get(task).graded_by == "iou":
         out["ci95"] = bootstrap_mean(scores, seed)
         out["above_baseline"] = out["ci95"][0] > base["value"]
     else:
@@ -51,6 +49,11 @@ def summarise(task, scores, base, seed):
         out |= {"correct": k, "ci95": wilson(k, n), "p_vs_baseline": metrics.binomial_p_above(k, n, base["value"])}
         out["above_baseline"] = out["p_vs_baseline"] < ALPHA
     return out
+
+
+def row_scores(task, rows, texts):
+    """One number per scored row: 1/0 correct, or tIoU (rows with a real interval only)."""
+    return [float(task.row_score(r, text)) for r, text in zip(rows, texts) if r.get("scored", True)]
 
 
 def train_reward(grpo_dir, frac=0.2):
@@ -61,7 +64,7 @@ def train_reward(grpo_dir, frac=0.2):
     return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
 
 
-def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=BATCH_SIZE, dtype="float32"):
+def check_run(run, task_names, models, data, budget, seed=0, batch_size=BATCH_SIZE, dtype="float32"):
     """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run. On the job's GPU the
     models compute in `dtype` (model.dtype), on the CPU in float32."""
     import torch
@@ -74,18 +77,19 @@ def check_run(run, tasks, models, data, budget, n_classes, seed=0, batch_size=BA
     loaded = {stage: load_model(d, dtype=dtype if device == "cuda" else "float32", device=device)[0]
               for stage, d in models.items()}
     report = {}
-    for task in tasks:
-        train = load_rows(task, data["ball"] if task == "ball" else data["vau"], "train")[0]
+    for task in task_names:
+        t = tasks.get(task)
+        train = load_rows(task, data[t.source], "train")[0]
         test = heldout_rows(task, data)
-        base = baseline(task, train, test, n_classes[task])
+        base = baseline(task, train, test)
         entry = {"baseline": base, "stages": {}}
         raw = {}
         for stage, model in loaded.items():
             entry["stages"][stage] = {}
-            for how in TRANSFORMS[task]:
+            for how in t.learning.transforms:
                 texts = predict(models[stage], test, budget, batch_size=batch_size,
-                                max_new_tokens=MAX_NEW_TOKENS[task], transform=how, seed=seed, model=model)
-                scores = metrics.row_scores(task, test, texts)
+                                max_new_tokens=t.learning.max_new_tokens, transform=how, seed=seed, model=model)
+                scores = row_scores(t, test, texts)
                 raw[stage, how] = scores
                 entry["stages"][stage][how] = summarise(task, scores, base, seed)
                 entry["stages"][stage][how]["example"] = texts[0][:80] if texts else ""
@@ -112,16 +116,16 @@ def verdict(report):
     return out
 
 
-def check_all(runs, sft_root, grpo_root, data, budget, n_classes, seed=0, dtype="float32"):
+def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32"):
     """runs: {GRPO run: {"tasks": [...], "sft": the SFT run it started from or None}}; each GRPO model is compared
     with that SFT model on the run's tasks."""
     from pathlib import Path
 
     out = {"alpha": ALPHA, "runs": {}}
     for run, spec in runs.items():
-        tasks = spec["tasks"]
+        task_names = spec["tasks"]
         models = ({"sft": Path(sft_root) / spec["sft"]} if spec["sft"] else {}) | {"grpo": Path(grpo_root) / run}
-        report = check_run(run, tasks, models, data, budget, n_classes, seed, dtype=dtype)
+        report = check_run(run, task_names, models, data, budget, seed, dtype=dtype)
         reward = train_reward(models["grpo"])
         out["runs"][run] = {"sft_run": spec["sft"], "tasks": report, "grpo_train_reward": reward,
                             "verdict": verdict(report)}

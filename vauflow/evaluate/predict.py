@@ -10,7 +10,7 @@ from vauflow.frames.budget import VideoBudget
 from vauflow.model.generation import explicit_generation
 from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
-from vauflow.sft.data import example, frame_cache
+from vauflow.examples import example, frame_cache
 
 TRANSFORMS = ("none", "shuffle", "blank")
 

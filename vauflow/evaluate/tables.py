@@ -1,6 +1,7 @@
-"""The paper's tables from the evaluation jobs: which model feeds which table (the matrix), each number with its n
-and 95 % interval (Wilson for accuracies, seeded bootstrap for mIoU), trivial baselines, the published VAU-R1
-numbers in a separate labelled block, and a provenance footer without timestamps (two runs, identical files)."""
+"""The paper's tables rendered from the evaluation jobs' scores (which model feeds which table is vauflow.plan's):
+each number with its n and 95 % interval (Wilson for accuracies, seeded bootstrap for mIoU), each task's trivial
+baseline, the published VAU-R1 numbers in a separate labelled block, and a provenance footer without timestamps
+(two runs, identical files)."""
 
 import collections
 import csv
@@ -11,110 +12,10 @@ from pathlib import Path
 
 import yaml
 
-from vauflow.config import active_datasets, grpo_init_run, grpo_runs, model_folder, sft_runs
-from vauflow.evaluate import metrics
+from vauflow import tasks
 from vauflow.evaluate.metrics import bootstrap_mean, wilson
 from vauflow.io import read_jsonl
-
-BALL_SPLIT = "val"
-TABLE_TASK = {"A": "qa", "B": "tag", "C": "cls", "ball": "ball"}
-TITLE = {"A": "Table A: multiple-choice QA accuracy (%)", "B": "Table B: temporal anomaly grounding (%)",
-         "C": "Table C: anomaly classification, test splits pooled (%)", "ball": "Ball: direction accuracy (%)"}
-
-
-def test_splits(config):
-    """The test splits of the sources whose dataset is in use."""
-    on = active_datasets(config)
-    return [s["test_split"] for s in config["vaubench"]["sources"].values() if s["dataset"] in on]
-
-
-def sft_for(config, task):
-    """The SFT model a task's table row shows: the one its GRPO run started from, else its own SFT run."""
-    if task in grpo_runs(config) and grpo_init_run(config, task):
-        return f"sft-{grpo_init_run(config, task)}"
-    return f"sft-{task}" if task in sft_runs(config) else None
-
-
-def table_rows(config, table):
-    """[(model id, label)] of one table, for the models this config makes: the zero-shot baselines; each other
-    base as it is, + SFT, + RFT (on the tasks it trains); the base, + SFT, + RFT; in Table C the RFT ablations."""
-    task = TABLE_TASK[table]
-    grpo = grpo_runs(config)
-    others = [b for b, tasks in config["model"]["other_bases"].items() if task in tasks]
-    rows = [] if table == "ball" else [(f"zs-{m}", f"{m} (zero-shot)") for m in config["eval"]["zero_shot"]
-                                       if m not in others]
-    rows += [] if table == "ball" else [(f"ext-{m}", f"{m} (external)") for m in config["eval"]["extra_models"]]
-    for other in others:
-        run = f"{task}@{other}"
-        rows += [(f"zs-{other}", f"{other}"), (sft_for(config, run), f"{other} + SFT"),
-                 (f"rft-{run}" if run in grpo else None, f"{other} + RFT")]
-    rows += [("base", "base"), (sft_for(config, task), "+ SFT"), (f"rft-{task}" if task in grpo else None, "+ RFT")]
-    if table == "C":
-        rows += [(f"rft-{r}", f"+ RFT w/ {r.upper()}") for r in config["grpo"]["runs"] if r != "cls" and r != "ball"]
-    return [(m, label) for m, label in rows if m is not None]
-
-
-def model_path(config, model):
-    if model == "base":
-        return model_folder(config, config["model"]["base"])
-    if model.startswith(("zs-", "ext-")):  # a zero-shot baseline or a model trained elsewhere, as it is
-        return model_folder(config, model.split("-", 1)[1])
-    kind, run = model.split("-", 1)
-    return f"results/{'sft' if kind == 'sft' else 'grpo'}/{run}"
-
-
-def eval_models(config):
-    """{model id: [[task, split, think], ...]}: every cell some table needs from that model."""
-    cells = {}
-    for table, task in TABLE_TASK.items():
-        splits = [BALL_SPLIT] if task == "ball" else test_splits(config)
-        for model, _ in table_rows(config, table):
-            for split in splits:
-                for think in config["eval"]["think"]:
-                    if [task, split, think] not in cells.setdefault(model, []):
-                        cells[model].append([task, split, think])
-                if table == "A" and config["eval"]["reasoning"]:  # the VAU-Eval columns: one mode, two turns
-                    cells[model].append(["reasoning", split, False])
-    return cells
-
-
-def judged_models(config):
-    """Models whose reasoning outputs VAU-Eval scores (Table A's rows)."""
-    return [m for m, _ in table_rows(config, "A")] if config["eval"]["reasoning"] else []
-
-
-def cell_name(task, split, think):
-    """A cell's file name: <task>_<split>_<think|nothink>."""
-    return f"{task}_{split}_{'think' if think else 'nothink'}"
-
-
-def gt_rows(task, split, built, ball_linked):
-    if task == "ball":
-        return read_jsonl(Path(ball_linked) / f"{split}.jsonl")
-    return read_jsonl(Path(built) / split / f"{task}.jsonl")
-
-
-def score_cells(cells, pred_dir, vau_linked, ball_linked, settings=None):
-    """{cell: metrics} over the linked rows (a row whose video is missing was never predicted: it is counted as
-    lost in the tables, not scored). Scored as the original scripts score (`upstream`), with our stricter parsers'
-    numbers beside them under "strict"; TAG cells keep their per-row IoUs (bootstrap intervals)."""
-    settings = settings or {}
-    population = settings.get("cls_population", "upstream")
-    out = {}
-    for task, split, think in cells:
-        name = cell_name(task, split, think)
-        gt, preds = gt_rows(task, split, vau_linked, ball_linked), read_jsonl(Path(pred_dir) / f"{name}.jsonl")
-        if task == "reasoning":  # scored by VAU-Eval (the vau_eval job), not here
-            out[name] = {"n": len(preds)}
-        elif task == "ball":
-            out[name] = metrics.ball_metrics(gt, preds)
-        else:
-            kw = {"population": population} if task == "cls" else {}
-            out[name] = metrics.PAPER_METRICS[task](gt, preds, scoring="upstream", **kw)
-            out[name]["strict"] = metrics.PAPER_METRICS[task](gt, preds, scoring="strict", **kw)
-        if task == "tag":
-            out[name]["ious"] = metrics.tag_ious(gt, preds)
-    return out
+from vauflow.plan import cell_name, eval_splits, model_folder, table_rows, test_splits
 
 
 def losses(linked_summary, split, task):
@@ -145,32 +46,25 @@ def miou_cell(m, seed, lost=None):
     return f"{m['miou']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={m['n']}{lost_text(lost or {})})"
 
 
-def baselines(config, table, built, vau_linked, ball_linked, population="upstream"):
-    """References blind to the video, each from the training split (as the learning check's): the training
-    majority letter / class / direction scored on the test rows, and the best constant interval."""
-    task, out = TABLE_TASK[table], {}
-    splits = [BALL_SPLIT] if task == "ball" else test_splits(config)
-    train = (read_jsonl(Path(ball_linked) / "train.jsonl") if task == "ball" else
-             read_jsonl(Path(built) / "train" / f"{task}.jsonl") if (Path(built) / "train").is_dir() else [])
-    if task == "cls":
-        train = [r for r in train if r.get("labelled", True)]
-    for split in splits:
-        gt = gt_rows(task, split, vau_linked, ball_linked)
-        if task == "qa" and train:
-            value, top = metrics.majority_baseline("qa", train, gt)
-            out[split] = (f"always {top} (train majority)", 100 * value, len(gt))
-        elif task == "tag" and train:
-            value, interval = metrics.best_constant_interval(train, gt)
-            out[split] = (f"always {list(interval)} (best on train)", 100 * value, sum(g["scored"] for g in gt))
-        elif task == "ball" and train:
-            value, top = metrics.majority_baseline("ball", train, gt)
-            out[split] = (f"always {top} (train majority)", 100 * value, len(gt))
-    if task == "cls" and train:
-        pooled = [g for s in splits for g in metrics.cls_population(gt_rows("cls", s, vau_linked, ball_linked),
-                                                                      population)]
-        top = collections.Counter(r["class"] for r in train).most_common(1)[0][0]
-        value = sum(g["class"] == top for g in pooled) / max(1, len(pooled))
-        out["pooled"] = (f"always {top} (train majority)", 100 * value, len(pooled))
+def baselines(config, task, built, data, population="upstream"):
+    """The task's reference blind to the video, from the training split (as the learning check's): the training
+    majority letter / class / direction, or the best constant interval, scored on each test split (pooled tables:
+    on the pooled population). `built` holds the VAU rows before linking; the ball's training rows are its linked
+    ones."""
+    t = tasks.get(task)
+    train_file = Path(t.rows_file(built if t.source == "vau" else data[t.source], "train"))
+    if not train_file.is_file():
+        return {}
+    train = read_jsonl(train_file)
+    if not train:
+        return {}
+    gts = {split: read_jsonl(t.rows_file(data[t.source], split)) for split in eval_splits(config, task)}
+    if t.table.pooled:
+        gts = {"pooled": [g for gt in gts.values() for g in t.population(gt, population)]}
+    out = {}
+    for split, gt in gts.items():
+        name, value, n, _ = t.baseline(train, gt)
+        out[split] = (name, 100 * value, n)
     return out
 
 
@@ -188,100 +82,106 @@ def vau_eval_cells(judged, split, seed):
     return cells, {"means": means, "n": r["n"], "skipped": len(r["skipped"]), "failed": len(r["failed"])}
 
 
-def render(config, results, built, vau_linked, ball_linked, provenance, seed=0, vau_eval=None):
-    """(markdown, json object, rows for csv/tex) of every table. `vau_eval`: {model: `vauflow eval judge` output}.
-    Accuracies are scored as the original scripts score them (QA over its `valid` rows); tables.json carries the
-    accuracy over all rows and our stricter parsers' numbers beside them."""
-    modes = config["eval"]["think"]
+MODE_NAME = {False: "w/o think", True: "w/ think"}
+HOW = {"paper": "inference prompts verbatim, video first", "training": "the prompt each model was trained with"}
+VAU_EVAL_COLUMNS = ("CLS", "KM", "FLU", "INF", "FAC", "Total")
+
+
+def render(config, results, built, data, provenance, seed=0, vau_eval=None):
+    """(markdown, json object, rows for csv/tex) of every table. `data` maps a task source to its linked folder;
+    `vau_eval`: {model: `vauflow eval judge` output}. Accuracies are scored as the original scripts score them (QA
+    over its `valid` rows); tables.json carries the accuracy over all rows and our stricter parsers' numbers beside
+    them."""
     population = config["eval"]["cls_population"]
-    mode_name = {False: "w/o think", True: "w/ think"}
-    how = {"paper": "inference prompts verbatim, video first", "training": "the prompt each model was trained with"}
-    linked_summary = json.loads((Path(vau_linked) / "summary.json").read_text())
-    md = [f"Evaluation prompts: {config['eval']['prompts']} ({how[config['eval']['prompts']]}). Scored as the "
+    summaries = {source: json.loads((Path(folder) / "summary.json").read_text()) for source, folder in data.items()}
+    md = [f"Evaluation prompts: {config['eval']['prompts']} ({HOW[config['eval']['prompts']]}). Scored as the "
           f"original VAU-R1 scripts score (README, Evaluation); CLS population: {population}.", ""]
-    data, flat = {}, []
-    for table in ("A", "B", "C", "ball"):
-        task = TABLE_TASK[table]
-        rows = table_rows(config, table)
-        md += [f"## {TITLE[table]}", ""]
-        data[table] = {}
-        if task in ("qa", "tag", "ball"):
-            splits = [BALL_SPLIT] if task == "ball" else test_splits(config)
-            metric_cols = ["mIoU", "R@0.3", "R@0.5", "R@0.7"] if task == "tag" else ["accuracy"]
-            header = ["split", "model"] + [f"{c} {mode_name[t]}" for t in modes for c in metric_cols]
-            judged = table == "A" and config["eval"]["reasoning"]
-            if judged:
-                labels = {j["label"] for j in (vau_eval or {}).values()}
-                md += [f"VAU-Eval (0-10 each, Total 0-50) of the two-turn reasoning, scored by: "
-                       f"{', '.join(sorted(labels)) or 'n/a'}.", ""]
-                header += ["CLS", "KM", "FLU", "INF", "FAC", "Total"]
-            md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            for split in splits:
-                lost = {} if task == "ball" else losses(linked_summary, split, task)
-                for model, label in rows:
-                    cells = []
-                    for think in modes:
-                        m = results.get(model, {}).get(cell_name(task, split, think))
-                        data[table].setdefault(split, {}).setdefault(label, {})[mode_name[think]] = (
-                            {k: v for k, v in m.items() if k != "ious"} | {"lost": lost} if m else None)
-                        if task == "tag":
-                            values = [miou_cell(m, seed, lost)] + ([f"{m[f'r@{k}']:.2f}" if m else "n/a"
-                                                                     for k in (0.3, 0.5, 0.7)])
-                            for key, metric in (("miou", "mIoU"), ("r@0.3", "R@0.3"), ("r@0.5", "R@0.5"),
-                                                ("r@0.7", "R@0.7")):
-                                flat.append((table, split, label, mode_name[think], metric, m[key] if m else None,
-                                             m["n"] if m else 0))
-                        else:
-                            values = [acc_cell(m["accuracy"], m["n"], m.get("valid"), lost) if m else "n/a"]
-                            flat.append((table, split, label, mode_name[think], "accuracy",
-                                         m["accuracy"] if m else None, m.get("valid", m["n"]) if m else 0))
-                            if m and "accuracy_all" in m:  # QA: over all n (unparsed = wrong)
-                                flat.append((table, split, label, mode_name[think], "accuracy over all n",
-                                             m["accuracy_all"], m["n"]))
-                        cells += values
-                    if judged:
-                        extra, summary = vau_eval_cells((vau_eval or {}).get(model), split, seed)
-                        cells += extra
-                        data[table][split][label]["VAU-Eval"] = summary
-                        if summary:
-                            flat += [(table, split, label, "VAU-Eval", dim, summary["means"][dim], summary["n"])
-                                     for dim in ("CLS", "KM", "FLU", "INF", "FAC", "Total")]
-                    md.append(f"| {split} | {label} ({model}) | " + " | ".join(cells) + " |")
-        else:  # CLS: pooled over the test splits
-            header = ["model"] + [f"{c} {mode_name[t]}" for t in modes for c in ("binary", "multi")]
-            md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-            lost = collections.Counter()
-            for split in test_splits(config):
-                lost.update(losses(linked_summary, split, "cls"))
-            for model, label in rows:
-                cells = []
-                for think in modes:
-                    parts = [results.get(model, {}).get(cell_name("cls", s, think))
-                             for s in test_splits(config)]
-                    if any(p is None for p in parts):
-                        cells += ["n/a", "n/a"]
-                        continue
-                    n = sum(p["n"] for p in parts)
-                    pooled = {}
-                    for key, src in (("upstream", parts), ("strict", [p["strict"] for p in parts])):
-                        pooled[key] = {k: sum(p[k] * p["n"] for p in src) / max(1, n)
-                                       for k in ("binary_acc", "multi_acc")}
-                    data[table].setdefault(label, {})[mode_name[think]] = pooled["upstream"] | {
-                        "n": n, "strict": pooled["strict"], "lost": dict(lost)}
-                    cells += [acc_cell(pooled["upstream"]["binary_acc"], n, lost=lost),
-                              acc_cell(pooled["upstream"]["multi_acc"], n, lost=lost)]
-                    for k in ("binary_acc", "multi_acc"):
-                        flat.append((table, "pooled", label, mode_name[think], k, pooled["upstream"][k], n))
-                md.append(f"| {label} ({model}) | " + " | ".join(cells) + " |")
-        base = baselines(config, table, built, vau_linked, ball_linked, population)
-        data[table]["baselines"] = base
+    out, flat = {}, []
+    for t in tasks.tabled():
+        md += [f"## {t.table.title}", ""]
+        out[t.table.key] = {}
+        draw = pooled_table if t.table.pooled else split_table
+        md += draw(config, t, results, summaries[t.source], out[t.table.key], flat, seed, vau_eval)
+        base = baselines(config, t.name, built, data, population)
+        out[t.table.key]["baselines"] = base
         md += ["", "Trivial baselines: " + ("; ".join(f"{s}: {name} = {v:.2f} (n={n})" for s, (name, v, n)
                                                        in base.items()) or "n/a (no training split)"), ""]
     md += [overlap_footer(built, config)] if overlap_footer(built, config) else []
     md += reference_block(config) + [""]
     md += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance.items()]
-    data["provenance"] = provenance
-    return "\n".join(md) + "\n", data, flat
+    out["provenance"] = provenance
+    return "\n".join(md) + "\n", out, flat
+
+
+def split_table(config, t, results, linked_summary, table_json, flat, seed, vau_eval):
+    """A table with a row per split and model (Tables A and B, the ball): markdown lines; fills `table_json` (tables.json)
+    and `flat` (csv/tex)."""
+    modes, key = config["eval"]["think"], t.table.key
+    header = ["split", "model"] + [f"{c} {MODE_NAME[think]}" for think in modes for c in t.table.columns]
+    judged = t.table.vau_eval and config["eval"]["reasoning"]
+    md = []
+    if judged:
+        labels = {j["label"] for j in (vau_eval or {}).values()}
+        md += [f"VAU-Eval (0-10 each, Total 0-50) of the two-turn reasoning, scored by: "
+               f"{', '.join(sorted(labels)) or 'n/a'}.", ""]
+        header += VAU_EVAL_COLUMNS
+    md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for split in eval_splits(config, t.name):
+        lost = losses(linked_summary, split, t.name)
+        for model, label in table_rows(config, t.name):
+            cells = []
+            for think in modes:
+                m = results.get(model, {}).get(cell_name(t.name, split, think))
+                table_json.setdefault(split, {}).setdefault(label, {})[MODE_NAME[think]] = (
+                    {k: v for k, v in m.items() if k != "ious"} | {"lost": lost} if m else None)
+                row = (key, split, label, MODE_NAME[think])
+                if t.graded_by == "iou":
+                    cells += [miou_cell(m, seed, lost)] + [f"{m[f'r@{k}']:.2f}" if m else "n/a" for k in (0.3, 0.5, 0.7)]
+                    flat += [(*row, metric, m[k] if m else None, m["n"] if m else 0) for k, metric in
+                             (("miou", "mIoU"), ("r@0.3", "R@0.3"), ("r@0.5", "R@0.5"), ("r@0.7", "R@0.7"))]
+                else:
+                    cells.append(acc_cell(m["accuracy"], m["n"], m.get("valid"), lost) if m else "n/a")
+                    flat.append((*row, "accuracy", m["accuracy"] if m else None, m.get("valid", m["n"]) if m else 0))
+                    if m and "accuracy_all" in m:  # QA: over all n (unparsed = wrong)
+                        flat.append((*row, "accuracy over all n", m["accuracy_all"], m["n"]))
+            if judged:
+                extra, summary = vau_eval_cells((vau_eval or {}).get(model), split, seed)
+                cells += extra
+                table_json[split][label]["VAU-Eval"] = summary
+                if summary:
+                    flat += [(key, split, label, "VAU-Eval", dim, summary["means"][dim], summary["n"])
+                             for dim in VAU_EVAL_COLUMNS]
+            md.append(f"| {split} | {label} ({model}) | " + " | ".join(cells) + " |")
+    return md
+
+
+def pooled_table(config, t, results, linked_summary, table_json, flat, seed, vau_eval):
+    """A table with a row per model over the test splits pooled (Table C): markdown lines; fills `table_json` and `flat`."""
+    modes, splits = config["eval"]["think"], eval_splits(config, t.name)
+    header = ["model"] + [f"{c} {MODE_NAME[think]}" for think in modes for c in t.table.columns]
+    md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lost = collections.Counter()
+    for split in splits:
+        lost.update(losses(linked_summary, split, t.name))
+    for model, label in table_rows(config, t.name):
+        cells = []
+        for think in modes:
+            parts = [results.get(model, {}).get(cell_name(t.name, s, think)) for s in splits]
+            if any(p is None for p in parts):
+                cells += ["n/a", "n/a"]
+                continue
+            n = sum(p["n"] for p in parts)
+            pooled = {}
+            for scoring, src in (("upstream", parts), ("strict", [p["strict"] for p in parts])):
+                pooled[scoring] = {k: sum(p[k] * p["n"] for p in src) / max(1, n) for k in ("binary_acc", "multi_acc")}
+            table_json.setdefault(label, {})[MODE_NAME[think]] = pooled["upstream"] | {
+                "n": n, "strict": pooled["strict"], "lost": dict(lost)}
+            cells += [acc_cell(pooled["upstream"]["binary_acc"], n, lost=lost),
+                      acc_cell(pooled["upstream"]["multi_acc"], n, lost=lost)]
+            for k in ("binary_acc", "multi_acc"):
+                flat.append((t.table.key, "pooled", label, MODE_NAME[think], k, pooled["upstream"][k], n))
+        md.append(f"| {label} ({model}) | " + " | ".join(cells) + " |")
+    return md
 
 
 def overlap_footer(built, config):
@@ -310,10 +210,10 @@ def tables_csv(flat):
 
 def tables_tex(flat):
     """Every number as a booktabs table (one per paper table)."""
-    out = []
+    out, titles = [], {t.table.key: t.table.title for t in tasks.tabled()}
     for table in dict.fromkeys(r[0] for r in flat):
         rows = [r for r in flat if r[0] == table]
-        out += [f"% {TITLE[table]}", r"\begin{tabular}{lllllr}", r"\toprule",
+        out += [f"% {titles[table]}", r"\begin{tabular}{lllllr}", r"\toprule",
                 r"split & model & mode & metric & value & $n$ \\", r"\midrule"]
         for _, split, label, mode, metric, value, n in rows:
             cell = "--" if value is None else f"{value:.2f}"

@@ -16,8 +16,6 @@ VIDEO_FRAME_MAX_PIXELS = 768 * 28 * 28
 VIDEO_FRAME_MIN_PIXELS = 128 * 28 * 28
 DEFAULT_TOTAL_PIXELS = 128000 * 28 * 28 * 0.9
 MAX_RATIO = 200
-# the budget (config frames.budgets) each task's evaluation reads its clips at, as the paper's inference scripts
-BUDGET_OF = {"qa": "infer_qa", "tag": "infer_tag", "cls": "infer_tag", "ball": "train", "reasoning": "infer_qa"}
 
 
 class BudgetError(ValueError):

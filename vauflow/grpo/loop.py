@@ -32,21 +32,21 @@ from vauflow.model.vision import encode_videos, shared_videos
 from vauflow.model.generation import compute, explicit_generation, row_seed, seeded_sampler
 from vauflow.model.load import DTYPES, load_model, load_processor
 from vauflow.processes import all_sum, barrier, gather, start_processes
-from vauflow.rewards import REWARDS
-from vauflow.sft.data import example, frame_cache, run_rows
+from vauflow import tasks
+from vauflow.examples import example, frame_cache, run_rows
 from vauflow.training import (COMPLETE, Preempted, SaveBeforeTheEnd, Tracker, any_process, checkpoint_step,
                               count_trainable, fp32_trainables, freeze_vision_tower, grad_accum, latest_checkpoint,
                               lora_config, run_dir, write_model_folder)
 
 
 def rewards_for(rows, completions):
-    """{task/function: [value or None per completion]} and the summed reward per completion."""
+    """{task/function: [value or None per completion]} and the summed reward per completion (each task's reward
+    functions, equal weights, spec §4). As TRL does, a reward function gets every column of its rows."""
     per_fn, total = {}, [0.0] * len(rows)
     for task in sorted({r["task"] for r in rows}):
         idx = [i for i, r in enumerate(rows) if r["task"] == task]
-        cols = {k: [rows[i].get(k) for i in idx] for k in ("answer", "options", "gt", "label", "class", "letter",
-                                                           "target")}
-        for fn in REWARDS[task]:
+        cols = {k: [rows[i].get(k) for i in idx] for k in dict.fromkeys(k for i in idx for k in rows[i])}
+        for fn in tasks.get(task).rewards:
             values = fn([completions[i] for i in idx], **cols)
             key = f"{task}/{fn.__name__}"
             per_fn[key] = [None] * len(rows)
@@ -178,7 +178,7 @@ class GRPO:
         self.model.train()
         self.trainable = [p for p in self.model.parameters() if p.requires_grad]
         # fused on GPUs (as transformers' adamw_torch_fused for SFT): the default foreach kernel would hold a copy of
-        # every moment at the update (+4 bytes per trainable parameter, vauflow.memory); the CPU keeps torch's loop
+        # every moment at the update (+4 bytes per trainable parameter, vauflow.plan.memory); the CPU keeps torch's loop
         self.opt = torch.optim.AdamW(self.trainable, lr=params["learning_rate"], betas=(0.9, 0.999), eps=1e-8,
                                      weight_decay=0.0, fused=torch.device(self.device).type == "cuda" or None)
         self.cache = frame_cache(rows)

@@ -2,26 +2,26 @@
 
 from pathlib import Path
 
-from vauflow.prompts import TARGETS, prompt_text, target_text
+from vauflow import tasks
+from vauflow.examples import load_rows
 from vauflow.io import read_jsonl
-from vauflow.sft.data import TASKS, load_rows
+from vauflow.tasks.task import TARGETS
 from vauflow.vaubench.schema import CLASSES
 
 
-def corpus_lines(vau_linked, ball_linked, splits=("train", "val")):
+def corpus_lines(data, splits=("train", "val")):
+    """`data` maps a task's source ("vau", "ball") to its linked folder. Trained tasks give their prompts and
+    targets in both formats; the others (reasoning) their annotation texts."""
     lines = list(CLASSES) + [str(d) for d in range(10)] + ["[-1.0, -1.0]"]
-    for task in TASKS:
-        root = Path(ball_linked if task == "ball" else vau_linked)
+    for t in tasks.TASKS.values():
+        root = Path(data[t.source])
         for split in splits:
-            if not (root / (f"{split}.jsonl" if task == "ball" else split)).exists():
+            if not Path(t.rows_file(root, split)).exists():
+                continue
+            if t.corpus is not None:
+                lines += [line for r in read_jsonl(t.rows_file(root, split)) for line in t.corpus(r)]
                 continue
             for target in TARGETS:
-                rows, _ = load_rows(task, root, split, target=target)
-                for r in rows:
-                    lines += [prompt_text(task, r, target), target_text(task, r, target)]
-    for split in splits:
-        path = Path(vau_linked) / split / "reasoning.jsonl"
-        if path.exists():
-            for r in read_jsonl(path):
-                lines += [r["description"], *r["reasoning"].values()]
+                rows, _ = load_rows(t.name, root, split, target=target)
+                lines += [text for r in rows for text in (t.prompt(r, target), t.target(r, target))]
     return lines

@@ -15,7 +15,7 @@ from vauflow.io import UsageError
 from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
-from vauflow.sft.data import example, frame_cache, run_rows, target
+from vauflow.examples import example, frame_cache, run_rows, target
 from vauflow.training import (Preempted, SaveBeforeTheEnd, complete_marker_callback, count_trainable, export,
                               fp32_trainables, freeze_vision_tower, grad_accum, latest_checkpoint, lora_config,
                               run_dir, save_before_the_end_callback, world_size)

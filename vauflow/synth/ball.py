@@ -13,11 +13,8 @@ import numpy as np
 
 from vauflow.io import UsageError, sha256_file, write_json, write_jsonl, write_text
 from vauflow.synth.encode import write_mp4
+from vauflow.tasks.ball import CLASSES, LABELS, LETTERS, QUESTION
 
-CLASSES = ["left_to_right", "right_to_left", "falling", "ascending"]
-LETTERS = ["A", "B", "C", "D"]
-LABELS = ["(A) Left to Right", "(B) Right to Left", "(C) Falling Down", "(D) Ascending"]
-QUESTION = "In which direction is the ball moving?"
 OPTIONS_TEXT = "Options:\n" + "\n".join(LABELS)
 DIRECTION = {"left_to_right": (1, 0), "right_to_left": (-1, 0), "falling": (0, 1), "ascending": (0, -1)}
 
@@ -104,7 +101,7 @@ def cot_text(cls, centres, n_frames):
 
 def generate(cfg, seed, videos_dir, annotations_dir, llm_client=None):
     """Write videos, LLaVA-style train.json/val.json, our jsonl format and a manifest. Returns the manifest.
-    With cfg["cot_source"] == "llm", `llm_client` (vauflow.evaluate.llm.ChatClient) writes the rationales."""
+    With cfg["cot_source"] == "llm", `llm_client` (vauflow.llm.ChatClient) writes the rationales."""
     videos_dir, annotations_dir = Path(videos_dir), Path(annotations_dir)
     videos_dir.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng([seed, 1])
@@ -167,7 +164,7 @@ def generate(cfg, seed, videos_dir, annotations_dir, llm_client=None):
         for r in rs:
             del r["_centres"]
     for split, rs in rows.items():
-        write_jsonl(annotations_dir / f"{split}.jsonl", rs)
+        write_jsonl(annotations_dir / split / "ball.jsonl", rs)  # VAU-Bench's layout: <split>/<task>.jsonl
         write_text(annotations_dir / f"{split}.json", json.dumps([_llava(r, cfg["cot"]) for r in rs], indent=2) + "\n")
     manifest = {
         "generator": "vauflow.synth.ball",

@@ -5,7 +5,7 @@ answer, and writes the reasoning only; the answer tag is ours, so a rationale ca
 that names another direction is asked again, then replaced by the template rationale; the manifest counts each
 source and reason, so nothing is replaced silently."""
 
-from vauflow.synth.ball import CLASSES, LABELS
+from vauflow.tasks.ball import CLASSES, LABELS
 
 SYSTEM = "You write short, factual step-by-step reasoning for a video question-answering dataset."
 DIRECTION_WORDS = {"left_to_right": ("left to right",), "right_to_left": ("right to left",),

@@ -5,6 +5,7 @@ import json
 import os
 from pathlib import Path
 
+from vauflow import tasks
 from vauflow.frames.cache import FrameCache
 from vauflow.io import UsageError, read_jsonl, write_json, write_jsonl
 
@@ -16,7 +17,7 @@ def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None, check_in
     quarantined video excludes a row from every task; an interval past the video's end (`check_interval`) only
     from the task that uses the interval (TAG).
     `frames.shard` is written relative to `relative_to` (the linked folder), so readers find the cache from
-    any working directory (vauflow.sft.data.load_rows resolves it)."""
+    any working directory (vauflow.examples.load_rows resolves it)."""
     linked, excluded = [], collections.Counter()
     for r in rows:
         hit = cache.lookup(r["dataset"], r["video"])
@@ -57,7 +58,7 @@ def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S, o
             dropped = sum(r["dataset"] in off for r in rows)
             rows_on = [r for r in rows if r["dataset"] not in off]
             linked, excluded = link_rows(rows_on, cache, tolerance, relative_to=out_dir,
-                                         check_interval=path.stem == "tag")
+                                         check_interval=tasks.get(path.stem).has_interval)
             if dropped:
                 excluded["dataset_off"] = dropped
             for r in rows_on:
@@ -76,12 +77,14 @@ def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S, o
 
 
 def link_ball(annotations_dir, frames, out_dir):
+    """The ball set's rows, linked as VAU-Bench's are (<split>/ball.jsonl, a summary per split and task)."""
     cache = FrameCache(_shard_dirs(frames))
     summary = {}
     for split in ("train", "val"):
-        rows = [r | {"dataset": "ball"} for r in read_jsonl(Path(annotations_dir) / f"{split}.jsonl")]
+        rows = [r | {"dataset": "ball"} for r in read_jsonl(Path(annotations_dir) / split / "ball.jsonl")]
         linked, excluded = link_rows(rows, cache, relative_to=out_dir)
-        write_jsonl(Path(out_dir) / f"{split}.jsonl", linked)
-        summary[split] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
+        write_jsonl(Path(out_dir) / split / "ball.jsonl", linked)
+        summary[split] = {"ball": {"rows": len(rows), "linked": len(linked),
+                                   "excluded": dict(sorted(excluded.items()))}}
     write_json(Path(out_dir) / "summary.json", summary)
     return summary

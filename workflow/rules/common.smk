@@ -6,22 +6,25 @@ from pathlib import Path
 
 from snakemake.utils import min_version
 
-from vauflow.evaluate.tables import eval_models, judged_models, model_path, test_splits
-
-from vauflow.memory import refusal as memory_refusal
-
-from vauflow.config import (
+from vauflow.plan import (
     ConfigError,
     active_datasets,
     compose,
-    model_folder,
+    eval_base,
+    eval_model_folder,
+    eval_models,
+    evaluated_as_is,
     grpo_init_run,
     grpo_params,
     grpo_runs,
+    judged_models,
+    memory_refusal,
+    model_folder,
     run_base,
     run_tasks,
     sft_params,
     sft_runs,
+    test_splits,
     validate_config,
 )
 
@@ -124,13 +127,9 @@ def model_dir(name):
 
 
 def eval_model_dir(wildcards):
-    """A table row's model folder: a trained run's output, or a base model's folder (as model_dir)."""
+    """A table row's model folder: a trained run's output, or a models entry's folder (as model_dir)."""
     m = wildcards.model
-    if m == "base":
-        return model_dir(config["model"]["base"])
-    if m.startswith(("zs-", "ext-")):
-        return model_dir(m.split("-", 1)[1])
-    return model_path(config, m)
+    return model_dir(eval_base(config, m)) if evaluated_as_is(m) else eval_model_folder(config, m)
 
 
 def sft_base(wildcards):

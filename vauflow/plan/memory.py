@@ -25,7 +25,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from vauflow.frames.budget import BUDGET_OF, VideoBudget
+from vauflow import tasks
+from vauflow.frames.budget import VideoBudget
+from vauflow.plan.cells import eval_base, eval_models
+from vauflow.plan.runs import grpo_runs, model_folder, run_base, sft_runs
+from vauflow.settings import grpo_params, sft_params
 
 GB = 1e9
 BYTES = {"float32": 4, "bfloat16": 2, "float16": 2}
@@ -155,8 +159,6 @@ KNOWN = {
 
 def architecture(config, name, root="."):
     """A model's architecture: its folder's config.json when there is one, a tiny model's `shape`, or §14."""
-    from vauflow.config import model_folder
-
     spec = config["models"][name]
     cfg = Path(root) / model_folder(config, name) / "config.json"
     if cfg.is_file():
@@ -413,9 +415,6 @@ def training_workload(params, budget, stage, target):
 def plan_config(config, gpus=None, root=".", rules=None):
     """[{rule, run, gpus, peak_gb, phase, terms_gb}] for the GPU jobs of a validated config (of `rules`, default
     all). `gpus`: {rule: N}. A model whose architecture is unknown before its fetch is listed as unplanned."""
-    from vauflow.config import grpo_params, grpo_runs, run_base, sft_params, sft_runs
-    from vauflow.evaluate.tables import eval_models
-
     gpus, rules = gpus or {}, rules or GPU_RULES
     budgets = config["frames"]["budgets"]
     jobs = []
@@ -439,11 +438,10 @@ def plan_config(config, gpus=None, root=".", rules=None):
         def worst(arch):
             out = None
             for task, _, think in cells:
-                two_turns = task == "reasoning"
-                new = limits["reasoning"] * 2 if two_turns else limits["think" if think else "answer"]
-                work = Workload(rows=config["eval"]["batch_size"], visual=visual_tokens(budgets[BUDGET_OF[task]]),
-                                text=TEXT_TOKENS, completion=new, videos_per_pass=config["eval"]["batch_size"],
-                                videos_per_row=2 if two_turns else 1)
+                t = tasks.get(task)
+                work = Workload(rows=config["eval"]["batch_size"], visual=visual_tokens(budgets[t.budget]),
+                                text=TEXT_TOKENS, completion=t.limit(think, limits) * t.turns,
+                                videos_per_pass=config["eval"]["batch_size"], videos_per_row=t.turns)
                 phases = inference_job(arch, config["model"]["dtype"], work, config["model"]["attn_implementation"])
                 if out is None or peak(phases)[0] > peak(out[0])[0]:
                     out = (phases, work)
@@ -451,25 +449,15 @@ def plan_config(config, gpus=None, root=".", rules=None):
 
         add("evaluate", model, eval_base(config, model), worst)
     if config["learning_check"] and "learning_check" in rules:  # every trained model on held-out clips
-        from vauflow.evaluate.learning import BATCH_SIZE, MAX_NEW_TOKENS
+        from vauflow.evaluate.learning import BATCH_SIZE
 
+        longest = max(t.learning.max_new_tokens for t in tasks.TASKS.values() if t.learning)
         work = Workload(rows=BATCH_SIZE, visual=visual_tokens(budgets["train"]), text=TEXT_TOKENS,
-                        completion=max(MAX_NEW_TOKENS.values()), videos_per_pass=BATCH_SIZE)
+                        completion=longest, videos_per_pass=BATCH_SIZE)
         add("learning_check", "all", config["model"]["base"],
             lambda arch: (inference_job(arch, config["model"]["dtype"], work,
                                         config["model"]["attn_implementation"]), work))
     return jobs
-
-
-def eval_base(config, model):
-    """The base architecture of an evaluation row's model."""
-    from vauflow.config import run_base
-
-    if model == "base":
-        return config["model"]["base"]
-    if model.startswith(("zs-", "ext-")):
-        return model.split("-", 1)[1]
-    return run_base(config, model.split("-", 1)[1])
 
 
 def _job(rule, run, gpus, phases, work):

@@ -4,8 +4,9 @@ it is labelled a proxy wherever it appears and is not comparable with the paper'
 
 import re
 
-from vauflow import parse
-from vauflow.evaluate.llm import extract_json
+from vauflow.parse import same_class
+from vauflow.tasks.cls import class_lenient
+from vauflow.llm import extract_json
 from vauflow.io import UsageError
 
 SYSTEM = "You are an expert evaluator for video anomaly detection outputs."
@@ -102,10 +103,10 @@ def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=No
     gt_words, out_text = content_words(f"{gt_description} {gt_analysis}"), f"{description} {analysis}"
     out_words = content_words(out_text)
     gt_set, out_set = set(gt_words), set(out_words)
-    predicted = parse.cls_class_lenient(out_text)
+    predicted = class_lenient(out_text)
     if gt_class is None:
-        gt_class = parse.cls_class_lenient(f"{gt_description} {gt_analysis}")
-    classification = 10.0 * parse.same_class(predicted, gt_class) if gt_class else 0.0
+        gt_class = class_lenient(f"{gt_description} {gt_analysis}")
+    classification = 10.0 * same_class(predicted, gt_class) if gt_class else 0.0
     key = 10.0 * len(gt_set & out_set) / len(gt_set) if gt_set else 0.0
     tokens = re.findall(r"[a-z]+", out_text.lower())
     trigrams = list(zip(tokens, tokens[1:], tokens[2:]))
@@ -164,23 +165,22 @@ def llm_scorer(client):
     return scorer
 
 
-def vau_eval(pred_dir, linked, splits, scorer_name, llm=None, cache=None):
-    """VAU-Eval of one model's reasoning predictions on each split: {"scorer", "label", "splits": {split: result}}.
-    scorer_name: proxy or llm (then `llm` is the config's llm section)."""
+def vau_eval(pred_files, linked, scorer_name, llm=None, cache=None):
+    """VAU-Eval of one model's reasoning predictions, `pred_files` {split: prediction file}: {"scorer", "label",
+    "splits": {split: result}}. scorer_name: proxy or llm (then `llm` is the config's llm section)."""
     from pathlib import Path
 
-    from vauflow.evaluate.llm import client_from_config
-    from vauflow.evaluate.tables import cell_name
     from vauflow.io import read_jsonl
+    from vauflow.llm import client_from_config
 
     if scorer_name == "llm":
         scorer, name = llm_scorer(client_from_config(llm, cache)), f"LLM judge {llm['model']}"
     else:
         scorer, name = proxy_scorer, "proxy (offline, reference-based; not comparable with the paper's judge)"
     out = {"scorer": scorer_name, "label": name, "splits": {}}
-    for split in splits:
+    for split, pred_file in pred_files.items():
         gt = read_jsonl(Path(linked) / split / "reasoning.jsonl")
-        preds = read_jsonl(Path(pred_dir) / f"{cell_name('reasoning', split, False)}.jsonl")
+        preds = read_jsonl(pred_file)
         out["splits"][split] = score_reasoning(gt, preds, scorer)
     answered = [r for split in out["splits"].values() for r in split["rows"]]
     out["judge"] = {"models": sorted({str(r.get("judge_model")) for r in answered if "judge_model" in r}),

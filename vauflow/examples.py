@@ -1,28 +1,26 @@
-"""Training rows for one task: linked annotations → (chat, clip, target text). Shared by SFT and GRPO."""
+"""Rows → model inputs, for every pass (SFT, GRPO, evaluation, the learning check, the bench): a task's linked rows
+with their exclusions counted, and the model-facing example of a row (its task's training prompt + the clip from
+the frame cache). The clip itself becomes model inputs in one place: vauflow.model.inputs.build_inputs."""
 
 import collections
 import os
-from pathlib import Path
 
+from vauflow import tasks
 from vauflow.frames.cache import FrameCache
 from vauflow.io import read_jsonl
-from vauflow.prompts import chat, prompt_text, rationale, target_text
-
-VAU_TASKS = ("qa", "tag", "cls")
-TASKS = VAU_TASKS + ("ball",)
+from vauflow.tasks.task import chat
 
 
 def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelled=False):
-    """(rows, Counter of exclusion reasons). Rows get `task`, `target` and, for think targets, `rationale`.
-    CLS rows whose class is "-1" are kept only with `unlabelled` (the paper's evaluation population scores them)."""
-    linked_dir = Path(linked_dir)
+    """(rows, Counter of exclusion reasons) of `<linked_dir>/<split>/<task>.jsonl`. Rows get `task`, `target` and,
+    for think targets, `rationale` (a row without one is excluded). CLS rows whose class is "-1" are kept only with
+    `unlabelled` (the paper's evaluation population scores them)."""
+    t = tasks.get(task)
     excluded = collections.Counter()
-    if task == "ball":
-        rows = read_jsonl(linked_dir / f"{split}.jsonl")
-        reasons = {}
-    else:
-        rows = read_jsonl(linked_dir / split / f"{task}.jsonl")
-        reasons = {r["id"]: r for r in read_jsonl(linked_dir / split / "reasoning.jsonl")}
+    rows = read_jsonl(t.rows_file(linked_dir, split))
+    reasoning_file = tasks.get("reasoning").rows_file(linked_dir, split)
+    reasons = ({r["id"]: r for r in read_jsonl(reasoning_file)}
+               if target == "think" and os.path.exists(reasoning_file) else {})
     out = []
     for r in rows:
         if datasets is not None and r["dataset"] not in datasets:
@@ -35,22 +33,22 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelle
         r = r | {"task": task, "target": target,
                  "frames": r["frames"] | {"shard": os.path.join(linked_dir, r["frames"]["shard"])}}
         if target == "think":
-            source = r if task == "ball" else reasons.get(r["id"])
-            if source is None or (task != "ball" and not source.get("reasoning")):  # none, "-1" or unparsed
+            rationale = t.rationale(r, reasons.get(r.get("id"))) if t.rationale else None
+            if rationale is None:  # none, "-1" or unparsed
                 excluded["no_rationale"] += 1
                 continue
-            r["rationale"] = rationale(task, source)
+            r["rationale"] = rationale
         out.append(r)
     return out, excluded
 
 
-def run_rows(tasks, data, datasets, target):
-    """Training rows of every task of a run (a task or a mix): ({task: excluded counts}, rows). `data` maps
-    "vau" and "ball" to linked folders; `datasets` maps a task to the datasets it trains on."""
+def run_rows(task_names, data, datasets, target):
+    """Training rows of every task of a run (a task or a mix): (rows, {task: excluded counts}). `data` maps a task's
+    source ("vau", "ball") to its linked folder; `datasets` maps a task to the datasets it trains on."""
     rows, excluded = [], {}
-    for task in tasks:
-        root = data["ball"] if task == "ball" else data["vau"]
-        r, ex = load_rows(task, root, "train", datasets=(datasets or {}).get(task), target=target)
+    for task in task_names:
+        r, ex = load_rows(task, data[tasks.get(task).source], "train", datasets=(datasets or {}).get(task),
+                          target=target)
         rows += r
         excluded[task] = dict(ex)
         sources = collections.Counter(x["dataset"] for x in r)  # e.g. TAG: MSAD + ECVA, or ECVA alone without MSAD
@@ -69,8 +67,8 @@ def example(row, cache, budget):
     from vauflow.model.inputs import Example  # torch: not needed to read rows
 
     clip = cache.clip(row["dataset"], row["video"], budget)
-    return Example(chat=chat(prompt_text(row["task"], row, row["target"])), clip=clip)
+    return Example(chat=chat(tasks.get(row["task"]).prompt(row, row["target"])), clip=clip)
 
 
 def target(row):
-    return target_text(row["task"], row, row["target"])
+    return tasks.get(row["task"]).target(row, row["target"])

@@ -1,0 +1,20 @@
+"""The plan: what a validated config makes. The one place that turns the config into runs (SFT, GRPO, their tasks,
+bases and warm starts: `runs`), evaluation cells (which model feeds which table, on which task, split and think
+mode: `cells`) and output paths, and the memory each GPU job needs (`memory`: refused at DAG time when it cannot
+fit). The Snakefile's helpers (workflow/rules/common.smk) import only this package."""
+
+from vauflow.config import ConfigError, compose
+from vauflow.plan.cells import (cell_name, eval_base, eval_model_folder, eval_models, eval_splits, evaluated_as_is, judged_models,
+                                scored_files, sft_for, table_rows, test_splits)
+from vauflow.plan.memory import refusal as memory_refusal
+from vauflow.plan.runs import (active_datasets, check_runs, grpo_init_run, grpo_runs, load_config, model_folder,
+                               run_base, run_tasks, sft_runs, validate_config)
+from vauflow.settings import grpo_params, sft_params, split_run
+
+# where the link step writes each task source's rows (a task's `source`), relative to the working directory
+LINKED = {"vau": "results/vaubench/linked", "ball": "results/ball/linked"}
+
+__all__ = ["LINKED", "ConfigError", "compose", "active_datasets", "cell_name", "check_runs", "eval_base", "eval_model_folder", "eval_models",
+           "eval_splits", "evaluated_as_is", "grpo_init_run", "grpo_params", "grpo_runs", "judged_models", "load_config",
+           "memory_refusal", "model_folder", "run_base", "run_tasks", "scored_files", "sft_for", "sft_params",
+           "sft_runs", "split_run", "table_rows", "test_splits", "validate_config"]

@@ -1,0 +1,55 @@
+"""Anomaly reasoning (Table A's VAU-Eval columns): the paper's two-turn inference, a description of the clip and
+then an analysis of whether and how an anomaly occurs, with the video attached to both turns (as upstream).
+
+Judged by VAU-Eval (vauflow.tasks.vau_eval: an LLM judge, or the offline reference-based proxy) against the clip's
+Description and Reasoning annotations, in one mode (no think). Not trained today."""
+
+from vauflow.tasks.task import Task
+
+TURNS = (
+    "You are an advanced anomaly detector assigned to analyze a video. Please identify any unusual or suspicious "
+    "events that occur in the scene. Do not focus on any text or watermarks that might appear. Provide a description "
+    "in five sentences.",
+    "Explain in detail whether (and how) any anomaly occurs in the video, and the reasoning behind it.",
+)
+
+
+def conversation(description=None):
+    """Turn 1 asks for a description; with the model's `description`, turn 2 asks for the analysis and attaches the
+    video again (two copies in one conversation, as upstream)."""
+    msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": TURNS[0]}]}]
+    if description is not None:
+        msgs += [{"role": "assistant", "content": [{"type": "text", "text": description}]},
+                 {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": TURNS[1]}]}]
+    return msgs
+
+
+def inference(row, think):
+    """The first turn (the second needs the model's description: `predict`)."""
+    return conversation(), True
+
+
+def predict(generate, rows, clips, think, prompts):
+    """Both turns of a batch: "Video 1:" / "Video 2:" as upstream (add_vision_id, the video again in turn 2)."""
+    from vauflow.model.inputs import Example  # torch: only when predicting
+
+    descriptions = generate([Example(chat=conversation(), clip=c, vision_id=True) for c in clips])
+    analyses = generate([Example(chat=conversation(d), clip=c, vision_id=True) for d, c in zip(descriptions, clips)])
+    return [{"description": d, "analysis": a} for d, a in zip(descriptions, analyses)]
+
+
+def score_cell(gt_rows, pred_rows, settings):
+    """Scored by VAU-Eval (the vau_eval job), not here: the cell records how many rows were predicted."""
+    return {"n": len(pred_rows)}
+
+
+def corpus(row):
+    """The annotation's texts (the tiny tokenizer's corpus)."""
+    return [row["description"], *row["reasoning"].values()]
+
+
+TASK = Task(
+    name="reasoning", doc=__doc__, source="vau", eval_split="test", budget="infer_qa", trainable=False,
+    csv_columns=("Video Name", "Description", "Analysis"), prediction_keys=("description", "analysis"),
+    inference=inference, predict=predict, turns=2, generation_limit="reasoning", score_cell=score_cell, corpus=corpus,
+)
