@@ -57,7 +57,7 @@ def cmd_ball_link(a):
     from vauflow.vaubench.link import link_ball
 
     s = link_ball(a.annotations, a.frames, a.out)
-    print("ball: " + ", ".join(f"{k} {v['linked']}/{v['rows']}" for k, v in s.items()))
+    print("ball: " + ", ".join(f"{k} {v['ball']['linked']}/{v['ball']['rows']}" for k, v in s.items()))
 
 
 def cmd_synth_ball(a):

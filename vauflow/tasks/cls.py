@@ -11,7 +11,7 @@ from vauflow.parse import first_answer, same_class, text_of
 from vauflow.tasks.qa import format_reward
 from vauflow.tasks.task import (DEFAULT_SYSTEM, LearningCheck, Table, Task, annotation_rationale, chat, fill,
                                 with_rationale)
-from vauflow.vaubench.schema import CLASSES
+from vauflow.vaubench.schema import CLASSES, canonical_class, parse_time
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'
@@ -147,7 +147,32 @@ def baseline(train_rows, test_rows):
     return f"always {top} (train majority)", value, len(test_rows), top
 
 
+# -- rows ----------------------------------------------------------------------------------------------------
+ROW_FIELDS = {"class": {"type": "string"}, "labelled": {"type": "boolean"}, "interval_annotated": {"type": "boolean"}}
+
+
+def from_csv(row, base):
+    """A CLS row from a VAU-Bench CSV row, or why it cannot be one. A "-1" class stays (unlabelled): upstream's
+    evaluation_cls.py scores those rows (an anomaly that no class name can match), and the paper's denominator
+    N = 932 holds them; training never sees them."""
+    cls = canonical_class(row["Anomaly Class"])
+    if cls:
+        return base | {"class": cls, "labelled": True, "interval_annotated": _annotated(row)}
+    if row["Anomaly Class"].strip() == "-1":
+        return base | {"class": "-1", "labelled": False, "interval_annotated": _annotated(row)}
+    return "unknown_class"
+
+
+def _annotated(row):
+    """False for the -1/-1 rows (anomalous, no temporal label)."""
+    try:
+        return not (parse_time(row["Start Time"]) == -1 and parse_time(row["End Time"]) == -1)
+    except ValueError:
+        return False
+
+
 TASK = Task(
+    from_csv=from_csv, row_fields=ROW_FIELDS,
     name="cls", doc=__doc__, source="vau", eval_split="test", budget="infer_tag",
     csv_columns=("Video Name", "CLS answer"),
     prompt=prompt, target=target, rationale=annotation_rationale, inference=inference,

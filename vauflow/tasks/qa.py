@@ -9,6 +9,7 @@ import re
 
 from vauflow.evaluate.metrics import majority_baseline, responses_by_video, video_key
 from vauflow.parse import ANSWER_ONLY, THINK_ANSWER, first_answer, norm, text_of, well_formed
+from vauflow.vaubench.schema import answer_letter, is_missing
 from vauflow.tasks.task import (LearningCheck, Table, Task, annotation_rationale, chat, fill, format_rewards,
                                 with_rationale)
 
@@ -195,7 +196,28 @@ def baseline(train_rows, test_rows):
     return f"always {top} (train majority)", value, len(test_rows), top
 
 
+# -- rows ----------------------------------------------------------------------------------------------------
+ROW_FIELDS = {"question": {"type": "string", "minLength": 1},
+              "options": {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 4},
+              "answer": {"enum": ["A", "B", "C", "D"]}}
+
+
+def from_csv(row, base):
+    """A QA row from a VAU-Bench CSV row, or why it cannot be one."""
+    if is_missing(row["Question"]):
+        return "qa_unlabelled"
+    if any(is_missing(row[f"Option {i}"]) for i in range(1, 5)):
+        return "missing_option"
+    if (letter := answer_letter(row["Correct Option"])) is None:
+        return "bad_correct_option"
+    return base | {"question": row["Question"].strip(), "options": [row[f"Option {i}"].strip() for i in range(1, 5)],
+                   "answer": letter, "full_text_option": len(row["Correct Option"].strip()) > 1,
+                   # upstream's evaluate_qa.py compares with this cell as it is (case-insensitive)
+                   "correct_option": row["Correct Option"]}
+
+
 TASK = Task(
+    from_csv=from_csv, row_fields=ROW_FIELDS,
     name="qa", doc=__doc__, source="vau", eval_split="test", budget="infer_qa",
     csv_columns=("Video Name", "QA answer"), csv_cell=clean_model_answer,  # upstream writes the cleaned letter
     prompt=prompt, target=target, rationale=annotation_rationale, inference=inference, rewards=(format_reward, answer_reward),

@@ -5,6 +5,7 @@ Judged by VAU-Eval (vauflow.tasks.vau_eval: an LLM judge, or the offline referen
 Description and Reasoning annotations, in one mode (no think). Not trained today."""
 
 from vauflow.tasks.task import Task
+from vauflow.vaubench.schema import canonical_class, parse_reasoning
 
 TURNS = (
     "You are an advanced anomaly detector assigned to analyze a video. Please identify any unusual or suspicious "
@@ -48,7 +49,25 @@ def corpus(row):
     return [row["description"], *row["reasoning"].values()]
 
 
+# -- rows ----------------------------------------------------------------------------------------------------
+ROW_FIELDS = {"description": {"type": "string", "minLength": 1}, "key_object": {"type": "string"},
+              "reasoning": {"type": "object"}, "reasoning_format": {"enum": ["dict", "markdown", "plain"]},
+              "gt_description": {"type": "string"}, "gt_analysis": {"type": "string"}}
+
+
+def from_csv(row, base):
+    """The VAU-Eval ground truth of a CSV row: the judge gets the cells byte for byte; like upstream, only empty
+    cells leave ("-1" is text, and is judged)."""
+    if not row["Description"].strip() or not row["Reasoning"].strip():
+        return "missing_text"
+    sections, fmt = parse_reasoning(row["Reasoning"])
+    return base | {"description": row["Description"].strip(), "key_object": row["Key Object"].strip(),
+                   "reasoning": sections or {}, "reasoning_format": fmt, "class": canonical_class(row["Anomaly Class"]),
+                   "gt_description": row["Description"], "gt_analysis": row["Reasoning"]}
+
+
 TASK = Task(
+    from_csv=from_csv, row_fields=ROW_FIELDS,
     name="reasoning", doc=__doc__, source="vau", eval_split="test", budget="infer_qa", trainable=False,
     csv_columns=("Video Name", "Description", "Analysis"), prediction_keys=("description", "analysis"),
     inference=inference, predict=predict, turns=2, generation_limit="reasoning", score_cell=score_cell, corpus=corpus,

@@ -14,7 +14,7 @@ from vauflow.evaluate.metrics import responses_by_video, video_key
 from vauflow.parse import GLUE_ONLY, THINK_ANSWER_GLUE, first_answer, first_glue, text_of, well_formed
 from vauflow.tasks.task import (DEFAULT_SYSTEM, LearningCheck, Table, Task, annotation_rationale, chat, fill,
                                 format_rewards, with_rationale)
-from vauflow.vaubench.schema import parse_time
+from vauflow.vaubench.schema import canonical_class, parse_time
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'
@@ -328,7 +328,34 @@ def demo_answer(text):
     return list(found) if found else None
 
 
+# -- rows ----------------------------------------------------------------------------------------------------
+ROW_FIELDS = {"label": {"enum": ["Normal", "Anomaly"]},
+              "gt": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+              "scored": {"type": "boolean"}}
+
+
+def from_csv(row, base):
+    """A TAG row from a VAU-Bench CSV row, or why it cannot be one: 0/0 = normal (GT [-1, -1] as the prompt asks),
+    -1/-1 = anomalous without a temporal label (excluded); only rows with a real interval are scored."""
+    cls = canonical_class(row["Anomaly Class"])
+    try:
+        s, e = parse_time(row["Start Time"]), parse_time(row["End Time"])
+    except ValueError:
+        return "bad_time"
+    if s == -1 and e == -1:
+        return "unannotated_interval"
+    if s < 0 or e < 0:
+        return "negative_time"
+    if s > e:
+        return "unordered_interval"
+    normal_interval = s == 0 and e == 0
+    label = ("Normal" if cls == "Normal" else "Anomaly") if cls else ("Normal" if normal_interval else "Anomaly")
+    return base | {"label": label, "gt": [-1.0, -1.0] if normal_interval else [s, e], "scored": not normal_interval,
+                   "quirk": "normal_with_interval" if cls == "Normal" and not normal_interval else None}
+
+
 TASK = Task(
+    from_csv=from_csv, row_fields=ROW_FIELDS,
     name="tag", doc=__doc__, source="vau", eval_split="test", budget="infer_tag",
     csv_columns=("Video Name", "Temporal Grounding"), has_interval=True,
     prompt=prompt, target=target, rationale=annotation_rationale, inference=inference,

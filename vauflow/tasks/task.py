@@ -48,6 +48,8 @@ class Task:
     score_cell: Callable  # (gt rows, prediction rows, settings) -> the cell's metrics (tables.json)
     inference: Callable  # (row, think) -> (messages, add_vision_id): the paper's inference prompt
     trainable: bool = True
+    from_csv: Callable | None = None  # (VAU-Bench CSV row, common fields) -> the task's row, or an exclusion reason
+    row_fields: dict | None = None  # JSON-schema properties of its rows' own fields (checked at the build step)
     prompt: Callable | None = None  # (row, target) -> the user text of a training prompt (SFT and RFT)
     target: Callable | None = None  # (row, target) -> the assistant text SFT learns
     rationale: Callable | None = None  # (row, reasoning row or None) -> the <think> text of a think target, or None

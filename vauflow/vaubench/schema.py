@@ -18,7 +18,6 @@ CLASS_ALIASES = {"burglary": "Stealing", "shoplifting": "Stealing", "roadacciden
 REASONING_SECTIONS = [
     "Specific Anomaly Type", "Location", "Key Evidence", "Detailed Explanation", "Cause and Effect", "Conclusion",
 ]
-TASKS = ("qa", "tag", "cls", "reasoning")
 
 
 def _norm(name):
