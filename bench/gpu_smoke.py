@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from vauflow.plan import memory  # noqa: E402
-from vauflow.model.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
+from vauflow.bases.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
 
 # Qwen's chat format (system default, user turn with the video placeholder, generation prompt); the workflow's own
 # builds read TRL's copy of it, which this machine may not have

@@ -119,7 +119,7 @@ def frame_cache_size(corpus, durations):
 
 def frames_memory_flat(corpus):
     """Peak RSS of the frames stage on one video and on the whole corpus: one video is held at a time."""
-    from vauflow.budget import TreeRSS
+    from vauflow.ops.budget import TreeRSS
     from vauflow.frames.extract import list_videos, probe
 
     def frame_count(v):
@@ -329,7 +329,7 @@ def grpo_step_vs_stock(smoke, repeats):
 def best_constant_interval_s(repeats):
     """Seconds of one TAG best-constant-interval baseline call on the real VAU-Bench annotations, trained on the
     MSAD + ECVA rows of val.csv (as TAG trains): the slowest of the test splits."""
-    from vauflow.evaluate.metrics import best_constant_interval
+    from vauflow.stats import best_constant_interval
     from vauflow.io import read_jsonl
     from vauflow.vaubench.build import build
 

@@ -5,7 +5,7 @@ import signal
 import subprocess
 import time
 
-from vauflow.budget import stage_times, union_length
+from vauflow.ops.budget import stage_times, union_length
 
 from conftest import VENV_BIN
 

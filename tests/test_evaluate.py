@@ -8,7 +8,7 @@ import pytest
 from conftest import smoke_config
 from vauflow import tasks
 from vauflow.evaluate.learning import row_scores
-from vauflow.evaluate.metrics import binomial_p_above, majority_baseline
+from vauflow.stats import binomial_p_above, majority_baseline
 from vauflow.evaluate.predict import predict, transform_clip
 from vauflow.examples import load_rows
 from vauflow.tasks.tag import best_constant_interval

@@ -147,7 +147,7 @@ def test_per_task_overrides_are_validated():
 
 
 def test_launcher_commands_and_gpu_check(smoke_models):
-    from vauflow.launch import command
+    from vauflow.ops.launch import command
 
     cpu = command(0, "acc.yaml", 29555, ["sft", "--task", "qa"])
     assert cpu[1:] == ["-m", "vauflow", "sft", "--task", "qa"]
@@ -246,7 +246,7 @@ def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
     import importlib.util
 
     from vauflow.io import UsageError
-    from vauflow.launch import check_settings
+    from vauflow.ops.launch import check_settings
 
     acc = REPO / "workflow/accelerate"
     params = json.dumps({"effective_batch": 4, "per_device_batch": 1})
@@ -271,7 +271,7 @@ def test_launch_reports_a_save_before_the_end_through_accelerate(monkeypatch):
     process left the preempted marker (so the retry knows it resumes), and passes other failures through."""
     import sys
 
-    import vauflow.launch as launch
+    import vauflow.ops.launch as launch
 
     monkeypatch.setattr(launch, "check_visible_gpus", lambda gpus: gpus)
     for touch, want in ((True, 75), (False, 1)):

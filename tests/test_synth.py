@@ -14,7 +14,7 @@ from conftest import REPO
 from vauflow.plan import validate_config
 from vauflow.synth import ball, vau
 from vauflow.vaubench.build import build
-from vauflow.vaubench.schema import COLUMNS, answer_letter
+from vauflow.annotation import COLUMNS, answer_letter
 
 
 def defaults():
@@ -46,7 +46,7 @@ def test_ball_balanced_and_formats(ball_set):
 
 def test_ball_visible_in_every_frame_and_moves_as_labelled(ball_set):
     d, cfg, _ = ball_set
-    rows = [json.loads(x) for s in ("train", "val") for x in (d / "ann" / f"{s}.jsonl").read_text().splitlines()]
+    rows = [json.loads(x) for s in ("train", "val") for x in (d / "ann" / s / "ball.jsonl").read_text().splitlines()]
     for r in rows:
         frames = decode(d / "videos" / r["video"]).astype(int)
         bg = np.array(r["params"]["background"])

@@ -13,7 +13,7 @@ from conftest import vauflow
 from vauflow.frames.cache import FrameCache
 from vauflow.vaubench.build import build
 from vauflow.vaubench.link import link_rows
-from vauflow.vaubench.schema import COLUMNS, answer_letter, canonical_class, parse_reasoning
+from vauflow.annotation import COLUMNS, answer_letter, canonical_class, parse_reasoning
 
 
 

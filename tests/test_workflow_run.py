@@ -120,7 +120,7 @@ def demo_answers_are_labels(workdir):
     the parsed answer is one of the task's labels; forced to the paper's prompt and budget (which the tiny models
     never saw) it is not (the control)."""
     from vauflow.synth.ball import LABELS
-    from vauflow.vaubench.schema import CLASSES
+    from vauflow.annotation import CLASSES
 
     cases = [("results/grpo/ball", sorted((workdir / "resources/videos/ball").rglob("*.mp4"))[0], LABELS),
              ("results/grpo/cls", sorted((workdir / "resources/videos/msad").rglob("*.mp4"))[0], CLASSES)]

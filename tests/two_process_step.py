@@ -65,7 +65,7 @@ def sft(workdir, over):
     from conftest import smoke_config
     from vauflow.plan import sft_params
     from vauflow.sft.train import train
-    from vauflow.training import world_size
+    from vauflow.processes import world_size
 
     from transformers import TrainerCallback
 

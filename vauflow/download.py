@@ -21,6 +21,7 @@ from pathlib import Path, PurePosixPath
 
 import yaml
 
+from vauflow.commands import Command, arg
 from vauflow.io import UsageError, atomic_path, sha256_file
 
 log = logging.getLogger(__name__)
@@ -188,3 +189,23 @@ def download_dataset(manifest_path, dataset, out_dir, lock_path, partial_dir, qu
     shutil.rmtree(out_dir, ignore_errors=True)
     os.replace(staging, out_dir)
     return sorted(str(p.relative_to(out_dir)) for p in Path(out_dir).rglob("*") if p.is_file())
+
+
+def main(a):
+    """`vauflow download`."""
+    files = download_dataset(a.manifest, a.dataset, a.out, a.lock, a.partial_dir, a.quarantine_dir,
+                             retries=a.retries, timeout=a.timeout)
+    print(f"download {a.dataset}: {len(files)} file(s) -> {a.out}")
+
+
+COMMANDS = [
+    Command(("download",), "fetch one dataset of a download manifest", "vauflow.download:main", args=(
+        arg("--manifest", required=True),
+        arg("--dataset", required=True),
+        arg("--out", required=True),
+        arg("--lock", required=True, help="JSON file recording sha256 values the manifest cannot cite"),
+        arg("--partial-dir", default="resources/partial"),
+        arg("--quarantine-dir", default="resources/quarantine"),
+        arg("--retries", type=int, default=3),
+        arg("--timeout", type=float, default=30.0))),
+]

@@ -3,7 +3,10 @@ group, its device, and the few collectives GRPO and evaluation need. One process
 
 import os
 
-from vauflow.training import world_size
+
+def world_size():
+    """Processes of this job (torchrun / accelerate set WORLD_SIZE; 1 when run directly)."""
+    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def start_processes():

@@ -7,12 +7,9 @@ import shutil
 from pathlib import Path
 
 from vauflow.io import UsageError, atomic_dir, sha256_file, stable_hash, write_json
+from vauflow.processes import collective_device, world_size
 
 COMPLETE = ".complete"  # written after a checkpoint is fully saved; a kill mid-save leaves none
-
-
-def world_size():
-    return int(os.environ.get("WORLD_SIZE", "1"))
 
 
 def grad_accum(effective_batch, per_device_batch, processes):
@@ -125,7 +122,7 @@ def export(saved, base, processor, base_manifest, out_dir, manifest):
 
 def write_model_folder(folder, model, processor, base_manifest, manifest):
     """Weights, processor and the two manifests (the model's class, the run's record with weight hashes)."""
-    from vauflow.model.build import MANIFEST
+    from vauflow.model.folder import MANIFEST
 
     model.save_pretrained(folder)
     processor.save_pretrained(folder)
@@ -259,8 +256,6 @@ def any_process(flag):
     if world_size() == 1:
         return flag
     import torch.distributed as dist
-
-    from vauflow.processes import collective_device
 
     t = torch.tensor([1.0 if flag else 0.0], device=collective_device())
     dist.all_reduce(t)

@@ -51,17 +51,18 @@ def messages_for(task, row, think, prompts):
 
 def predict_batch(model, processor, task, rows, clips, think, prompts, limit, repetition_penalty=1.05):
     """One batch of prediction fields (the task's `prediction_keys`: {"response"}, or the reasoning's two turns)."""
-    def generate(examples):
+    def generate(items):
+        examples = [Example(chat=messages, clip=clip, vision_id=vision_id) for messages, clip, vision_id in items]
         return predict.generate(model, processor, examples, limit, repetition_penalty=repetition_penalty)
 
     t = tasks.get(task)
     if t.predict is not None:
         return t.predict(generate, rows, clips, think, prompts)
-    examples = []
+    items = []
     for r, c in zip(rows, clips):
         messages, vision_id = messages_for(task, r, think, prompts)
-        examples.append(Example(chat=messages, clip=c, vision_id=vision_id))
-    return [{"response": text} for text in generate(examples)]
+        items.append((messages, c, vision_id))
+    return [{"response": text} for text in generate(items)]
 
 
 def model_identity(model_dir):
@@ -136,3 +137,36 @@ def finished_predictions(partial_dir, name):
     for f in sorted(Path(partial_dir).glob(f"{name}.jsonl")) + sorted(Path(partial_dir).glob(f"{name}.rank*.jsonl")):
         done.update({p["id"]: p for p in read_jsonl(f)})
     return done
+
+
+def evaluate_model(model_dir, cells, data, budgets, out, partial, settings, dtype="float32"):
+    """One model over its cells: the predictions and, written atomically with them, metrics.json (every cell
+    scored). On N processes each predicts its share; only the main process writes. Returns the scores (main) or
+    None."""
+    from vauflow.evaluate.scoring import score_cells
+    from vauflow.io import atomic_dir, write_json
+    from vauflow.processes import start_processes
+
+    def predict_into(folder):
+        return run_cells(model_dir, cells, data, budgets, folder, partial, batch_size=settings["batch_size"],
+                         max_new_tokens=settings["max_new_tokens"], prompts=settings["prompts"],
+                         repetition_penalty=settings["repetition_penalty"], dtype=dtype)
+
+    if start_processes()[0] > 0:  # another process of the job: its share of the predictions only
+        predict_into(None)
+        return None
+    with atomic_dir(out) as tmp:
+        counts = predict_into(tmp / "predictions")
+        scores = score_cells(cells, tmp / "predictions", data, settings)
+        write_json(Path(tmp) / "metrics.json", {"model": str(model_dir), "cells": scores, "predicted": counts})
+    return scores
+
+
+def main(a):
+    """`vauflow eval run`."""
+    from vauflow.commands import data_of
+
+    scores = evaluate_model(a.model, [tuple(c) for c in a.cells], data_of(a), a.budgets, a.out, a.partial,
+                            a.settings, a.dtype)
+    for name, m in (scores or {}).items():
+        print(name, json.dumps({k: v for k, v in m.items() if k not in ("ious", "per_class", "strict")}))

@@ -11,13 +11,13 @@ import collections
 import numpy as np
 
 from vauflow import tasks
-from vauflow.evaluate import metrics
-from vauflow.evaluate.metrics import bootstrap_mean, wilson
+from vauflow import stats
+from vauflow.stats import bootstrap_mean, wilson
 from vauflow.examples import load_rows
 from vauflow.io import read_jsonl
+from vauflow.plan import LEARNING_CHECK_BATCH
 
 ALPHA = 0.01  # "above the baseline" means p < ALPHA (accuracy) or a bootstrap interval clear of it (mIoU)
-BATCH_SIZE = 16
 HELDOUT_SPLITS = {"test": ("test_msad", "test_ecva", "test_ucf_crime"), "val": ("val",)}
 
 
@@ -46,7 +46,7 @@ def summarise(task, scores, base, seed):
         out["above_baseline"] = out["ci95"][0] > base["value"]
     else:
         k = int(sum(scores))
-        out |= {"correct": k, "ci95": wilson(k, n), "p_vs_baseline": metrics.binomial_p_above(k, n, base["value"])}
+        out |= {"correct": k, "ci95": wilson(k, n), "p_vs_baseline": stats.binomial_p_above(k, n, base["value"])}
         out["above_baseline"] = out["p_vs_baseline"] < ALPHA
     return out
 
@@ -64,7 +64,7 @@ def train_reward(grpo_dir, frac=0.2):
     return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
 
 
-def check_run(run, task_names, models, data, budget, seed=0, batch_size=BATCH_SIZE, dtype="float32"):
+def check_run(run, task_names, models, data, budget, seed=0, batch_size=LEARNING_CHECK_BATCH, dtype="float32"):
     """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run. On the job's GPU the
     models compute in `dtype` (model.dtype), on the CPU in float32."""
     import torch
@@ -160,3 +160,16 @@ def markdown(summary):
         failed.append("GRPO raised the mean training reward of no run")
     lines += ["", "All criteria hold." if not failed else "Criteria that do not hold:", *[f"- {f}" for f in failed]]
     return "\n".join(lines) + "\n"
+
+
+def main(a):
+    """`vauflow learning`."""
+    from pathlib import Path
+
+    from vauflow.commands import data_of
+    from vauflow.io import write_json, write_text
+
+    summary = check_all(a.runs, a.sft, a.grpo, data_of(a), a.budget, seed=a.seed, dtype=a.dtype)
+    write_json(Path(a.out) / "summary.json", summary)
+    write_text(Path(a.out) / "summary.md", markdown(summary))
+    print(markdown(summary))

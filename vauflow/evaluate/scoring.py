@@ -57,3 +57,22 @@ def paper_metrics(task, pred_path, gt_path, scoring="upstream"):
 
 def paper_metric_tasks():
     return [n for n, t in tasks.TASKS.items() if t.paper_metrics is not None]
+
+
+def main(a):
+    """`vauflow eval metrics`."""
+    print(json.dumps(paper_metrics(a.task, a.pred, a.gt, scoring=a.scoring)))
+
+
+def main_judge(a):
+    """`vauflow eval judge`."""
+    from vauflow.io import write_json
+    from vauflow.tasks.vau_eval import vau_eval
+
+    files = {s: Path(a.eval) / "predictions" / f"{cell_name('reasoning', s, False)}.jsonl" for s in a.splits}
+    result = vau_eval(files, a.vau_data, a.scorer, llm=a.llm, cache=a.cache)
+    write_json(a.out, result)
+    for split, r in result["splits"].items():
+        means = {k: (round(v, 2) if v is not None else None) for k, v in r["means"].items()}
+        print(f"{split}: {result['label']}: n={r['n']} skipped={len(r['skipped'])} failed={len(r['failed'])} "
+              f"{json.dumps(means)}")

@@ -13,7 +13,7 @@ from pathlib import Path
 import yaml
 
 from vauflow import tasks
-from vauflow.evaluate.metrics import bootstrap_mean, wilson
+from vauflow.stats import bootstrap_mean, wilson
 from vauflow.io import read_jsonl
 from vauflow.plan import cell_name, eval_splits, model_folder, table_rows, test_splits
 
@@ -256,7 +256,7 @@ def reference_block(config):
 def model_provenance(folder):
     """A base model's revision and folder hash: the locked commit of a fetched model, else a hash of the folder's
     configs and weights (sizes only for weights over 64 MB: a local 7B folder is not read through for a table)."""
-    from vauflow.model.build import MANIFEST
+    from vauflow.model.folder import MANIFEST
 
     folder = Path(folder)
     if not folder.is_dir():
@@ -300,3 +300,29 @@ def provenance(config, repo_dir, data_files):
         except importlib.metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
+
+
+def write_tables(config, eval_dir, vau_eval_dir, built, data, repo, out, seed=0):
+    """Every table of the config's models from their metrics.json (and VAU-Eval files): tables.md, .json, .csv and
+    .tex under `out`; returns the markdown."""
+    from vauflow.io import write_json, write_text
+    from vauflow.plan import eval_models, judged_models, scored_files
+
+    results = {m: json.loads((Path(eval_dir) / m / "metrics.json").read_text())["cells"] for m in eval_models(config)}
+    judged = {m: json.loads((Path(vau_eval_dir) / f"{m}.json").read_text()) for m in judged_models(config)}
+    data_files = [f for f in scored_files(config, built, data) if Path(f).exists()]
+    md, obj, flat = render(config, results, built, data, provenance(config, repo, data_files), seed=seed,
+                           vau_eval=judged)
+    obj["vau_eval_scorer"] = {m: {k: j.get(k) for k in ("scorer", "label", "judge")} for m, j in judged.items()}
+    write_text(Path(out) / "tables.md", md)
+    write_json(Path(out) / "tables.json", obj)
+    write_text(Path(out) / "tables.csv", tables_csv(flat))
+    write_text(Path(out) / "tables.tex", tables_tex(flat))
+    return md
+
+
+def main(a):
+    """`vauflow eval tables`."""
+    from vauflow.commands import data_of
+
+    print(write_tables(a.config, a.eval, a.vau_eval, a.built, data_of(a), a.repo, a.out, a.seed))

@@ -260,3 +260,13 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
     write_text(out_dir / "quarantine.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine))
     write_json(out_dir / "summary.json", summary)
     return summary
+
+
+def main(a):
+    """`vauflow frames extract`."""
+    from vauflow.frames.budget import PAPER_BUDGETS, parse_budgets
+
+    budgets = parse_budgets(a.budgets) if a.budgets else PAPER_BUDGETS
+    s = extract_dir(a.videos, a.out, shard=a.shard, budgets=budgets, dataset=a.dataset, threads=a.threads,
+                    codec=a.codec, jpeg_quality=a.jpeg_quality)
+    print(f"frames: {s['extracted']} extracted, {s['quarantined']} quarantined of {s['videos']} videos -> {a.out}")

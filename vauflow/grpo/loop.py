@@ -475,3 +475,10 @@ def export(trainer, out_dir, manifest, history, whole=None, init_model=None):
         model = model.to(DTYPES[manifest["params"]["dtype"]])
         write_jsonl(tmp / "log.jsonl", history)
         write_model_folder(tmp, model, trainer.processor, trainer.manifest, manifest)
+
+
+def main(a):
+    """`vauflow grpo`."""
+    from vauflow.commands import data_of
+
+    train(a.run, a.tasks, a.init, data_of(a), a.out, a.checkpoints, a.params, a.budget)

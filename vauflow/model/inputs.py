@@ -17,7 +17,9 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-from vauflow.model.tokenizer import VISION_TOKENS
+# Qwen2-VL / Qwen2.5-VL vision tokens (the tiny tokenizer has them too: vauflow.bases.tokenizer)
+VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
+
 
 MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
               "mm_token_type_ids")

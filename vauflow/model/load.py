@@ -3,7 +3,7 @@
 import torch
 
 from vauflow.io import UsageError
-from vauflow.model.build import read_manifest
+from vauflow.model.folder import read_manifest
 
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 

@@ -4,6 +4,8 @@ the files a table is scored from."""
 from vauflow import tasks
 from vauflow.plan.runs import active_datasets, grpo_init_run, grpo_runs, model_folder, run_base, run_tasks, sft_runs
 
+LEARNING_CHECK_BATCH = 16  # clips per batch of the learning check's predictions (its job and its memory plan)
+
 
 def test_splits(config):
     """The test splits of the sources whose dataset is in use."""

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from vauflow import tasks
 from vauflow.frames.budget import VideoBudget
-from vauflow.plan.cells import eval_base, eval_models
+from vauflow.plan.cells import LEARNING_CHECK_BATCH, eval_base, eval_models
 from vauflow.plan.runs import grpo_runs, model_folder, run_base, sft_runs
 from vauflow.settings import grpo_params, sft_params
 
@@ -449,11 +449,9 @@ def plan_config(config, gpus=None, root=".", rules=None):
 
         add("evaluate", model, eval_base(config, model), worst)
     if config["learning_check"] and "learning_check" in rules:  # every trained model on held-out clips
-        from vauflow.evaluate.learning import BATCH_SIZE
-
         longest = max(t.learning.max_new_tokens for t in tasks.TASKS.values() if t.learning)
-        work = Workload(rows=BATCH_SIZE, visual=visual_tokens(budgets["train"]), text=TEXT_TOKENS,
-                        completion=longest, videos_per_pass=BATCH_SIZE)
+        work = Workload(rows=LEARNING_CHECK_BATCH, visual=visual_tokens(budgets["train"]), text=TEXT_TOKENS,
+                        completion=longest, videos_per_pass=LEARNING_CHECK_BATCH)
         add("learning_check", "all", config["model"]["base"],
             lambda arch: (inference_job(arch, config["model"]["dtype"], work,
                                         config["model"]["attn_implementation"]), work))
@@ -552,3 +550,15 @@ def as_table(jobs):
                      + ", ".join(f"{k} {v:.1f}" for k, v in top) + " |")
     return "\n".join(lines)
 
+
+def main(a):
+    """`vauflow memory`."""
+    import sys
+
+    from vauflow.plan.runs import load_config
+
+    jobs, refused = check_fits(plan_config(load_config(*a.configfile), dict.fromkeys(GPU_RULES, a.gpus)), a.gpu_gb)
+    print(as_table(jobs) if a.markdown else json.dumps({"gpu_gb": a.gpu_gb, "jobs": jobs}, indent=1))
+    if refused:
+        print(f"vauflow: {refused}", file=sys.stderr)
+    return 1 if refused and a.check else 0

@@ -99,3 +99,11 @@ def sft_runs(config):
             if init != "base" and init not in out:
                 runs.append(init)
     return out
+
+
+def main_check(a):
+    """`vauflow config check`."""
+    import json
+
+    cfg = load_config(*a.configfile)
+    print(json.dumps(cfg, indent=2, sort_keys=True) if a.show else "config ok")

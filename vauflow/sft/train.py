@@ -15,10 +15,11 @@ from vauflow.io import UsageError
 from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
+from vauflow.processes import world_size
 from vauflow.examples import example, frame_cache, run_rows, target
 from vauflow.training import (Preempted, SaveBeforeTheEnd, complete_marker_callback, count_trainable, export,
                               fp32_trainables, freeze_vision_tower, grad_accum, latest_checkpoint, lora_config,
-                              run_dir, save_before_the_end_callback, world_size)
+                              run_dir, save_before_the_end_callback)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -157,3 +158,10 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
     print(f"sft {name}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
           f"loss {json.dumps([round(h['loss'], 3) for h in history[:: max(1, len(history) // 8)]])}", flush=True)
     return manifest
+
+
+def main(a):
+    """`vauflow sft`."""
+    from vauflow.commands import data_of
+
+    train(a.run, a.tasks, a.base, data_of(a), a.out, a.checkpoints, a.params, a.budget)

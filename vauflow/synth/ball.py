@@ -187,3 +187,14 @@ def _llava(row, cot):
             {"from": "gpt", "value": answer},
         ],
     }
+
+
+def main(a):
+    """`vauflow synth ball`."""
+    client = None
+    if a.params.get("cot_source") == "llm":
+        from vauflow.llm import client_from_config
+
+        client = client_from_config(a.llm, a.llm_cache)
+    m = generate(a.params, a.seed, a.videos, a.annotations, llm_client=client)
+    print(f"ball: {len(m['files'])} clips -> {a.videos}; rationales: {json.dumps(m['cot_sources'])}")

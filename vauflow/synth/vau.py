@@ -15,7 +15,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from vauflow.io import sha256_file, write_json, write_text
 from vauflow.synth.encode import write_mp4
-from vauflow.vaubench.schema import COLUMNS
+from vauflow.annotation import COLUMNS
 
 # class -> (event sentence, key object, colour, shape)
 EVENTS = {
@@ -292,3 +292,9 @@ def _inject_quirks(row, cls, source, split, is_test, q, rng):
         row["Start Time"], row["End Time"] = "1.0", "3.0"
         return "normal_nonzero_interval"
     return None
+
+
+def main(a):
+    """`vauflow synth vau`."""
+    m = generate(a.params, a.seed, a.sources, a.videos_root, a.annotations)
+    print(f"synth-vau: {len(m['clips'])} clips -> {a.videos_root}")

@@ -8,7 +8,7 @@ split), at the training frame budget."""
 import collections
 import re
 
-from vauflow.evaluate.metrics import majority_baseline, responses_by_video, video_key
+from vauflow.stats import majority_baseline, responses_by_video, video_key
 from vauflow.parse import first_answer, norm, text_of
 from vauflow.tasks.qa import format_reward
 from vauflow.tasks.task import LearningCheck, Table, Task, chat, fill, with_rationale

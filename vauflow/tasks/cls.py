@@ -6,12 +6,12 @@ evaluation_cls.py reads a class; the population is the paper's (N = 932) or the 
 
 import re
 
-from vauflow.evaluate.metrics import majority_baseline, responses_by_video, video_key
+from vauflow.stats import majority_baseline, responses_by_video, video_key
 from vauflow.parse import first_answer, same_class, text_of
 from vauflow.tasks.qa import format_reward
 from vauflow.tasks.task import (DEFAULT_SYSTEM, LearningCheck, Table, Task, annotation_rationale, chat, fill,
                                 with_rationale)
-from vauflow.vaubench.schema import CLASSES, canonical_class, parse_time
+from vauflow.annotation import CLASSES, canonical_class, parse_time
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'

@@ -7,9 +7,9 @@ as evaluate_qa.py (@ 3356ef3) does."""
 
 import re
 
-from vauflow.evaluate.metrics import majority_baseline, responses_by_video, video_key
+from vauflow.stats import majority_baseline, responses_by_video, video_key
 from vauflow.parse import ANSWER_ONLY, THINK_ANSWER, first_answer, norm, text_of, well_formed
-from vauflow.vaubench.schema import answer_letter, is_missing
+from vauflow.annotation import answer_letter, is_missing
 from vauflow.tasks.task import (LearningCheck, Table, Task, annotation_rationale, chat, fill, format_rewards,
                                 with_rationale)
 

@@ -5,7 +5,7 @@ Judged by VAU-Eval (vauflow.tasks.vau_eval: an LLM judge, or the offline referen
 Description and Reasoning annotations, in one mode (no think). Not trained today."""
 
 from vauflow.tasks.task import Task
-from vauflow.vaubench.schema import canonical_class, parse_reasoning
+from vauflow.annotation import canonical_class, parse_reasoning
 
 TURNS = (
     "You are an advanced anomaly detector assigned to analyze a video. Please identify any unusual or suspicious "
@@ -31,11 +31,10 @@ def inference(row, think):
 
 
 def predict(generate, rows, clips, think, prompts):
-    """Both turns of a batch: "Video 1:" / "Video 2:" as upstream (add_vision_id, the video again in turn 2)."""
-    from vauflow.model.inputs import Example  # torch: only when predicting
-
-    descriptions = generate([Example(chat=conversation(), clip=c, vision_id=True) for c in clips])
-    analyses = generate([Example(chat=conversation(d), clip=c, vision_id=True) for d, c in zip(descriptions, clips)])
+    """Both turns of a batch (`generate` takes [(messages, clip, add_vision_id)]): "Video 1:" / "Video 2:" as
+    upstream (add_vision_id, the video again in turn 2)."""
+    descriptions = generate([(conversation(), c, True) for c in clips])
+    analyses = generate([(conversation(d), c, True) for d, c in zip(descriptions, clips)])
     return [{"description": d, "analysis": a} for d, a in zip(descriptions, analyses)]
 
 

@@ -10,11 +10,11 @@ import re
 
 import numpy as np
 
-from vauflow.evaluate.metrics import responses_by_video, video_key
+from vauflow.stats import responses_by_video, video_key
 from vauflow.parse import GLUE_ONLY, THINK_ANSWER_GLUE, first_answer, first_glue, text_of, well_formed
 from vauflow.tasks.task import (DEFAULT_SYSTEM, LearningCheck, Table, Task, annotation_rationale, chat, fill,
                                 format_rewards, with_rationale)
-from vauflow.vaubench.schema import canonical_class, parse_time
+from vauflow.annotation import canonical_class, parse_time
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'

@@ -66,6 +66,7 @@ class Task:
     prediction_keys: tuple[str, ...] = ("response",)  # the fields of one prediction
     generation_limit: str | None = None  # its key in the `max_new_tokens` limits; None: "think" or "answer"
     predict: Callable | None = None  # (generate, rows, clips, think, prompts) -> predictions; None: one turn
+    # (`generate` turns [(messages, clip, add_vision_id)] into completions)
     turns: int = 1  # generations per row, each with the video (the memory plan's worst case)
     demo_answer: Callable | None = None  # (completion) -> the parsed answer `vauflow demo` prints
     corpus: Callable | None = None  # (row) -> lines for the tiny tokenizer; None: its prompts and targets

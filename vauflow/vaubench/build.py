@@ -14,7 +14,7 @@ from jsonschema import Draft202012Validator
 
 from vauflow import tasks
 from vauflow.io import UsageError, write_json, write_jsonl
-from vauflow.vaubench.schema import COLUMNS, parse_time
+from vauflow.annotation import COLUMNS, parse_time
 
 PAPER_SOURCES = {
     "msad": {"prefix": "msad_", "test_split": "test_msad", "dataset": "msad"},
@@ -140,3 +140,9 @@ def build(annotations_dir, out_dir, sources=None):
         }
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
+
+
+def main(a):
+    """`vauflow vaubench build`."""
+    for split, v in build(a.annotations, a.out, sources=a.sources).items():
+        print(f"vaubench {split}: {v['rows']} rows, usable {v['usable']}")

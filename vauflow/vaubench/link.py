@@ -88,3 +88,15 @@ def link_ball(annotations_dir, frames, out_dir):
                                    "excluded": dict(sorted(excluded.items()))}}
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
+
+
+def main_vaubench(a):
+    """`vauflow vaubench link`."""
+    for split, by_task in link_vaubench(a.annotations, a.frames, a.out, off=tuple(a.off)).items():
+        print(f"link {split}: " + ", ".join(f"{t} {v['linked']}/{v['rows']}" for t, v in by_task.items()))
+
+
+def main_ball(a):
+    """`vauflow ball link`."""
+    s = link_ball(a.annotations, a.frames, a.out)
+    print("ball: " + ", ".join(f"{k} {v['ball']['linked']}/{v['ball']['rows']}" for k, v in s.items()))

@@ -32,3 +32,9 @@ def unlock_if_stale(workdir="."):
     for f in locks.iterdir():  # what `snakemake --unlock` removes; it needs the Snakefile, we do not
         f.unlink()
     return True
+
+
+def main(a):
+    """`vauflow unlock-stale`."""
+    if unlock_if_stale(a.directory):
+        print("vauflow: removed stale Snakemake locks (no Snakemake process is running here)")

@@ -20,7 +20,7 @@ import numpy as np
 
 from vauflow.io import UsageError, write_json, write_text
 from vauflow.vaubench.build import route
-from vauflow.vaubench.schema import COLUMNS, parse_time
+from vauflow.annotation import COLUMNS, parse_time
 
 TRAIN_FROM_VAL = ("msad_", "ecva_")  # val rows that become training rows (TAG's sources)
 CLIP_FPS = 1  # placeholder frame rate: a 94-minute ECVA clip is 5,640 small frames
@@ -137,3 +137,9 @@ def summary_line(manifest):
     return (f"rehearsal: {sum(map(len, manifest['sampled'].values()))} sampled rows of "
             f"{json.dumps(manifest['rows'])}; {len(manifest['clips'])} placeholder clips (longest {longest:.0f} s); "
             f"{len(manifest['names_in_several_splits'])} video names in several splits")
+
+
+def main(a):
+    """`vauflow rehearsal`."""
+    print(summary_line(prepare(a.source, a.annotations, a.videos_root, a.sources, a.rows_per_split, a.seed,
+                               datasets=a.datasets)))

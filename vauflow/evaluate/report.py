@@ -12,11 +12,11 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend)
 
 from vauflow import tasks  # noqa: E402
-from vauflow.evaluate import metrics  # noqa: E402
+from vauflow import stats  # noqa: E402
 from vauflow.io import read_jsonl  # noqa: E402
 from vauflow.plan import cell_name, eval_splits, table_rows, test_splits  # noqa: E402
 from vauflow.tasks.cls import pairs as cls_pairs  # noqa: E402
-from vauflow.vaubench.schema import CLASSES  # noqa: E402
+from vauflow.annotation import CLASSES  # noqa: E402
 
 # text stays text (searchable, smaller files)
 plt.rcParams.update({"svg.hashsalt": "vauflow", "svg.fonttype": "none", "font.size": 8, "figure.dpi": 100})
@@ -71,7 +71,7 @@ def accuracy_plot(config, tables, path):
             for label in labels:
                 m = (block.get(label) or {}).get(MODE[think]) or {}
                 v, n = m.get("miou", m.get("multi_acc", m.get("accuracy", 0.0))), m.get("valid", m.get("n", 0))
-                lo, hi = (metrics.wilson(round(v * n / 100), n) if t.graded_by == "accuracy" and n else
+                lo, hi = (stats.wilson(round(v * n / 100), n) if t.graded_by == "accuracy" and n else
                           (v / 100, v / 100))
                 values.append(v)
                 errors[0].append(max(0.0, v - 100 * lo))
@@ -138,3 +138,9 @@ def figures(config, tables_json, eval_dir, built, sft_dirs, grpo_dirs, out_dir):
     tag_histograms(config, eval_dir, out_dir / "eval" / "tag_iou.svg")
     cls_confusion(config, eval_dir, built, out_dir / "eval" / "cls_confusion.svg")
     return sorted(out_dir.rglob("*.svg"))
+
+
+def main(a):
+    """`vauflow report`."""
+    for path in figures(a.config, a.tables, a.eval, a.built, a.sft, a.grpo, a.out):
+        print(path)

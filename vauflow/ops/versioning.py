@@ -117,3 +117,27 @@ def pull(workdir, paths=None):
     with _repo(workdir) as repo:
         out = repo.pull(targets=paths)
     return out, restore_mtimes(workdir)
+
+
+def main_init(a):
+    """`vauflow dvc init`."""
+    init(a.workdir, a.remote)
+    print(f"dvc: remote {a.remote}")
+
+
+def main_add(a):
+    """`vauflow dvc add`."""
+    for path in add(a.workdir, a.what):
+        print(f"dvc: tracking {path}")
+    print(f"dvc: commit the .dvc files, .gitignore and {MTIMES} to git, then `vauflow dvc push`")
+
+
+def main_push(a):
+    """`vauflow dvc push`."""
+    print(f"dvc: pushed {push(a.workdir)} files")
+
+
+def main_pull(a):
+    """`vauflow dvc pull`."""
+    out, restored = pull(a.workdir)
+    print(f"dvc: pulled {json.dumps(out.get('stats', {}))}; restored the times of {restored} paths")

@@ -121,3 +121,8 @@ def format_report(r):
         lines.append(f"budget:   {k:<18} {v['s']:7.1f} s / {v['budget_s']} s [{ok(v['s'], v['budget_s'])}] "
                      f"({v['jobs']} jobs, {v['job_s']:.1f} job-s, max RSS {v['max_rss_mb']:.0f} MB)")
     return "\n".join(lines)
+
+
+def main(a):
+    """`vauflow budget`."""
+    return run_with_budget(a.command, a.report, a.benchmarks)

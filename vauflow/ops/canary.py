@@ -60,3 +60,17 @@ def check(expected):
     if problems:
         raise RuntimeError("GPU canary: " + "; ".join(problems))
     return report
+
+
+def main(a):
+    """`vauflow gpu-canary`."""
+    import json
+
+    from vauflow.io import UsageError, write_json
+
+    try:
+        report = check(a.expected)
+    except RuntimeError as e:
+        raise UsageError(str(e)) from None
+    write_json(a.out, report)
+    print(json.dumps(report))

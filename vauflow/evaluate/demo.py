@@ -77,3 +77,12 @@ def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_
                      repetition_penalty=repetition_penalty)[0]
     return {"task": task, "prompts": prompts, "think": think, "budget": budget, "reply": reply,
             "answer": parsed_answer(task, reply)}
+
+
+def main(a):
+    """`vauflow demo`."""
+    out = demo(a.model, a.video, a.budget, task=a.task, prompt=a.prompt, think=a.think,
+               max_new_tokens=a.max_new_tokens, prompts=a.prompts)
+    print(f"task: {out['task'] or 'free text'}; prompt: {out['prompts']}{' (think)' if out['think'] else ''}")
+    print(f"reply: {out['reply']}")
+    print(f"answer: {json.dumps(out['answer'])}")

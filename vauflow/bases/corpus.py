@@ -6,7 +6,7 @@ from vauflow import tasks
 from vauflow.examples import load_rows
 from vauflow.io import read_jsonl
 from vauflow.tasks.task import TARGETS
-from vauflow.vaubench.schema import CLASSES
+from vauflow.annotation import CLASSES
 
 
 def corpus_lines(data, splits=("train", "val")):

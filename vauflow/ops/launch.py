@@ -47,9 +47,10 @@ def check_settings(gpus, accelerate_config, args):
         grad_accum(params["effective_batch"], params["per_device_batch"], gpus)
 
 
-def launch(gpus, accelerate_config, port, args):
+def launch(gpus, accelerate_config, port, args, run_here=None):
     """The command's exit status; a training process that saved before the time limit makes it EXIT_RESUME (75),
-    through accelerate's launcher too (which reports any failed process as 1): the processes leave a marker."""
+    through accelerate's launcher too (which reports any failed process as 1): the processes leave a marker.
+    Without GPUs the command runs in this process (`run_here`: the CLI's entry point, given by the CLI)."""
     import signal
     import subprocess
     import tempfile
@@ -61,9 +62,7 @@ def launch(gpus, accelerate_config, port, args):
     cmd = command(gpus, accelerate_config, port, args)
     print("launch: " + " ".join(cmd), flush=True)
     if gpus == 0:
-        from vauflow.cli import main
-
-        return main(args)
+        return run_here(args)
     # SIGUSR1 is for the training processes (save and stop): accelerate's launcher would die of it
     before = signal.signal(signal.SIGUSR1, signal.SIG_IGN)
     try:

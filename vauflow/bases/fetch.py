@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 
 from vauflow.io import UsageError, atomic_dir, atomic_path, sha256_file, write_json
-from vauflow.model.build import MANIFEST, manifest
+from vauflow.model.folder import MANIFEST, manifest
 
 PATTERNS = ["*.json", "*.safetensors", "*.jinja", "*.txt", "*.model", "*.tiktoken"]
 
@@ -95,3 +95,9 @@ def _record(path, repo, entry):
         data.setdefault(repo, entry)
         with atomic_path(path) as tmp:
             tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def main(a):
+    """`vauflow model fetch`."""
+    m = fetch(a.spec, a.out, a.lock)
+    print(f"model {a.spec['repo']}@{m['revision']} = commit {m['commit']} -> {a.out} (locked in {a.lock})")

@@ -8,10 +8,8 @@ import json
 from pathlib import Path
 
 from vauflow.io import UsageError, atomic_dir, write_json
-from vauflow.model.tokenizer import SPECIAL_TOKENS, train_tokenizer
-
-MANIFEST = "vauflow_model.json"
-
+from vauflow.bases.tokenizer import SPECIAL_TOKENS, train_tokenizer
+from vauflow.model.folder import MANIFEST, manifest
 
 def build_tiny(spec, corpus_lines, out_dir, seed):
     import torch
@@ -66,29 +64,9 @@ def build_tiny(spec, corpus_lines, out_dir, seed):
     return model
 
 
-def manifest(spec, model=None):
-    m = {"class": spec["class"], "processor": spec["processor"], "family": spec["family"],
-         "source": spec.get("repo") or "built"}
-    if model is not None:
-        m["parameters"] = sum(p.numel() for p in model.parameters())
-    return m
+def main(a):
+    """`vauflow model build`."""
+    from vauflow.bases.corpus import corpus_lines
 
-
-def read_manifest(model_dir):
-    """The model's class, processor and family: from our manifest, or, for a folder from elsewhere (a downloaded
-    Hugging Face folder, a model trained elsewhere), from its config.json."""
-    path = Path(model_dir) / MANIFEST
-    if path.is_file():
-        return json.loads(path.read_text())
-    from vauflow.config import FAMILIES  # jsonschema: not needed for our own folders (bench/gpu_smoke.py)
-
-    cfg = Path(model_dir) / "config.json"
-    try:
-        folder = json.loads(cfg.read_text())
-    except (OSError, ValueError):
-        raise UsageError(f"{model_dir}: not a model folder (no {MANIFEST}, no readable config.json)") from None
-    family = folder.get("model_type")
-    if family not in FAMILIES:
-        raise UsageError(f"{model_dir}: a {family!r} model; vauflow runs {', '.join(FAMILIES)}")
-    arch = (folder.get("architectures") or [FAMILIES[family][0]])[0]
-    return {"class": arch, "processor": FAMILIES[family][1], "family": family, "source": str(model_dir)}
+    model = build_tiny(a.spec, corpus_lines({"vau": a.vau_linked, "ball": a.ball_linked}), a.out, a.seed)
+    print(f"model {a.name}: {a.spec['class']}, {sum(p.numel() for p in model.parameters()):,} parameters -> {a.out}")
