@@ -31,6 +31,8 @@ run: setup
 	vauflow budget --report logs/budget.json -- snakemake --cores all --report results/report.html --report-after-run
 
 test: setup
+	ruff check .
+	ruff format --check .
 	pytest tests
 
 # the HTML report of a finished run, wherever it ran (e.g. after a SLURM run: make report ARGS="--configfile presets/paper.yaml")
@@ -50,6 +52,8 @@ gpu-smoke:
 	mkdir -p bench/results && python3 bench/gpu_smoke.py --out bench/results/gpu_smoke.json
 
 lint: setup
+	ruff check .
+	ruff format --check .
 	snakefmt --check Snakefile workflow/
 	snakemake --lint
 

@@ -39,12 +39,19 @@ def run_default(rev):
     if tree.exists():
         git("worktree", "remove", "--force", str(tree))
     git("worktree", "add", "--detach", str(tree), sha)
-    env = dict(os.environ, PYTHONPATH=str(tree), PYTHONHASHSEED="0", HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
-               PATH=f"{REPO / '.venv/bin'}:{os.environ['PATH']}")
+    env = dict(
+        os.environ,
+        PYTHONPATH=str(tree),
+        PYTHONHASHSEED="0",
+        HF_HUB_OFFLINE="1",
+        TRANSFORMERS_OFFLINE="1",
+        PATH=f"{REPO / '.venv/bin'}:{os.environ['PATH']}",
+    )
     print(f"{rev} ({sha[:12]}): running the default workflow in {tree}", flush=True)
     with open(tree / "byte-identity.log", "w") as log:
-        subprocess.run(["snakemake", "--cores", "2"], cwd=tree, env=env, check=True, stdout=log,
-                       stderr=subprocess.STDOUT)
+        subprocess.run(
+            ["snakemake", "--cores", "2"], cwd=tree, env=env, check=True, stdout=log, stderr=subprocess.STDOUT
+        )
     done.touch()
     return tree
 
@@ -55,7 +62,8 @@ def digests(tree):
     tables = json.loads((tree / "results/tables/tables.json").read_text())
     tables.pop("provenance", None)
     out["results/tables/tables.json (no provenance)"] = hashlib.sha256(
-        json.dumps(tables, sort_keys=True).encode()).hexdigest()
+        json.dumps(tables, sort_keys=True).encode()
+    ).hexdigest()
     files = [tree / "results/learning/summary.json"]
     files += sorted(p for stage in ("sft", "grpo") for p in (tree / "results" / stage).rglob("*.safetensors"))
     for p in files:
@@ -73,8 +81,11 @@ def main():
     for name in sorted(set(base) | set(head)):
         same = base.get(name) == head.get(name)
         differ += not same
-        state = "identical" if same else ("missing in head" if name not in head else
-                                           "missing in base" if name not in base else "DIFFERS")
+        state = (
+            "identical"
+            if same
+            else ("missing in head" if name not in head else "missing in base" if name not in base else "DIFFERS")
+        )
         print(f"{state:16s} {name}")
     print(f"{len(set(base) | set(head))} files compared, {differ} differ")
     sys.exit(1 if differ else 0)

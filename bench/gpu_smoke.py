@@ -30,8 +30,8 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from vauflow.plan import memory  # noqa: E402
 from vauflow.bases.tokenizer import SPECIAL_TOKENS, train_tokenizer  # noqa: E402
+from vauflow.plan import memory  # noqa: E402
 
 # Qwen's chat format (system default, user turn with the video placeholder, generation prompt); the workflow's own
 # builds read TRL's copy of it, which this machine may not have
@@ -41,10 +41,15 @@ CHAT_TEMPLATE = (
     "{% if message['content'] is string %}{{ message['content'] }}<|im_end|>\n{% else %}"
     "{% for content in message['content'] %}{% if content['type'] == 'video' %}"
     "<|vision_start|><|video_pad|><|vision_end|>{% elif 'text' in content %}{{ content['text'] }}{% endif %}"
-    "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+    "{% endfor %}<|im_end|>\n{% endif %}{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
 QUESTION = "What is the key event observed in the video?"
-OPTIONS = ["Two vehicles collide", "A person snatches a bag and runs off", "Flames flare up and flicker",
-           "Nothing unusual happens; the scene stays normal"]
+OPTIONS = [
+    "Two vehicles collide",
+    "A person snatches a bag and runs off",
+    "Flames flare up and flicker",
+    "Nothing unusual happens; the scene stays normal",
+]
 
 
 def schema_defaults(node):
@@ -72,9 +77,14 @@ def paper_settings():
         grpo[key] = value | grpo.get(key, {}) if isinstance(value, dict) and key == "lora" else value
     grpo |= preset["grpo"].get("per_run", {}).get("qa", {})
     params = {k: v for k, v in grpo.items() if k not in ("runs", "per_run")}
-    params |= {"attn_implementation": preset["model"]["attn_implementation"], "dtype": preset["model"]["dtype"],
-               "seed": 0}
-    return params, preset["frames"]["budgets"]["train"]
+    params |= {
+        "attn_implementation": preset["model"]["attn_implementation"],
+        "dtype": preset["model"]["dtype"],
+        "seed": 0,
+    }
+    # the paper's budgets are the schema's defaults (the preset may override them)
+    budgets = schema_defaults(schema["frames"])["budgets"] | preset["frames"].get("budgets", {})
+    return params, budgets["train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,10 +98,24 @@ class Scale:
     eval_tokens: int
 
 
-GPU = Scale(memory.KNOWN["Qwen/Qwen2.5-VL-3B-Instruct"], new_tokens=1024, clips=4, frames=64, side=448, eval_rows=4,
-            eval_tokens=64)
-TOY = Scale(memory.Architecture("qwen2_5_vl", 64, 128, 2, 4, 2, 2048, False, 2, 64, 128, 4), new_tokens=16, clips=4,
-            frames=16, side=56, eval_rows=4, eval_tokens=8)
+GPU = Scale(
+    memory.KNOWN["Qwen/Qwen2.5-VL-3B-Instruct"],
+    new_tokens=1024,
+    clips=4,
+    frames=64,
+    side=448,
+    eval_rows=4,
+    eval_tokens=64,
+)
+TOY = Scale(
+    memory.Architecture("qwen2_5_vl", 64, 128, 2, 4, 2, 2048, False, 2, 64, 128, 4),
+    new_tokens=16,
+    clips=4,
+    frames=16,
+    side=56,
+    eval_rows=4,
+    eval_tokens=8,
+)
 
 
 def build_model(scale, out, device):
@@ -102,10 +126,17 @@ def build_model(scale, out, device):
     corpus = [QUESTION, *OPTIONS, "<answer>A</answer>", "<think>The ball moves.</think>"] * 4
     tok = train_tokenizer(corpus, 512, template=CHAT_TEMPLATE)
     ids = {t: tok.convert_tokens_to_ids(t) for t in SPECIAL_TOKENS}
-    config = scale.arch.config(image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-                               vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
-    for key, token in (("bos_token_id", "<|endoftext|>"), ("eos_token_id", "<|im_end|>"),
-                       ("pad_token_id", "<|endoftext|>")):
+    config = scale.arch.config(
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
+    for key, token in (
+        ("bos_token_id", "<|endoftext|>"),
+        ("eos_token_id", "<|im_end|>"),
+        ("pad_token_id", "<|endoftext|>"),
+    ):
         setattr(config.text_config, key, ids[token])
     torch.manual_seed(0)
     with torch.device(device):
@@ -113,14 +144,24 @@ def build_model(scale, out, device):
     model.to(torch.bfloat16).save_pretrained(out)
     del model
     processor = transformers.Qwen2_5_VLProcessor(
-        image_processor=Qwen2VLImageProcessor(), tokenizer=tok,
-        video_processor=Qwen2VLVideoProcessor(size={"shortest_edge": 3136, "longest_edge": 602112},
-                                              cap_pixels_per_frame=True),
-        chat_template=CHAT_TEMPLATE)
+        image_processor=Qwen2VLImageProcessor(),
+        tokenizer=tok,
+        video_processor=Qwen2VLVideoProcessor(
+            size={"shortest_edge": 3136, "longest_edge": 602112}, cap_pixels_per_frame=True
+        ),
+        chat_template=CHAT_TEMPLATE,
+    )
     processor.save_pretrained(out)
-    (Path(out) / "vauflow_model.json").write_text(json.dumps(
-        {"class": "Qwen2_5_VLForConditionalGeneration", "processor": "Qwen2_5_VLProcessor", "family": "qwen2_5_vl",
-         "source": "gpu-smoke"}))
+    (Path(out) / "vauflow_model.json").write_text(
+        json.dumps(
+            {
+                "class": "Qwen2_5_VLForConditionalGeneration",
+                "processor": "Qwen2_5_VLProcessor",
+                "family": "qwen2_5_vl",
+                "source": "gpu-smoke",
+            }
+        )
+    )
     return Path(out)
 
 
@@ -135,20 +176,40 @@ def build_rows(scale, root):
         frames = np.full((n, scale.side, scale.side, 3), 40, np.uint8)
         for t in range(n):
             x = (t * scale.side // n + 7 * k) % (scale.side - 8)
-            frames[t, 8:16 + k, x:x + 8] = 220
+            frames[t, 8 : 16 + k, x : x + 8] = 220
         frames += rng.integers(0, 8, frames.shape, dtype=np.uint8)
         key = f"clip{k:02d}"
         np.save(shard / "frames" / f"{key}.npy", frames)
-        index[f"{key}.mp4"] = {"key": key, "storage": "raw", "fps": fps, "total_frames": n,
-                               "indices": list(range(n)), "times": [t / fps for t in range(n)],
-                               "native_hw": [scale.side, scale.side], "duration": n / fps}
-        rows.append({"id": f"train/{key}", "dataset": "smoke", "video": f"{key}.mp4", "video_name": f"{key}.mp4",
-                     "split": "train", "task": "qa", "target": "think", "question": QUESTION + " " * k,
-                     "options": OPTIONS,
-                     "answer": "ABCD"[k % 4], "correct_option": "ABCD"[k % 4], "full_text_option": False,
-                     "start": 0.0, "end": 1.0, "rationale": "A square moves across the scene.",
-                     "frames": {"shard": str(shard), "key": key, "fps": fps, "total_frames": n,
-                                "duration": n / fps}})
+        index[f"{key}.mp4"] = {
+            "key": key,
+            "storage": "raw",
+            "fps": fps,
+            "total_frames": n,
+            "indices": list(range(n)),
+            "times": [t / fps for t in range(n)],
+            "native_hw": [scale.side, scale.side],
+            "duration": n / fps,
+        }
+        rows.append(
+            {
+                "id": f"train/{key}",
+                "dataset": "smoke",
+                "video": f"{key}.mp4",
+                "video_name": f"{key}.mp4",
+                "split": "train",
+                "task": "qa",
+                "target": "think",
+                "question": QUESTION + " " * k,
+                "options": OPTIONS,
+                "answer": "ABCD"[k % 4],
+                "correct_option": "ABCD"[k % 4],
+                "full_text_option": False,
+                "start": 0.0,
+                "end": 1.0,
+                "rationale": "A square moves across the scene.",
+                "frames": {"shard": str(shard), "key": key, "fps": fps, "total_frames": n, "duration": n / fps},
+            }
+        )
     (shard / "index.json").write_text(json.dumps(index))
     (shard / "summary.json").write_text(json.dumps({"dataset": "smoke", "videos_dir": str(root)}))
     (shard / "quarantine.jsonl").write_text("")
@@ -172,8 +233,10 @@ class Meter:
         yield
         if cuda:
             torch.cuda.synchronize()
-        self.figures[name] = {"seconds": round(time.perf_counter() - t0, 2),
-                              "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None}
+        self.figures[name] = {
+            "seconds": round(time.perf_counter() - t0, 2),
+            "peak_gb": round(torch.cuda.max_memory_allocated() / 1e9, 2) if cuda else None,
+        }
 
 
 def free(device):
@@ -185,8 +248,11 @@ def free(device):
 
 
 def plan_ratio(figures, stage, arch, params, work):
-    phases = (memory.inference_job(arch, params["dtype"], work, params["attn_implementation"]) if stage == "eval"
-              else memory.training_job(arch, params, work, stage))
+    phases = (
+        memory.inference_job(arch, params["dtype"], work, params["attn_implementation"])
+        if stage == "eval"
+        else memory.training_job(arch, params, work, stage)
+    )
     planned, phase, _ = memory.peak(phases)
     figures["planned_gb"] = round(planned / 1e9, 2)
     figures["planned_phase"] = phase
@@ -196,11 +262,11 @@ def plan_ratio(figures, stage, arch, params, work):
 
 
 def sft_step(model_dir, rows, params, budget, device, meter):
+    from vauflow.examples import frame_cache
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.generation import compute
     from vauflow.model.load import load_processor
     from vauflow.model.logprobs import labelled_logps
-    from vauflow.examples import frame_cache
     from vauflow.sft.train import Collator, prepare_model
 
     processor = load_processor(model_dir)
@@ -210,8 +276,11 @@ def sft_step(model_dir, rows, params, budget, device, meter):
         model.to(device).train()
         if params["gradient_checkpointing"]:
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
-        opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=params["learning_rate"],
-                                fused=device == "cuda" or None)
+        opt = torch.optim.AdamW(
+            [p for p in model.parameters() if p.requires_grad],
+            lr=params["learning_rate"],
+            fused=device == "cuda" or None,
+        )
         batch = {k: v.to(device) for k, v in collate([{"row": 0}]).items()}
         for _ in range(2):  # the second step holds AdamW's moments, as every later one
             t0 = time.perf_counter()
@@ -224,8 +293,13 @@ def sft_step(model_dir, rows, params, budget, device, meter):
             step_s = time.perf_counter() - t0
     completion = int(mask.sum())
     visual = int(batch["video_grid_thw"][0].prod()) // 4
-    work = memory.Workload(rows=1, visual=visual, text=batch["input_ids"].shape[1] - visual - completion,
-                           completion=completion, videos_per_pass=1)
+    work = memory.Workload(
+        rows=1,
+        visual=visual,
+        text=batch["input_ids"].shape[1] - visual - completion,
+        completion=completion,
+        videos_per_pass=1,
+    )
     loss = float(loss)
     del model, opt, logps, mask
     free(device)
@@ -233,9 +307,9 @@ def sft_step(model_dir, rows, params, budget, device, meter):
 
 
 def grpo_step(model_dir, rows, params, budget, device, meter):
+    from vauflow.examples import example
     from vauflow.grpo.loop import GRPO
     from vauflow.model.inputs import build_inputs
-    from vauflow.examples import example
 
     with meter.measure("grpo"):
         trainer = GRPO(model_dir, rows, params, budget, params["seed"])
@@ -245,8 +319,13 @@ def grpo_step(model_dir, rows, params, budget, device, meter):
             step_s = time.perf_counter() - t0
     batch = build_inputs(trainer.processor, [example(trainer.prompts_for(0)[0], trainer.cache, trainer.budget)])
     visual = int(batch["video_grid_thw"][0].prod()) // 4
-    work = memory.Workload(rows=params["num_generations"], visual=visual, text=batch["input_ids"].shape[1] - visual,
-                           completion=params["max_completion_length"], videos_per_pass=1)
+    work = memory.Workload(
+        rows=params["num_generations"],
+        visual=visual,
+        text=batch["input_ids"].shape[1] - visual,
+        completion=params["max_completion_length"],
+        videos_per_pass=1,
+    )
     del trainer
     free(device)  # the trainer's compute lambda refers back to it: a cycle only the collector frees
     return step_s, work, log
@@ -254,14 +333,14 @@ def grpo_step(model_dir, rows, params, budget, device, meter):
 
 def eval_batch(model_dir, rows, budget, scale, device, meter):
     from vauflow.evaluate.predict import generate
+    from vauflow.examples import example, frame_cache
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.inputs import build_inputs
     from vauflow.model.load import load_model, load_processor
-    from vauflow.examples import example, frame_cache
 
     processor = load_processor(model_dir)
     cache, b = frame_cache(rows), VideoBudget.from_dict(budget)
-    examples = [example(r, cache, b) for r in rows[:scale.eval_rows]]
+    examples = [example(r, cache, b) for r in rows[: scale.eval_rows]]
     with meter.measure("eval"):
         model, _ = load_model(model_dir, dtype="bfloat16" if device == "cuda" else "float32", device=device)
         model.eval()
@@ -270,8 +349,13 @@ def eval_batch(model_dir, rows, budget, scale, device, meter):
             alone = [generate(model, processor, [e], scale.eval_tokens, token_ids=True)[0] for e in examples]
     batch = build_inputs(processor, examples)
     visual = max(int(g.prod()) // 4 for g in batch["video_grid_thw"])
-    work = memory.Workload(rows=len(examples), visual=visual, text=batch["input_ids"].shape[1] - visual,
-                           completion=scale.eval_tokens, videos_per_pass=len(examples))
+    work = memory.Workload(
+        rows=len(examples),
+        visual=visual,
+        text=batch["input_ids"].shape[1] - visual,
+        completion=scale.eval_tokens,
+        videos_per_pass=len(examples),
+    )
     del model
     free(device)
     return sum(a == b for a, b in zip(batched, alone)) / len(examples), work
@@ -297,24 +381,45 @@ def main(argv=None):
         sft_params = {"method": "full", "freeze_vision": False, "learning_rate": 2e-5, "lora": None} | common
         sft_s, sft_work, sft_loss = sft_step(model_dir, rows, sft_params, budget, device, meter)
         # the paper preset's GRPO, one step of one prompt
-        params = paper | common | {
-            "max_steps": 1, "effective_batch": 1, "per_device_batch": 1, "max_completion_length": scale.new_tokens,
-            "datasets": {}, "report_to": []}
+        params = (
+            paper
+            | common
+            | {
+                "max_steps": 1,
+                "effective_batch": 1,
+                "per_device_batch": 1,
+                "max_completion_length": scale.new_tokens,
+                "datasets": {},
+                "report_to": [],
+            }
+        )
         grpo_s, grpo_work, grpo_log = grpo_step(model_dir, rows, params, budget, device, meter)
         agreement, eval_work = eval_batch(model_dir, rows, budget, scale, device, meter)
     figures = meter.figures
     figures["sft"] |= {"step_seconds": round(sft_s, 2), "loss": round(sft_loss, 3), "tokens": sft_work.sequence}
     plan_ratio(figures["sft"], "sft", scale.arch, sft_params, sft_work)
-    figures["grpo"] |= {"step_seconds": round(grpo_s, 2), "generations": params["num_generations"],
-                        "max_completion_length": params["max_completion_length"],
-                        "completion_length": grpo_log.get("completion_length"), "tokens": grpo_work.sequence}
+    figures["grpo"] |= {
+        "step_seconds": round(grpo_s, 2),
+        "generations": params["num_generations"],
+        "max_completion_length": params["max_completion_length"],
+        "completion_length": grpo_log.get("completion_length"),
+        "tokens": grpo_work.sequence,
+    }
     plan_ratio(figures["grpo"], "grpo", scale.arch, params, grpo_work)
-    figures["eval"] |= {"rows": scale.eval_rows, "new_tokens": scale.eval_tokens,
-                        "batched_vs_one_by_one_agreement": agreement}
+    figures["eval"] |= {
+        "rows": scale.eval_rows,
+        "new_tokens": scale.eval_tokens,
+        "batched_vs_one_by_one_agreement": agreement,
+    }
     plan_ratio(figures["eval"], "eval", scale.arch, params, eval_work)
-    out = {"device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu", "dtype": "bfloat16",
-           "torch": torch.__version__, "parameters": scale.arch.total(), "stages": figures,
-           "total_seconds": round(time.perf_counter() - t_start, 1)}
+    out = {
+        "device": torch.cuda.get_device_name(0) if device == "cuda" else "cpu",
+        "dtype": "bfloat16",
+        "torch": torch.__version__,
+        "parameters": scale.arch.total(),
+        "stages": figures,
+        "total_seconds": round(time.perf_counter() - t_start, 1),
+    }
     text = json.dumps(out, indent=1)
     print(text)
     if a.out:

@@ -20,10 +20,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 WORK = REPO / "bench" / "work"
 RESULTS = REPO / "bench" / "results"
-GOALS = {"frames_vs_ffmpeg": (">=", 0.8), "frames_vs_ffmpeg_synthetic": (">=", 0.8), "cache_vs_ondemand": (">=", 10), "batched_eval_speedup": (">=", 3),
-         "dag_dryrun_5k_s": ("<", 20), "noop_rerun_s": ("<", 10), "grpo_step_vs_stock": ("<=", 1.5),
-         "default_dag_s": ("<=", 600), "default_dag_peak_rss_mb": ("<=", 4096), "frames_memory_flat": ("<=", 1.2),
-         "best_constant_interval_s": ("<=", 5), "rehearsal_tables_report_s": ("<=", 60)}
+GOALS = {
+    "frames_vs_ffmpeg": (">=", 0.8),
+    "frames_vs_ffmpeg_synthetic": (">=", 0.8),
+    "cache_vs_ondemand": (">=", 10),
+    "batched_eval_speedup": (">=", 3),
+    "dag_dryrun_5k_s": ("<", 20),
+    "noop_rerun_s": ("<", 10),
+    "grpo_step_vs_stock": ("<=", 1.5),
+    "default_dag_s": ("<=", 600),
+    "default_dag_peak_rss_mb": ("<=", 4096),
+    "frames_memory_flat": ("<=", 1.2),
+    "best_constant_interval_s": ("<=", 5),
+    "rehearsal_tables_report_s": ("<=", 60),
+}
 SMOKE = [REPO / "config.yaml", REPO / "tests/smoke/config.yaml"]
 VAU_BENCH = REPO.parent / "shared" / "vau-bench"  # the real annotation CSVs, where this checkout has them
 
@@ -54,8 +64,18 @@ def sh(*cmd, **kw):
 
 
 def snakemake(workdir, *args, configfiles=SMOKE):
-    return sh("snakemake", "-s", REPO / "Snakefile", "--directory", workdir, "--cores", "2", *args,
-              "--configfile", *configfiles)
+    return sh(
+        "snakemake",
+        "-s",
+        REPO / "Snakefile",
+        "--directory",
+        workdir,
+        "--cores",
+        "2",
+        *args,
+        "--configfile",
+        *configfiles,
+    )
 
 
 # -- inputs --------------------------------------------------------------------------------------------------
@@ -66,8 +86,20 @@ def ucf_like_corpus(durations):
     for k, dur in enumerate(durations):
         codec = ["-c:v", "libx264", "-pix_fmt", "yuv420p"] if k % 2 == 0 else ["-c:v", "mpeg4", "-q:v", "5"]
         ext = "mp4" if k % 2 == 0 else "avi"
-        sh("ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size=320x240:rate=30:duration={dur}",
-           "-vf", "noise=alls=12:allf=t", *codec, d / f"clip{k:02d}_{dur}s.{ext}")
+        sh(
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            f"testsrc2=size=320x240:rate=30:duration={dur}",
+            "-vf",
+            "noise=alls=12:allf=t",
+            *codec,
+            d / f"clip{k:02d}_{dur}s.{ext}",
+        )
     return d
 
 
@@ -85,42 +117,53 @@ def source_seconds(videos):
 
 def frames_vs_ffmpeg(corpus, label, repeats):
     """Our frames stage (decode once, keep every consumer's frames) vs ffmpeg decoding to null, 2 threads each."""
-    from vauflow.frames.budget import PAPER_BUDGETS
+    from vauflow.frames.budget import paper_budgets
     from vauflow.frames.extract import extract_dir, list_videos
 
     videos = [corpus / v for v in list_videos(corpus)]
     src_s = round(source_seconds(videos), 1)
     runs = iter(range(10**6))
     (ours, ours_raw), (ff, ff_raw) = timed_pair(
-        lambda: extract_dir(corpus, WORK / f"frames-{label}-{next(runs)}", budgets=PAPER_BUDGETS, threads=2),
-        lambda: [sh("ffmpeg", "-v", "error", "-threads", "2", "-i", v, "-f", "null", "-") for v in videos], repeats)
-    return {"ratio": round(ff / ours, 3), "raw": {"ours_s": ours_raw, "ffmpeg_s": ff_raw,
-                                                   "ours_src_s_per_s": round(src_s / ours, 1),
-                                                   "ffmpeg_src_s_per_s": round(src_s / ff, 1)},
-            "conditions": f"{len(videos)} {label} videos, {src_s} s of source, paper budgets, 2 threads each"}
+        lambda: extract_dir(corpus, WORK / f"frames-{label}-{next(runs)}", budgets=paper_budgets(), threads=2),
+        lambda: [sh("ffmpeg", "-v", "error", "-threads", "2", "-i", v, "-f", "null", "-") for v in videos],
+        repeats,
+    )
+    return {
+        "ratio": round(ff / ours, 3),
+        "raw": {
+            "ours_s": ours_raw,
+            "ffmpeg_s": ff_raw,
+            "ours_src_s_per_s": round(src_s / ours, 1),
+            "ffmpeg_src_s_per_s": round(src_s / ff, 1),
+        },
+        "conditions": f"{len(videos)} {label} videos, {src_s} s of source, paper budgets, 2 threads each",
+    }
 
 
 def frame_cache_size(corpus, durations):
     """GB per 1,000 one-minute videos of this corpus at the paper's budgets, per storage codec (no goal)."""
-    from vauflow.frames.budget import PAPER_BUDGETS
+    from vauflow.frames.budget import paper_budgets
     from vauflow.frames.extract import extract_dir
 
     out = {}
     for codec in ("raw", "png", "jpeg"):
         d = WORK / f"size-{codec}"
         t0 = time.perf_counter()
-        extract_dir(corpus, d, budgets=PAPER_BUDGETS, threads=2, codec=codec)
+        extract_dir(corpus, d, budgets=paper_budgets(), threads=2, codec=codec)
         seconds = time.perf_counter() - t0
         size = sum(f.stat().st_size for f in (d / "frames").iterdir())
         out[codec] = {"gb_per_1k": round(size / sum(durations) * 60 * 1000 / 1e9, 2), "extract_s": round(seconds, 2)}
-    return {"value": out["raw"]["gb_per_1k"], "raw": out,
-            "conditions": "UCF-like 320x240 corpus (native size kept: below every budget's cap); raw, png, jpeg q95"}
+    return {
+        "value": out["raw"]["gb_per_1k"],
+        "raw": out,
+        "conditions": "UCF-like 320x240 corpus (native size kept: below every budget's cap); raw, png, jpeg q95",
+    }
 
 
 def frames_memory_flat(corpus):
     """Peak RSS of the frames stage on one video and on the whole corpus: one video is held at a time."""
-    from vauflow.ops.budget import TreeRSS
     from vauflow.frames.extract import list_videos, probe
+    from vauflow.ops.budget import TreeRSS
 
     def frame_count(v):
         container, _, n, _ = probe(corpus / v)
@@ -134,14 +177,19 @@ def frames_memory_flat(corpus):
     os.link(corpus / longest, one / longest)
     peaks = {}
     for name, src in (("longest_video", one), ("whole_corpus", corpus)):
-        proc = subprocess.Popen(["vauflow", "frames", "extract", "--videos", str(src), "--out",
-                                 str(WORK / f"rss-{name}")], stdout=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            ["vauflow", "frames", "extract", "--videos", str(src), "--out", str(WORK / f"rss-{name}")],
+            stdout=subprocess.DEVNULL,
+        )
         with TreeRSS(proc.pid) as meter:
             assert proc.wait() == 0
         peaks[name] = round(meter.peak / 2**20, 1)
-    return {"ratio": round(peaks["whole_corpus"] / peaks["longest_video"], 2), "raw": peaks,
-            "conditions": f"`vauflow frames extract` on the longest video alone, then on all {len(videos)}: peak RSS "
-                          "of the process, sampled at 10 Hz"}
+    return {
+        "ratio": round(peaks["whole_corpus"] / peaks["longest_video"], 2),
+        "raw": peaks,
+        "conditions": f"`vauflow frames extract` on the longest video alone, then on all {len(videos)}: peak RSS "
+        "of the process, sampled at 10 Hz",
+    }
 
 
 def cache_vs_ondemand(corpus, model_dir, repeats):
@@ -149,13 +197,13 @@ def cache_vs_ondemand(corpus, model_dir, repeats):
     (the originals' path), the same training budget, cold (our memo cleared before every sample)."""
     from qwen_vl_utils import process_vision_info
 
-    from vauflow.frames.budget import PAPER_BUDGETS
+    from vauflow.frames.budget import paper_budgets
     from vauflow.frames.cache import FrameCache
     from vauflow.model import inputs
     from vauflow.model.load import load_processor
 
     processor = load_processor(model_dir)
-    budget = PAPER_BUDGETS["train"]
+    budget = paper_budgets()["train"]
     cache = FrameCache([WORK / "frames-UCF-like-0"])  # written by frames_vs_ffmpeg
     keys = sorted(cache.entries)
     chat = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
@@ -167,33 +215,56 @@ def cache_vs_ondemand(corpus, model_dir, repeats):
 
     def theirs():
         for _, rel in keys:
-            msgs = [{"role": "user", "content": [
-                {"type": "video", "video": str(corpus / rel), "fps": budget.fps, "min_pixels": budget.min_pixels,
-                 "max_pixels": budget.max_pixels, "total_pixels": budget.total_pixels},
-                {"type": "text", "text": "What happens?"}]}]
+            msgs = [
+                {
+                    "role": "user",
+                    "content": [
+                        {
+                            "type": "video",
+                            "video": str(corpus / rel),
+                            "fps": budget.fps,
+                            "min_pixels": budget.min_pixels,
+                            "max_pixels": budget.max_pixels,
+                            "total_pixels": budget.total_pixels,
+                        },
+                        {"type": "text", "text": "What happens?"},
+                    ],
+                }
+            ]
             _, videos, kw = process_vision_info(msgs, return_video_kwargs=True, return_video_metadata=True)
             text = processor.apply_chat_template(msgs, tokenize=False, add_generation_prompt=True)
-            processor(text=[text], videos=[videos[0][0]], video_metadata=[videos[0][1]], do_resize=False,
-                      return_tensors="pt", **kw)
+            processor(
+                text=[text],
+                videos=[videos[0][0]],
+                video_metadata=[videos[0][1]],
+                do_resize=False,
+                return_tensors="pt",
+                **kw,
+            )
 
     (a, a_raw), (b, b_raw) = timed_pair(ours, theirs, repeats)
     examples = [inputs.Example(chat=chat, clip=cache.clip(ds, rel, budget)) for ds, rel in keys]
     inputs.build_inputs(processor, examples[:1])
     warm, _ = timed(lambda: [inputs.build_inputs(processor, [e]) for e in examples], repeats)
-    return {"ratio": round(b / a, 2), "raw": {"ours_samples_per_s": round(len(keys) / a, 2),
-                                              "ondemand_samples_per_s": round(len(keys) / b, 2),
-                                              "ours_s": a_raw, "ondemand_s": b_raw,
-                                              "ours_warm_samples_per_s (memo, later epochs and passes)":
-                                                  round(len(keys) / warm, 1)},
-            "conditions": f"{len(keys)} UCF-like videos, paper training budget (2 fps, total_pixels 3584*28*28), "
-                          "tiny model's processor, one sample at a time"}
+    return {
+        "ratio": round(b / a, 2),
+        "raw": {
+            "ours_samples_per_s": round(len(keys) / a, 2),
+            "ondemand_samples_per_s": round(len(keys) / b, 2),
+            "ours_s": a_raw,
+            "ondemand_s": b_raw,
+            "ours_warm_samples_per_s (memo, later epochs and passes)": round(len(keys) / warm, 1),
+        },
+        "conditions": f"{len(keys)} UCF-like videos, paper training budget (2 fps, total_pixels 3584*28*28), "
+        "tiny model's processor, one sample at a time",
+    }
 
 
 def batched_eval_speedup(smoke, repeats, batch_size=16):
     """Our batched greedy eval vs one video at a time, the same model and rows; outputs compared."""
-    from vauflow.plan import load_config
     from vauflow.evaluate.predict import predict
     from vauflow.examples import load_rows
+    from vauflow.plan import load_config
 
     cfg = load_config(*SMOKE)
     budget = cfg["frames"]["budgets"]["infer_qa"]
@@ -205,14 +276,21 @@ def batched_eval_speedup(smoke, repeats, batch_size=16):
         many = predict(model, rows, budget, batch_size=batch_size, max_new_tokens=16)
         out[name] = sum(a != b for a, b in zip(one, many)) / len(rows)
         if name == "sft":
-            timings["one_s"] = timed(lambda: predict(model, rows, budget, batch_size=1, max_new_tokens=16), repeats)
-            timings["batched_s"] = timed(lambda: predict(model, rows, budget, batch_size=batch_size,
-                                                         max_new_tokens=16), repeats)
-    return {"ratio": round(timings["one_s"][0] / timings["batched_s"][0], 2),
-            "raw": {"one_s": timings["one_s"][1], "batched_s": timings["batched_s"][1],
-                    "mismatch_rate_sft": out["sft"], "mismatch_rate_base": out["base"]},
-            "conditions": f"{len(rows)} QA test rows of the smoke run, batch {batch_size} vs 1, greedy, 16 new tokens, "
-                          "smoke SFT model (LoRA)"}
+            timings["one_s"] = timed(lambda m=model: predict(m, rows, budget, batch_size=1, max_new_tokens=16), repeats)
+            timings["batched_s"] = timed(
+                lambda m=model: predict(m, rows, budget, batch_size=batch_size, max_new_tokens=16), repeats
+            )
+    return {
+        "ratio": round(timings["one_s"][0] / timings["batched_s"][0], 2),
+        "raw": {
+            "one_s": timings["one_s"][1],
+            "batched_s": timings["batched_s"][1],
+            "mismatch_rate_sft": out["sft"],
+            "mismatch_rate_base": out["base"],
+        },
+        "conditions": f"{len(rows)} QA test rows of the smoke run, batch {batch_size} vs 1, greedy, 16 new tokens, "
+        "smoke SFT model (LoRA)",
+    }
 
 
 def dag_dryrun_5k(repeats):
@@ -226,21 +304,39 @@ def dag_dryrun_5k(repeats):
     annotations = WORK / "dag5k" / "annotations"
     annotations.mkdir()
     extra = WORK / "dag5k" / "config.yaml"
-    extra.write_text(f"datasets: {{msad: {{origin: local, path: {json.dumps(str(videos))}}}}}\n"
-                     f"annotations: {{vaubench: {{origin: local, path: {json.dumps(str(annotations))}}}}}\n"
-                     "frames: {shards: 16}\n")
+    extra.write_text(
+        f"datasets: {{msad: {{origin: local, path: {json.dumps(str(videos))}}}}}\n"
+        f"annotations: {{vaubench: {{origin: local, path: {json.dumps(str(annotations))}}}}}\n"
+        "frames: {shards: 16}\n"
+    )
     wd = WORK / "dag5k" / "wd"
     wd.mkdir()
     med, raw = timed(lambda: snakemake(wd, "-n", "--quiet", configfiles=[REPO / "config.yaml", extra]), repeats)
-    return {"value": round(med, 2), "raw": raw,
-            "conditions": "default config with MSAD from a 5,000-video local folder, 16 frame shards per dataset"}
+    return {
+        "value": round(med, 2),
+        "raw": raw,
+        "conditions": "default config with MSAD from a 5,000-video local folder, 16 frame shards per dataset",
+    }
 
 
 def whole_dag(workdir, configfiles):
     """Run the DAG under `vauflow budget` (wall time, peak RSS summed over the process tree)."""
     report = workdir / "budget.json"
-    sh("vauflow", "budget", "--report", report, "--", "snakemake", "-s", REPO / "Snakefile", "--cores", "2",
-       "--configfile", *configfiles, cwd=workdir)  # per-stage times come from the workdir's benchmark files
+    sh(
+        "vauflow",
+        "budget",
+        "--report",
+        report,
+        "--",
+        "snakemake",
+        "-s",
+        REPO / "Snakefile",
+        "--cores",
+        "2",
+        "--configfile",
+        *configfiles,
+        cwd=workdir,
+    )  # per-stage times come from the workdir's benchmark files
     return json.loads(report.read_text())
 
 
@@ -251,10 +347,15 @@ def rehearsal_tables_report():
     wd.mkdir()
     shutil.copytree(REPO / "presets", wd / "presets")
     budget = whole_dag(wd, [REPO / "presets" / "rehearsal.yaml"])
-    seconds = {name: float((wd / f"benchmarks/{name}.tsv").read_text().splitlines()[1].split("\t")[0])
-               for name in ("tables", "plots")}
-    return {"value": round(sum(seconds.values()), 2), "raw": seconds | {"rehearsal_wall_s": budget["wall_s"]},
-            "conditions": "presets/rehearsal.yaml on 2 cores: tables + plots jobs"}
+    seconds = {
+        name: float((wd / f"benchmarks/{name}.tsv").read_text().splitlines()[1].split("\t")[0])
+        for name in ("tables", "plots")
+    }
+    return {
+        "value": round(sum(seconds.values()), 2),
+        "raw": seconds | {"rehearsal_wall_s": budget["wall_s"]},
+        "conditions": "presets/rehearsal.yaml on 2 cores: tables + plots jobs",
+    }
 
 
 def noop_rerun(workdir, configfiles, repeats):
@@ -275,10 +376,10 @@ def grpo_step_vs_stock(smoke, repeats):
     from transformers import TrainerCallback
     from trl import GRPOConfig, GRPOTrainer
 
-    from vauflow.plan import grpo_params, load_config
+    from vauflow.examples import run_rows
     from vauflow.grpo.loop import GRPO
     from vauflow.model.load import load_model, load_processor
-    from vauflow.examples import run_rows
+    from vauflow.plan import grpo_params, load_config
 
     cfg = load_config(*SMOKE)
     params = grpo_params(cfg, "qa")
@@ -294,9 +395,17 @@ def grpo_step_vs_stock(smoke, repeats):
     prompts = []
     for r in ours.prompts_for(0)[:batch]:
         video = smoke / "resources/videos" / r["dataset"] / r["video"]
-        prompts.append({"prompt": [{"role": "user", "content": [{"type": "video", "path": str(video)},
-                                                                {"type": "text", "text": r["question"]}]}],
-                        "images": []})
+        prompts.append(
+            {
+                "prompt": [
+                    {
+                        "role": "user",
+                        "content": [{"type": "video", "path": str(video)}, {"type": "text", "text": r["question"]}],
+                    }
+                ],
+                "images": [],
+            }
+        )
     times = []
 
     class Clock(TrainerCallback):
@@ -308,29 +417,56 @@ def grpo_step_vs_stock(smoke, repeats):
 
     model, _ = load_model(init)
     lora = params["lora"]
-    peft = LoraConfig(r=lora["r"], lora_alpha=lora["alpha"], lora_dropout=lora["dropout"],
-                      target_modules=lora["target_regex"], modules_to_save=lora["modules_to_save"] or None) \
-        if params["method"] == "lora" else None
-    args = GRPOConfig(output_dir=str(WORK / "trl"), per_device_train_batch_size=batch,
-                      num_generations=params["num_generations"], max_completion_length=params["max_completion_length"],
-                      max_steps=repeats + 1, report_to="none", use_cpu=True, beta=params["beta"], logging_steps=1,
-                      save_strategy="no", disable_tqdm=True, seed=params["seed"])
+    peft = (
+        LoraConfig(
+            r=lora["r"],
+            lora_alpha=lora["alpha"],
+            lora_dropout=lora["dropout"],
+            target_modules=lora["target_regex"],
+            modules_to_save=lora["modules_to_save"] or None,
+        )
+        if params["method"] == "lora"
+        else None
+    )
+    args = GRPOConfig(
+        output_dir=str(WORK / "trl"),
+        per_device_train_batch_size=batch,
+        num_generations=params["num_generations"],
+        max_completion_length=params["max_completion_length"],
+        max_steps=repeats + 1,
+        report_to="none",
+        use_cpu=True,
+        beta=params["beta"],
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+        seed=params["seed"],
+    )
     torch.manual_seed(params["seed"])
-    GRPOTrainer(model=model, reward_funcs=[lambda completions, **kw: [float(len(str(c)) % 3) for c in completions]],
-                args=args, train_dataset=Dataset.from_list(prompts * (repeats + 1)),
-                processing_class=load_processor(init), callbacks=[Clock()], peft_config=peft).train()
+    GRPOTrainer(
+        model=model,
+        reward_funcs=[lambda completions, **kw: [float(len(str(c)) % 3) for c in completions]],
+        args=args,
+        train_dataset=Dataset.from_list(prompts * (repeats + 1)),
+        processing_class=load_processor(init),
+        callbacks=[Clock()],
+        peft_config=peft,
+    ).train()
     stock_s = statistics.median(times[1:])  # the first step warms up, as ours did
-    return {"ratio": round(ours_s / stock_s, 2), "raw": {"ours_s": ours_raw, "stock_s": times[1:]},
-            "conditions": f"tiny model, {batch} prompts x G={params['num_generations']}, "
-                          f"{params['max_completion_length']} new tokens, method {params['method']} in both; stock TRL skips "
-                          "the video in its log-prob passes, so it is a lower bound"}
+    return {
+        "ratio": round(ours_s / stock_s, 2),
+        "raw": {"ours_s": ours_raw, "stock_s": times[1:]},
+        "conditions": f"tiny model, {batch} prompts x G={params['num_generations']}, "
+        f"{params['max_completion_length']} new tokens, method {params['method']} in both; stock TRL skips "
+        "the video in its log-prob passes, so it is a lower bound",
+    }
 
 
 def best_constant_interval_s(repeats):
     """Seconds of one TAG best-constant-interval baseline call on the real VAU-Bench annotations, trained on the
     MSAD + ECVA rows of val.csv (as TAG trains): the slowest of the test splits."""
-    from vauflow.stats import best_constant_interval
     from vauflow.io import read_jsonl
+    from vauflow.stats import best_constant_interval
     from vauflow.vaubench.build import build
 
     ann, built = WORK / "vau-bench" / "annotations", WORK / "vau-bench" / "built"
@@ -344,10 +480,12 @@ def best_constant_interval_s(repeats):
     for split in sorted(d.name for d in built.glob("test_*")):
         test = read_jsonl(built / split / "tag.jsonl")
         per[split] = timed(lambda test=test: best_constant_interval(train, test), repeats)
-    return {"value": round(max(med for med, _ in per.values()), 4),
-            "raw": {f"{split}_s": raw for split, (_, raw) in per.items()},
-            "conditions": f"real VAU-Bench CSVs; train: {len(scored)} scored MSAD + ECVA rows of val.csv (last end "
-                          f"{max(e for _, e in scored):g} s, 0.5 s grid); the slowest of {len(per)} test splits"}
+    return {
+        "value": round(max(med for med, _ in per.values()), 4),
+        "raw": {f"{split}_s": raw for split, (_, raw) in per.items()},
+        "conditions": f"real VAU-Bench CSVs; train: {len(scored)} scored MSAD + ECVA rows of val.csv (last end "
+        f"{max(e for _, e in scored):g} s, 0.5 s grid); the slowest of {len(per)} test splits",
+    }
 
 
 # -- report --------------------------------------------------------------------------------------------------
@@ -360,9 +498,14 @@ def verdict(name, entry):
 
 
 def markdown(results, meta):
-    lines = [f"# vauflow benchmarks ({meta['mode']})", "", f"{meta['machine']}; medians of {meta['repeats']} "
-             "repeats; raw timings in latest.json.", "", "| benchmark | measured | goal | met | conditions |",
-             "|---|---|---|---|---|"]
+    lines = [
+        f"# vauflow benchmarks ({meta['mode']})",
+        "",
+        f"{meta['machine']}; medians of {meta['repeats']} repeats; raw timings in latest.json.",
+        "",
+        "| benchmark | measured | goal | met | conditions |",
+        "|---|---|---|---|---|",
+    ]
     for name, e in results.items():
         x = f"ratio {e['ratio']}" if "ratio" in e else f"{e.get('value')}"
         goal = " ".join(map(str, GOALS[name])) if name in GOALS else "-"
@@ -374,7 +517,9 @@ def markdown(results, meta):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true", help="small corpus, the smoke DAG instead of the default (<= 5 min)")
+    ap.add_argument(
+        "--quick", action="store_true", help="small corpus, the smoke DAG instead of the default (<= 5 min)"
+    )
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--out", default=str(RESULTS))
     a = ap.parse_args(argv)
@@ -388,8 +533,11 @@ def main(argv=None):
         t0 = time.perf_counter()
         results[name] = fn(*args)
         results[name]["met"] = verdict(name, results[name])
-        print(f"bench {name}: {results[name].get('ratio', results[name].get('value'))} "
-              f"({time.perf_counter() - t0:.0f} s)", flush=True)
+        print(
+            f"bench {name}: {results[name].get('ratio', results[name].get('value'))} "
+            f"({time.perf_counter() - t0:.0f} s)",
+            flush=True,
+        )
 
     if VAU_BENCH.is_dir():
         record("best_constant_interval_s", best_constant_interval_s, a.repeats)
@@ -403,10 +551,12 @@ def main(argv=None):
     smoke = WORK / "smoke"
     smoke.mkdir()
     budget = whole_dag(smoke, SMOKE)  # the smoke DAG: models, SFT and GRPO runs for the benchmarks below
-    results["smoke_dag_s"] = {"value": budget["wall_s"], "conditions": "tests/smoke/config.yaml, 2 cores",
-                              "met": None}
-    results["smoke_dag_peak_rss_mb"] = {"value": budget["peak_rss_mb"], "conditions": "summed over the process tree",
-                                        "met": None}
+    results["smoke_dag_s"] = {"value": budget["wall_s"], "conditions": "tests/smoke/config.yaml, 2 cores", "met": None}
+    results["smoke_dag_peak_rss_mb"] = {
+        "value": budget["peak_rss_mb"],
+        "conditions": "summed over the process tree",
+        "met": None,
+    }
     # the synthetic videos of the smoke run: many short clips (per-file overheads count)
     record("frames_vs_ffmpeg_synthetic", frames_vs_ffmpeg, smoke / "resources/videos", "synthetic", a.repeats)
     record("cache_vs_ondemand", cache_vs_ondemand, corpus, smoke / "resources/models/tiny", a.repeats)
@@ -420,8 +570,15 @@ def main(argv=None):
         default = WORK / "default"
         default.mkdir()
         budget = whole_dag(default, [REPO / "config.yaml"])
-        results["default_dag_s"] = {"value": budget["wall_s"], "raw": budget["stages"], "conditions": "config.yaml, 2 cores"}
-        results["default_dag_peak_rss_mb"] = {"value": budget["peak_rss_mb"], "conditions": "summed over the process tree"}
+        results["default_dag_s"] = {
+            "value": budget["wall_s"],
+            "raw": budget["stages"],
+            "conditions": "config.yaml, 2 cores",
+        }
+        results["default_dag_peak_rss_mb"] = {
+            "value": budget["peak_rss_mb"],
+            "conditions": "summed over the process tree",
+        }
         for name in ("default_dag_s", "default_dag_peak_rss_mb"):
             results[name]["met"] = verdict(name, results[name])
         record("noop_rerun_s", noop_rerun, default, [REPO / "config.yaml"], a.repeats)
@@ -430,9 +587,12 @@ def main(argv=None):
             record("rehearsal_tables_report_s", rehearsal_tables_report)
         else:
             skipped["rehearsal_tables_report_s"] = f"{VAU_BENCH} is absent: no real VAU-Bench annotations"
-    meta = {"mode": "quick" if a.quick else "full", "repeats": a.repeats,
-            "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
-            "skipped": skipped}
+    meta = {
+        "mode": "quick" if a.quick else "full",
+        "repeats": a.repeats,
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "skipped": skipped,
+    }
     out = Path(a.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1) + "\n")

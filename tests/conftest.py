@@ -25,8 +25,10 @@ def pytest_sessionstart(session):
 def pytest_runtest_logreport(report):
     """CI keeps only the tail of its log: each slow test says, as it ends, how long it took and when."""
     if report.when == "call" and report.duration >= 20 and _terminal:
-        _terminal[0].write_line(f"\n[{time.monotonic() - SESSION_START:5.0f} s] {report.nodeid}: "
-                                f"{report.outcome} in {report.duration:.0f} s")
+        _terminal[0].write_line(
+            f"\n[{time.monotonic() - SESSION_START:5.0f} s] {report.nodeid}: "
+            f"{report.outcome} in {report.duration:.0f} s"
+        )
 
 
 def env():
@@ -38,8 +40,9 @@ def env():
 
 
 def run(cmd, cwd=REPO, check=True, timeout=600, env_extra=None, **kw):
-    p = subprocess.run(cmd, cwd=cwd, env=env() | (env_extra or {}), capture_output=True, text=True, timeout=timeout,
-                       **kw)
+    p = subprocess.run(
+        cmd, cwd=cwd, env=env() | (env_extra or {}), capture_output=True, text=True, timeout=timeout, **kw
+    )
     if check and p.returncode != 0:
         raise AssertionError(f"{cmd} failed ({p.returncode}):\n{p.stdout[-3000:]}\n{p.stderr[-3000:]}")
     return p
@@ -79,7 +82,13 @@ def ffmpeg():
     return exe
 
 
-def make_video(ffmpeg_exe, path, src="testsrc=size=64x48:rate=8:duration=2", extra=(), codec=("-c:v", "libx264", "-pix_fmt", "yuv420p")):
+def make_video(
+    ffmpeg_exe,
+    path,
+    src="testsrc=size=64x48:rate=8:duration=2",
+    extra=(),
+    codec=("-c:v", "libx264", "-pix_fmt", "yuv420p"),
+):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     subprocess.run([ffmpeg_exe, "-v", "error", "-y", "-f", "lavfi", "-i", src, *codec, *extra, str(path)], check=True)
@@ -94,8 +103,9 @@ def smoke_models(tmp_path_factory):
     """A smoke-config workdir with linked data and both tiny models, built by the workflow itself."""
     wd = tmp_path_factory.mktemp("smoke-models")
     shutil.copy(REPO / "config.yaml", wd / "config.yaml")
-    snakemake("resources/models/tiny", "resources/models/tiny-qwen2vl", workdir=wd,
-              configfiles=[REPO / "config.yaml", SMOKE])
+    snakemake(
+        "resources/models/tiny", "resources/models/tiny-qwen2vl", workdir=wd, configfiles=[REPO / "config.yaml", SMOKE]
+    )
     return wd
 
 
@@ -146,8 +156,13 @@ class FaultServer:
                     payload = b"<html>bad gateway</html>"
                 else:
                     text = action[1] if len(action) > 1 and action[1] else "echo: " + body["messages"][-1]["content"]
-                    payload = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}],
-                                          "model": body["model"] + "-v9", "system_fingerprint": "fp_test"}).encode()
+                    payload = json.dumps(
+                        {
+                            "choices": [{"message": {"role": "assistant", "content": text}}],
+                            "model": body["model"] + "-v9",
+                            "system_fingerprint": "fp_test",
+                        }
+                    ).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))

@@ -8,10 +8,11 @@ import time
 import numpy as np
 import pytest
 
-from conftest import SHARED
+from vauflow.io import read_jsonl
 from vauflow.tasks import tag
 from vauflow.tasks.tag import _best_constant_interval_grid, best_constant_interval, tiou
-from vauflow.io import read_jsonl
+
+from conftest import SHARED
 
 REAL = SHARED / "vau-bench"
 

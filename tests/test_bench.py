@@ -7,14 +7,30 @@ import sys
 
 from conftest import REPO
 
-NAMES = {"frames_vs_ffmpeg", "frames_vs_ffmpeg_synthetic", "frame_cache_gb_per_1k_videos", "cache_vs_ondemand", "batched_eval_speedup",
-         "grpo_step_vs_stock", "dag_dryrun_5k_s", "noop_rerun_s", "smoke_dag_s", "smoke_dag_peak_rss_mb",
-         "frames_memory_flat", "best_constant_interval_s"}
+NAMES = {
+    "frames_vs_ffmpeg",
+    "frames_vs_ffmpeg_synthetic",
+    "frame_cache_gb_per_1k_videos",
+    "cache_vs_ondemand",
+    "batched_eval_speedup",
+    "grpo_step_vs_stock",
+    "dag_dryrun_5k_s",
+    "noop_rerun_s",
+    "smoke_dag_s",
+    "smoke_dag_peak_rss_mb",
+    "frames_memory_flat",
+    "best_constant_interval_s",
+}
 
 
 def test_quick_suite_reports_every_figure(tmp_path):
-    p = subprocess.run([sys.executable, str(REPO / "bench/suite.py"), "--quick", "--repeats", "1", "--out",
-                        str(tmp_path)], capture_output=True, text=True, timeout=900, cwd=REPO)
+    p = subprocess.run(
+        [sys.executable, str(REPO / "bench/suite.py"), "--quick", "--repeats", "1", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=REPO,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     report = json.loads((tmp_path / "latest.json").read_text())
     results = report["results"]
@@ -24,11 +40,22 @@ def test_quick_suite_reports_every_figure(tmp_path):
         figure = entry.get("ratio", entry.get("value"))
         assert isinstance(figure, (int, float)) and figure > 0, (name, entry)
         assert entry["conditions"], name
-        if name in ("frames_vs_ffmpeg", "frames_vs_ffmpeg_synthetic", "cache_vs_ondemand", "batched_eval_speedup", "grpo_step_vs_stock",
-                    "dag_dryrun_5k_s", "noop_rerun_s", "frames_memory_flat", "best_constant_interval_s"):
+        if name in (
+            "frames_vs_ffmpeg",
+            "frames_vs_ffmpeg_synthetic",
+            "cache_vs_ondemand",
+            "batched_eval_speedup",
+            "grpo_step_vs_stock",
+            "dag_dryrun_5k_s",
+            "noop_rerun_s",
+            "frames_memory_flat",
+            "best_constant_interval_s",
+        ):
             assert isinstance(entry["met"], bool) and entry["raw"], name
     sizes = results["frame_cache_gb_per_1k_videos"]["raw"]
-    assert sizes["png"]["gb_per_1k"] < sizes["raw"]["gb_per_1k"] and sizes["jpeg"]["gb_per_1k"] < sizes["png"]["gb_per_1k"]
+    assert (
+        sizes["png"]["gb_per_1k"] < sizes["raw"]["gb_per_1k"] and sizes["jpeg"]["gb_per_1k"] < sizes["png"]["gb_per_1k"]
+    )
     # batching must not change what the trained model says
     assert results["batched_eval_speedup"]["raw"]["mismatch_rate_sft"] == 0
     md = (tmp_path / "latest.md").read_text()
@@ -51,8 +78,10 @@ def test_gpu_smoke_skips_without_cuda_and_runs_on_the_cpu_without_what_the_gpu_i
         assert p.returncode == 0 and p.stdout.strip() == "skipped: no CUDA device", p.stderr[-2000:]
     out = tmp_path / "smoke.json"
     blocked = "; ".join(f"sys.modules[{m!r}] = None" for m in ABSENT_ON_THE_GPU_MACHINE)
-    code = (f"import runpy, sys; {blocked}; sys.argv = ['gpu_smoke.py', '--cpu', '--out', {str(out)!r}]; "
-            f"runpy.run_path({str(script)!r}, run_name='__main__')")
+    code = (
+        f"import runpy, sys; {blocked}; sys.argv = ['gpu_smoke.py', '--cpu', '--out', {str(out)!r}]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
     p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=600, cwd=tmp_path)
     assert p.returncode == 0, p.stderr[-3000:]
     figures = json.loads(out.read_text())

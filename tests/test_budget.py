@@ -34,8 +34,11 @@ def test_stage_time_is_the_union_of_job_intervals(tmp_path):
 def test_sigusr1_prints_every_thread_stack(tmp_path):
     """`kill -USR1` of a stuck vauflow job prints where each of its threads is (here the budget's sampler thread
     and the main thread waiting on its command), and the job carries on."""
-    proc = subprocess.Popen([str(VENV_BIN / "vauflow"), "budget", "--report", str(tmp_path / "b.json"), "--", "sleep",
-                             "3"], stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [str(VENV_BIN / "vauflow"), "budget", "--report", str(tmp_path / "b.json"), "--", "sleep", "3"],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     time.sleep(1.5)  # past argument parsing, inside the command
     proc.send_signal(signal.SIGUSR1)
     _, err = proc.communicate(timeout=60)

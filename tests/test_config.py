@@ -9,17 +9,21 @@ import shutil
 import pytest
 import yaml
 
-from conftest import REPO, load_merged, snakemake
 from vauflow.config import ConfigError, compose, merge
 from vauflow.plan import load_config, validate_config
+
+from conftest import REPO, load_merged, snakemake
 
 PAPER = REPO / "presets" / "paper.yaml"
 SMOKE = REPO / "tests" / "smoke" / "config.yaml"
 # values no preset or schema default has: planted in config.yaml, they must not reach a preset's run
-PLANTED = {"eval": {"max_new_tokens": {"answer": 3, "think": 5, "reasoning": 7}, "batch_size": 99, "threads": 7},
-           "sft": {"freeze_vision": True, "per_task": {"qa": {"max_steps": 77}}},
-           "grpo": {"runs": ["qa"], "per_run": {"tag": {"max_steps": 66}}},
-           "synthetic": {"ball": {"n_train": 12}}, "frames": {"shards": 9}}
+PLANTED = {
+    "eval": {"max_new_tokens": {"answer": 3, "think": 5, "reasoning": 7}, "batch_size": 99, "threads": 7},
+    "sft": {"freeze_vision": True, "per_task": {"qa": {"max_steps": 77}}},
+    "grpo": {"runs": ["qa"], "per_run": {"tag": {"max_steps": 66}}},
+    "synthetic": {"ball": {"n_train": 12}},
+    "frames": {"shards": 9},
+}
 
 
 def leaves(obj, path=()):
@@ -78,17 +82,22 @@ def test_four_ways_configs_meet(tmp_path):
     small.write_text(f"preset: paper-small\nextends: {PAPER}\neval: {{think: [false]}}\n")
     got = load_merged(small)
     assert got["preset"] == "paper-small" and got["eval"]["think"] == [False] and "extends" not in got
-    assert {k: v for k, v in got.items() if k not in ("preset", "eval")} == \
-        {k: v for k, v in paper.items() if k not in ("preset", "eval")}
+    assert {k: v for k, v in got.items() if k not in ("preset", "eval")} == {
+        k: v for k, v in paper.items() if k not in ("preset", "eval")
+    }
     # 4. a user's overlay on the paper preset adds, changes and removes entries
     mine = tmp_path / "mine.yaml"
-    mine.write_text("model: {other_bases: {}}\neval: {zero_shot: ~}\ngrpo: {per_run: {cls: ~}}\n"
-                    "datasets: {msad: {origin: local, path: /data/MSAD}}\n")
+    mine.write_text(
+        "model: {other_bases: {}}\neval: {zero_shot: ~}\ngrpo: {per_run: {cls: ~}}\n"
+        "datasets: {msad: {origin: local, path: /data/MSAD}}\n"
+    )
     got = load_merged(PAPER, mine)
     assert got["model"]["other_bases"] == {} and got["eval"]["zero_shot"] == []
     assert "cls" not in got["grpo"]["per_run"] and "ball" in got["grpo"]["per_run"]
-    assert got["datasets"]["msad"] == {"origin": "local", "path": "/data/MSAD"} and \
-        got["datasets"]["ecva"] == {"origin": "download", "path": None}
+    assert got["datasets"]["msad"] == {"origin": "local", "path": "/data/MSAD"} and got["datasets"]["ecva"] == {
+        "origin": "download",
+        "path": None,
+    }
 
 
 def test_preset_errors_are_one_line(tmp_path):
@@ -118,8 +127,52 @@ def test_the_snakefile_composes_configs_the_same_way(tmp_path):
     out = snakemake("-n", "-p", workdir=wd, configfiles=[PAPER, mine], timeout=300).stdout
     assert "@qwen2-vl-2b" not in out  # no run of the second base is left
     settings = [json.loads(m) for m in re.findall(r"--settings '(\{.*?\})'", out)]
-    assert settings and all(s["max_new_tokens"] == {"answer": 1024, "think": 1024, "reasoning": 1024}
-                            and s["batch_size"] == 1 and s["threads"] != 7 for s in settings)
+    assert settings and all(
+        s["max_new_tokens"] == {"answer": 1024, "think": 1024, "reasoning": 1024}
+        and s["batch_size"] == 1
+        and s["threads"] != 7
+        for s in settings
+    )
     p = snakemake("-n", workdir=wd, configfiles=[wd / "config.yaml", PAPER], check=False)
     err = [line for line in (p.stdout + p.stderr).splitlines() if line.startswith("vauflow:")]
     assert p.returncode != 0 and len(err) == 1 and "more than one preset" in err[0], p.stdout + p.stderr
+
+
+def test_typed_settings_follow_the_schema():
+    """The schema is the one declaration: each stage's frozen dataclass has exactly its section's keys (less the run
+    list and per-run overrides) plus the config-wide ones a run carries; every run of the default and the paper
+    preset builds it and round-trips to the JSON the rules pass; an unknown key is refused. The frame-budget names
+    the code reads (training and each task's evaluation) are required by the schema, whose defaults are the paper's
+    budgets (the paper preset does not restate them)."""
+    import dataclasses
+
+    from vauflow import tasks
+    from vauflow.config import load_schema
+    from vauflow.frames.budget import paper_budgets
+    from vauflow.plan import grpo_params, sft_params
+    from vauflow.settings import EvalSettings, GRPOSettings, LoraSettings, SFTSettings
+
+    schema = load_schema()["properties"]
+    carried = {"seed", "dtype", "attn_implementation"}
+    for cls, stage, own in ((SFTSettings, "sft", {"tasks", "per_task"}), (GRPOSettings, "grpo", {"runs", "per_run"})):
+        section = schema[stage]["properties"]
+        assert {f.name for f in dataclasses.fields(cls)} == set(section) - own | carried, cls
+        assert {f.name for f in dataclasses.fields(LoraSettings)} == set(section["lora"]["properties"])
+    assert {f.name for f in dataclasses.fields(EvalSettings)} == set(schema["eval"]["properties"])
+    for preset in (REPO / "config.yaml", REPO / "presets/paper.yaml"):
+        cfg = load_config(preset)
+        for run in cfg["sft"]["tasks"]:
+            assert SFTSettings.of(sft_params(cfg, run)).as_dict() == sft_params(cfg, run)
+        for run in cfg["grpo"]["runs"]:
+            s = GRPOSettings.of(grpo_params(cfg, run))
+            assert s.as_dict() == grpo_params(cfg, run) and s.lora.modules_to_save == tuple(s.lora.modules_to_save)
+            with pytest.raises(dataclasses.FrozenInstanceError):
+                s.beta = 0.0
+        assert EvalSettings.of(cfg["eval"]).batch_size == cfg["eval"]["batch_size"]
+    with pytest.raises(ValueError, match="unknown settings typo"):
+        GRPOSettings.of(grpo_params(load_config(REPO / "config.yaml"), "qa") | {"typo": 1})
+    budgets = schema["frames"]["properties"]["budgets"]
+    assert {"train"} | {t.budget for t in tasks.TASKS.values()} <= set(budgets["required"])
+    assert "budgets" not in yaml.safe_load((REPO / "presets/paper.yaml").read_text())["frames"]
+    assert load_config(REPO / "presets/paper.yaml")["frames"]["budgets"] == budgets["default"]
+    assert set(paper_budgets()) == set(budgets["default"])

@@ -26,8 +26,10 @@ def lock():
 
 
 def pins_in(text):
-    return {m.group(1).lower().replace("_", "-"): m.group(2)
-            for m in re.finditer(r"(?<![\w.-])([A-Za-z][\w.-]*)==([\w.+-]+)", text)}
+    return {
+        m.group(1).lower().replace("_", "-"): m.group(2)
+        for m in re.finditer(r"(?<![\w.-])([A-Za-z][\w.-]*)==([\w.+-]+)", text)
+    }
 
 
 def test_one_image_per_stage_family():
@@ -84,15 +86,19 @@ def test_package_versions_equal_the_lock(dockerfile):
 
 
 def test_conda_envs_equal_the_lock():
+    """Every conda env pins what the lock pins and installs vauflow itself (the checkout, editable)."""
     locked = lock()
     for env in (REPO / "envs").glob("*.yaml"):
         pip = next(d["pip"] for d in yaml.safe_load(env.read_text())["dependencies"] if isinstance(d, dict))
         for name, version in pins_in("\n".join(pip)).items():
             assert locked.get(name) == version, (env.name, name, version)
+        assert pip[-1] == "-e ..", env.name
 
 
 def test_every_gpu_rule_runs_in_its_image():
-    """GPU rules name their image from config (used with --sdm apptainer); CPU rules name a conda env."""
+    """GPU rules name their image from config (used with --sdm apptainer); CPU rules name a conda env, and the data
+    rules (those of envs/data.yaml: synthetic data, downloads, frames, VAU-Bench, tables, VAU-Eval) the data image
+    built for them."""
     rules = {}
     for smk in (REPO / "workflow/rules").glob("*.smk"):
         for m in re.finditer(r"^ *rule (\w+):\n((?: {4,}.*\n|\n)*)", smk.read_text(), re.M):
@@ -101,9 +107,12 @@ def test_every_gpu_rule_runs_in_its_image():
     assert set(gpu_profile) == set(GPU_RULES)
     for rule, image in GPU_RULES.items():
         assert f'container:\n        config["containers"]["{image}"]' in rules[rule], rule
+    data_rules = [rule for rule, body in rules.items() if "envs/data.yaml" in body]
+    assert {"download", "extract_frames", "vaubench_build", "vaubench_link", "tables"} <= set(data_rules)
     for rule, body in rules.items():
         if rule not in GPU_RULES and "shell:" in body:
-            assert "conda:" in body and "container:" not in body, rule
+            image = re.search(r'container:\n +config\["containers"\]\["data"\]', body)
+            assert "conda:" in body and (image if rule in data_rules else "container:" not in body), rule
     from vauflow.plan import load_config
 
     images = load_config(REPO / "config.yaml")["containers"]
@@ -122,7 +131,7 @@ def test_pin_images_adds_digests_once(tmp_path):
     p = subprocess.run(["bash", str(work / "pin-images.sh")], capture_output=True, text=True, env=env)
     assert p.returncode == 0, p.stderr
     pinned = {f: f.read_text() for f in sorted(work.glob("*/Dockerfile"))}
-    for f, text in pinned.items():
+    for text in pinned.values():
         froms = re.findall(r"^FROM (\S+)", text, re.M)
         assert froms and all(re.search(r":[\w.-]+@sha256:[0-9a-f]{64}$", x) for x in froms), froms
     p = subprocess.run(["bash", str(work / "pin-images.sh")], capture_output=True, text=True, env=env)
@@ -133,6 +142,7 @@ def test_pin_images_adds_digests_once(tmp_path):
     bad.chmod(0o755)
     shutil.rmtree(work)
     shutil.copytree(REPO / "containers", work)
-    p = subprocess.run(["bash", str(work / "pin-images.sh")], capture_output=True, text=True,
-                       env=env | {"RESOLVE": str(bad)})
+    p = subprocess.run(
+        ["bash", str(work / "pin-images.sh")], capture_output=True, text=True, env=env | {"RESOLVE": str(bad)}
+    )
     assert p.returncode == 2 and "bad digest 'oops'" in p.stderr

@@ -12,8 +12,9 @@ import zipfile
 import pytest
 import yaml
 
-from conftest import vauflow
 from vauflow.download import DownloadError, fetch, safe_extract
+
+from conftest import vauflow
 
 PAYLOAD = bytes(range(256)) * 4096  # 1 MiB
 
@@ -121,9 +122,27 @@ def _manifest(tmp_path, datasets):
 
 
 def _download(tmp_path, manifest, dataset, **kw):
-    return vauflow("download", "--manifest", manifest, "--dataset", dataset, "--out", tmp_path / "out" / dataset,
-                   "--lock", tmp_path / "lock.json", "--partial-dir", tmp_path / "partial",
-                   "--quarantine-dir", tmp_path / "quarantine", "--retries", "2", "--timeout", "5", check=False, **kw)
+    return vauflow(
+        "download",
+        "--manifest",
+        manifest,
+        "--dataset",
+        dataset,
+        "--out",
+        tmp_path / "out" / dataset,
+        "--lock",
+        tmp_path / "lock.json",
+        "--partial-dir",
+        tmp_path / "partial",
+        "--quarantine-dir",
+        tmp_path / "quarantine",
+        "--retries",
+        "2",
+        "--timeout",
+        "5",
+        check=False,
+        **kw,
+    )
 
 
 def test_checksum_mismatch_refused_and_quarantined(server, tmp_path):
@@ -137,7 +156,9 @@ def test_checksum_mismatch_refused_and_quarantined(server, tmp_path):
 
 def test_cited_checksum_passes(server, tmp_path):
     Handler.files["/a.csv"] = b"hello\n"
-    m = _manifest(tmp_path, {"ann": {"files": [{"url": f"{server}/a.csv", "sha256": hashlib.sha256(b"hello\n").hexdigest()}]}})
+    m = _manifest(
+        tmp_path, {"ann": {"files": [{"url": f"{server}/a.csv", "sha256": hashlib.sha256(b"hello\n").hexdigest()}]}}
+    )
     assert _download(tmp_path, m, "ann").returncode == 0
     assert (tmp_path / "out" / "ann" / "a.csv").read_bytes() == b"hello\n"
 
@@ -185,12 +206,15 @@ def _member(t, name, data=b"x", **kw):
     t.addfile(info, io.BytesIO(data) if info.type == tarfile.REGTYPE else None)
 
 
-@pytest.mark.parametrize("add, why", [
-    (lambda t: _member(t, "/etc/evil"), "unsafe member path"),
-    (lambda t: _member(t, "../evil"), "unsafe member path"),
-    (lambda t: _member(t, "link", type=tarfile.SYMTYPE, linkname="/etc/passwd"), "leaves the target"),
-    (lambda t: _member(t, "d/link", type=tarfile.SYMTYPE, linkname="../../outside"), "leaves the target"),
-])
+@pytest.mark.parametrize(
+    "add, why",
+    [
+        (lambda t: _member(t, "/etc/evil"), "unsafe member path"),
+        (lambda t: _member(t, "../evil"), "unsafe member path"),
+        (lambda t: _member(t, "link", type=tarfile.SYMTYPE, linkname="/etc/passwd"), "leaves the target"),
+        (lambda t: _member(t, "d/link", type=tarfile.SYMTYPE, linkname="../../outside"), "leaves the target"),
+    ],
+)
 def test_unsafe_archives_refused(tmp_path, add, why):
     target = tmp_path / "target"
     with pytest.raises(DownloadError, match=why):

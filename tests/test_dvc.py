@@ -38,7 +38,11 @@ def tracked(tmp_path_factory):
     wd.mkdir()
     remote = wd.parent / "remote"
     shutil.copy(REPO / "config.yaml", wd / "config.yaml")
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "ci@vauflow"], ["git", "config", "user.name", "ci"]):
+    for cmd in (
+        ["git", "init", "-q"],
+        ["git", "config", "user.email", "ci@vauflow"],
+        ["git", "config", "user.name", "ci"],
+    ):
         run(cmd, cwd=wd)
     snakemake(*TARGETS, workdir=wd, configfiles=[REPO / "config.yaml", SMOKE])
     vauflow("dvc", "init", "--remote", remote, "--workdir", wd)
@@ -52,9 +56,15 @@ def tracked(tmp_path_factory):
 
 def test_only_the_boundaries_are_tracked(tracked):
     wd, _, paths = tracked
-    assert paths == ["resources/annotations/ball", "resources/annotations/vaubench", "resources/videos/ball",
-                     "resources/videos/ecva", "resources/videos/msad", "resources/videos/ucf_crime",
-                     "results/vaubench/built"]
+    assert paths == [
+        "resources/annotations/ball",
+        "resources/annotations/vaubench",
+        "resources/videos/ball",
+        "resources/videos/ecva",
+        "resources/videos/msad",
+        "resources/videos/ucf_crime",
+        "results/vaubench/built",
+    ]
     committed = subprocess.run(["git", "ls-files"], cwd=wd, capture_output=True, text=True).stdout.split()
     assert {f"{p}.dvc" for p in paths} <= set(committed) and ".vauflow-mtimes.json" in committed
     assert not any(f.startswith("results/frames") or f.endswith((".npy", ".mp4")) for f in committed)

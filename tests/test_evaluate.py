@@ -5,13 +5,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from conftest import smoke_config
 from vauflow import tasks
 from vauflow.evaluate.learning import row_scores
-from vauflow.stats import binomial_p_above, majority_baseline
 from vauflow.evaluate.predict import predict, transform_clip
 from vauflow.examples import load_rows
+from vauflow.stats import binomial_p_above, majority_baseline
 from vauflow.tasks.tag import best_constant_interval
+
+from conftest import smoke_config
 
 
 def test_scores_and_baselines():
@@ -24,12 +25,13 @@ def test_scores_and_baselines():
     assert best_constant_interval(tag, tag) == (1.0, (2.0, 4.0))
     assert tasks.get("tag").baseline(tag, tag) == ("always [2.0, 4.0] (best on train)", 1.0, 1, [2.0, 4.0])
     assert binomial_p_above(0, 10, 0.3) == pytest.approx(1.0)
-    assert binomial_p_above(10, 10, 0.5) == pytest.approx(0.5 ** 10)
+    assert binomial_p_above(10, 10, 0.5) == pytest.approx(0.5**10)
 
 
 def test_frame_transforms_keep_length_and_timing():
-    clip = dataclasses.make_dataclass("C", ["frames", "indices"])(np.arange(4 * 2 * 2 * 3, dtype=np.uint8)
-                                                                  .reshape(4, 2, 2, 3) + 1, [0, 1, 2, 3])
+    clip = dataclasses.make_dataclass("C", ["frames", "indices"])(
+        np.arange(4 * 2 * 2 * 3, dtype=np.uint8).reshape(4, 2, 2, 3) + 1, [0, 1, 2, 3]
+    )
     assert transform_clip(clip, "none", 0) is clip
     blank = transform_clip(clip, "blank", 0)
     assert blank.frames.shape == clip.frames.shape and not blank.frames.any() and blank.indices == clip.indices
@@ -63,30 +65,59 @@ def test_learning_check_statistics_and_verdict():
     assert above["above_baseline"] and above["p_vs_baseline"] < 0.01 and not chance["above_baseline"]
     tag = learning.summarise("tag", [0.6] * 60 + [0.3] * 4, {"value": 0.33}, 0)
     assert tag["above_baseline"] and "p_vs_baseline" not in tag
-    report = {"qa": {"stages": {"sft": {"none": above, "blank": chance}, "grpo": {"none": above, "blank": above}},
-                     "grpo_minus_sft": {"mean": -0.2, "ci95": [-0.3, -0.1]}}}
+    report = {
+        "qa": {
+            "stages": {"sft": {"none": above, "blank": chance}, "grpo": {"none": above, "blank": above}},
+            "grpo_minus_sft": {"mean": -0.2, "ci95": [-0.3, -0.1]},
+        }
+    }
     v = learning.verdict(report)
-    assert v == {"qa: reads the video (held-out score above baseline)": True,
-                 "qa: blanked frames fall back to baseline (sft)": True,
-                 "qa: blanked frames fall back to baseline (grpo)": False,
-                 "qa: GRPO lowers no held-out score beyond noise": False}
+    assert v == {
+        "qa: reads the video (held-out score above baseline)": True,
+        "qa: blanked frames fall back to baseline (sft)": True,
+        "qa: blanked frames fall back to baseline (grpo)": False,
+        "qa: GRPO lowers no held-out score beyond noise": False,
+    }
 
 
 def test_the_model_matrix_follows_the_config():
     """Which model feeds which table: the paper preset's rows, zero-shot baselines included, and the cells each
     model is evaluated on (the reasoning only for Table A's models); a zero-shot name must be a known model."""
-    from conftest import REPO, load_merged
     from vauflow.config import ConfigError
     from vauflow.plan import eval_model_folder, eval_models, judged_models, table_rows, validate_config
 
+    from conftest import REPO, load_merged
+
     cfg = load_merged(REPO / "presets/paper.yaml")
     # Qwen2-VL-2B is trained too (model.other_bases), for QA only: its rows lead Table A and nowhere else
-    assert [m for m, _ in table_rows(cfg, "qa")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "sft-qa@qwen2-vl-2b",
-                                                    "rft-qa@qwen2-vl-2b", "base", "sft-qa", "rft-qa"]
-    assert [m for m, _ in table_rows(cfg, "tag")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-tag", "rft-tag"]
+    assert [m for m, _ in table_rows(cfg, "qa")] == [
+        "zs-qwen2.5-vl-7b",
+        "zs-qwen2-vl-2b",
+        "sft-qa@qwen2-vl-2b",
+        "rft-qa@qwen2-vl-2b",
+        "base",
+        "sft-qa",
+        "rft-qa",
+    ]
+    assert [m for m, _ in table_rows(cfg, "tag")] == [
+        "zs-qwen2.5-vl-7b",
+        "zs-qwen2-vl-2b",
+        "base",
+        "sft-tag",
+        "rft-tag",
+    ]
     assert eval_model_folder(cfg, "rft-qa@qwen2-vl-2b") == "results/grpo/qa@qwen2-vl-2b"
-    assert [m for m, _ in table_rows(cfg, "cls")] == ["zs-qwen2.5-vl-7b", "zs-qwen2-vl-2b", "base", "sft-cls", "rft-cls",
-                                                    "rft-qa", "rft-tag", "rft-qa-tag", "rft-qa-tag-cls"]
+    assert [m for m, _ in table_rows(cfg, "cls")] == [
+        "zs-qwen2.5-vl-7b",
+        "zs-qwen2-vl-2b",
+        "base",
+        "sft-cls",
+        "rft-cls",
+        "rft-qa",
+        "rft-tag",
+        "rft-qa-tag",
+        "rft-qa-tag-cls",
+    ]
     assert [m for m, _ in table_rows(cfg, "ball")] == ["base", "sft-ball", "rft-ball"]
     assert eval_model_folder(cfg, "zs-qwen2-vl-2b") == "resources/models/qwen2-vl-2b"
     assert eval_model_folder(cfg, "rft-qa-tag") == "results/grpo/qa-tag"
@@ -108,18 +139,25 @@ def test_cells_show_n_and_what_was_lost():
     rows when some replies held no letter."""
     from vauflow.evaluate.tables import acc_cell, losses, tables_csv, tables_tex
 
-    summary = {"test_ucf_crime": {"qa": {"rows": 251, "linked": 212, "excluded": {"video_missing": 28,
-                                                                                "video_quarantined": 11}},
-                                  "tag": {"rows": 124, "linked": 124, "excluded": {}}}}
+    summary = {
+        "test_ucf_crime": {
+            "qa": {"rows": 251, "linked": 212, "excluded": {"video_missing": 28, "video_quarantined": 11}},
+            "tag": {"rows": 124, "linked": 124, "excluded": {}},
+        }
+    }
     lost = losses(summary, "test_ucf_crime", "qa")
     assert lost == {"video_missing": 28, "video_quarantined": 11} and losses(summary, "test_ucf_crime", "tag") == {}
     cell = acc_cell(50.0, 212, valid=200, lost=lost)
     assert cell.endswith("(n=212, valid=200; lost 28 video missing, 11 video quarantined)"), cell
     assert acc_cell(50.0, 212).endswith("(n=212)")
-    flat = [("A", "test_ucf_crime", "+ SFT", "w/o think", "accuracy", 50.0, 212),
-            ("C", "pooled", "base", "w/ think", "multi_acc", None, 0)]
-    assert tables_csv(flat).splitlines() == ["table,split,model,mode,metric,value,n",
-                                             "A,test_ucf_crime,+ SFT,w/o think,accuracy,50.0000,212",
-                                             "C,pooled,base,w/ think,multi_acc,,0"]
+    flat = [
+        ("A", "test_ucf_crime", "+ SFT", "w/o think", "accuracy", 50.0, 212),
+        ("C", "pooled", "base", "w/ think", "multi_acc", None, 0),
+    ]
+    assert tables_csv(flat).splitlines() == [
+        "table,split,model,mode,metric,value,n",
+        "A,test_ucf_crime,+ SFT,w/o think,accuracy,50.0000,212",
+        "C,pooled,base,w/ think,multi_acc,,0",
+    ]
     tex = tables_tex(flat)
     assert r"test\_ucf\_crime & + SFT & w/o think & accuracy & 50.00 & 212 \\" in tex and tex.count(r"\toprule") == 2

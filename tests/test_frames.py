@@ -2,16 +2,16 @@
 
 import json
 import subprocess
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import make_video, run, vauflow
-from vauflow.frames.budget import PAPER_BUDGETS, VideoBudget
+from vauflow.frames.budget import VideoBudget, paper_budgets
 from vauflow.frames.cache import FrameCache
-from vauflow.frames.extract import extract_video, list_videos
+from vauflow.frames.extract import list_videos
 from vauflow.io import shard_of
+
+from conftest import make_video, run, vauflow
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +25,9 @@ def corpus(tmp_path_factory, ffmpeg):
     (d / "notes.txt").write_text("this is not a video\n")
     make_video(ffmpeg, d / "audio_only.m4a", src="sine=frequency=440:duration=1", codec=("-c:a", "aac"))
     make_video(ffmpeg, d / "single_frame.mp4", extra=("-frames:v", "1"))
-    full = make_video(ffmpeg, d / ".full_fast.mp4", src="testsrc=size=64x48:rate=8:duration=6", extra=("-movflags", "+faststart"))
+    full = make_video(
+        ffmpeg, d / ".full_fast.mp4", src="testsrc=size=64x48:rate=8:duration=6", extra=("-movflags", "+faststart")
+    )
     data = full.read_bytes()
     (d / "truncated_faststart.mp4").write_bytes(data[: len(data) // 2])
     full.unlink()
@@ -33,12 +35,30 @@ def corpus(tmp_path_factory, ffmpeg):
     (d / "truncated_moov_at_end.mp4").write_bytes(moov_end.read_bytes()[:2000])
     moov_end.unlink()
     # variable frame rate: timestamps grow quadratically
-    make_video(ffmpeg, d / "vfr.mkv", src="testsrc=size=64x48:rate=10:duration=3",
-               extra=("-vf", "setpts=N*N/40/TB", "-fps_mode", "passthrough"))
+    make_video(
+        ffmpeg,
+        d / "vfr.mkv",
+        src="testsrc=size=64x48:rate=10:duration=3",
+        extra=("-vf", "setpts=N*N/40/TB", "-fps_mode", "passthrough"),
+    )
     make_video(ffmpeg, d / "huge.mp4", src="testsrc=size=3840x2160:rate=2:duration=2")
     src = make_video(ffmpeg, d / ".src_rot.mp4", src="testsrc=size=64x48:rate=8:duration=2")
-    subprocess.run([ffmpeg, "-v", "error", "-y", "-i", str(src), "-c", "copy", "-metadata:s:v:0", "rotate=90",
-                    str(d / "rotated.mp4")], check=True)
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(src),
+            "-c",
+            "copy",
+            "-metadata:s:v:0",
+            "rotate=90",
+            str(d / "rotated.mp4"),
+        ],
+        check=True,
+    )
     src.unlink()
     return d
 
@@ -75,13 +95,26 @@ def test_cli_contract_and_counts(corpus, extracted):
 @pytest.mark.parametrize("name, reason", sorted(EXPECT_QUARANTINED.items()))
 def test_bad_files_quarantined_with_reason(extracted, name, reason):
     out, _ = extracted
-    q = {json.loads(line)["video"]: json.loads(line)["reason"] for line in (out / "quarantine.jsonl").read_text().splitlines()}
+    q = {
+        json.loads(line)["video"]: json.loads(line)["reason"]
+        for line in (out / "quarantine.jsonl").read_text().splitlines()
+    }
     assert name in q, q
     assert reason in q[name] and "\n" not in q[name]
 
 
-@pytest.mark.parametrize("name", ["good.mp4", "mpeg4.avi", "with space ü 日本.mp4", "sub dir/a;b $(echo x) 'q'.mkv",
-                                  "vfr.mkv", "huge.mp4", "rotated.mp4"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "good.mp4",
+        "mpeg4.avi",
+        "with space ü 日本.mp4",
+        "sub dir/a;b $(echo x) 'q'.mkv",
+        "vfr.mkv",
+        "huge.mp4",
+        "rotated.mp4",
+    ],
+)
 def test_good_files_extracted(extracted, name):
     out, _ = extracted
     meta = json.loads((out / "index.json").read_text())[name]
@@ -96,15 +129,18 @@ def test_huge_resolution_stored_within_the_largest_budget(extracted):
     meta = json.loads((out / "index.json").read_text())["huge.mp4"]
     h, w = meta["stored_hw"]
     assert meta["native_hw"] == [2160, 3840]
-    assert h * w <= max(b.max_pixels for b in PAPER_BUDGETS.values()) and abs(w / h - 16 / 9) < 0.02
+    assert h * w <= max(b.max_pixels for b in paper_budgets().values()) and abs(w / h - 16 / 9) < 0.02
 
 
 def test_rotation_applied_like_ffmpeg(extracted, corpus, ffmpeg):
     out, _ = extracted
     meta = json.loads((out / "index.json").read_text())["rotated.mp4"]
     frames = np.load(out / "frames" / f"{meta['key']}.npy")
-    raw = subprocess.run([ffmpeg, "-v", "error", "-i", str(corpus / "rotated.mp4"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
-                         check=True, capture_output=True).stdout
+    raw = subprocess.run(
+        [ffmpeg, "-v", "error", "-i", str(corpus / "rotated.mp4"), "-f", "rawvideo", "-pix_fmt", "rgb24", "-"],
+        check=True,
+        capture_output=True,
+    ).stdout
     ref = np.frombuffer(raw, np.uint8).reshape(-1, 64, 48, 3)  # ffmpeg autorotates: 64x48 -> 48 wide, 64 high
     assert meta["native_hw"] == [64, 48] and frames.shape[1:3] == (64, 48)
     assert np.abs(frames[0].astype(int) - ref[meta["indices"][0]].astype(int)).mean() < 3
@@ -162,7 +198,7 @@ def test_sharding_partitions_the_videos(corpus, tmp_path):
     assert sorted(seen) == list_videos(corpus)
 
 
-@pytest.mark.parametrize("consumer", sorted(PAPER_BUDGETS))
+@pytest.mark.parametrize("consumer", sorted(paper_budgets()))
 def test_derived_clip_equals_direct_decode(consumer, ffmpeg, tmp_path, monkeypatch):
     """Cache -> consumer clip vs qwen_vl_utils decoding the file itself at that budget."""
     monkeypatch.setenv("FORCE_QWENVL_VIDEO_READER", "decord")
@@ -173,17 +209,28 @@ def test_derived_clip_equals_direct_decode(consumer, ffmpeg, tmp_path, monkeypat
 
     video = make_video(ffmpeg, tmp_path / "v dir" / "clip.mp4", src="testsrc2=size=320x240:rate=30:duration=7")
     vauflow("frames", "extract", "--videos", video.parent, "--out", tmp_path / "cache")
-    budget = PAPER_BUDGETS[consumer]
+    budget = paper_budgets()[consumer]
     clip = FrameCache([tmp_path / "cache"]).clip("v dir", "clip.mp4", budget)
-    ele = {"video": str(video), "fps": budget.fps, "min_frames": budget.min_frames, "max_frames": budget.max_frames,
-           "min_pixels": budget.min_pixels, "max_pixels": budget.max_pixels, "total_pixels": budget.total_pixels}
+    ele = {
+        "video": str(video),
+        "fps": budget.fps,
+        "min_frames": budget.min_frames,
+        "max_frames": budget.max_frames,
+        "min_pixels": budget.min_pixels,
+        "max_pixels": budget.max_pixels,
+        "total_pixels": budget.total_pixels,
+    }
     (ref, meta), sample_fps = vp.fetch_video(ele, return_video_sample_fps=True, return_video_metadata=True)
     assert clip.indices == list(meta["frames_indices"])
     assert clip.sample_fps == pytest.approx(sample_fps, rel=1e-9)
     assert clip.second_per_grid_ts == pytest.approx(2 / sample_fps, rel=1e-9)
     assert tuple(ref.shape[2:]) == clip.resized_hw
-    ours = TF.resize(torch.from_numpy(clip.frames).permute(0, 3, 1, 2), list(clip.resized_hw),
-                     interpolation=InterpolationMode.BICUBIC, antialias=True).float()
+    ours = TF.resize(
+        torch.from_numpy(clip.frames).permute(0, 3, 1, 2),
+        list(clip.resized_hw),
+        interpolation=InterpolationMode.BICUBIC,
+        antialias=True,
+    ).float()
     assert (ours - ref).abs().max().item() <= 1.0
 
 

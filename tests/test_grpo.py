@@ -9,14 +9,15 @@ import time
 
 import pytest
 import torch
-
-from conftest import VENV_BIN, smoke_config
 from two_process_step import compare
-from vauflow.plan import grpo_params
+
+from vauflow.examples import run_rows
 from vauflow.grpo.loop import GRPO, rewards_for
 from vauflow.grpo.loss import group_advantages, k3_kl, policy_loss
 from vauflow.model.inputs import vision_token_ids
-from vauflow.examples import run_rows
+from vauflow.plan import grpo_params
+
+from conftest import VENV_BIN, smoke_config
 
 
 def test_group_advantages_and_zero_std_fraction():
@@ -40,9 +41,16 @@ def test_k3_kl_and_loss_aggregation():
 
 
 def tiny_params(**over):
-    p = grpo_params(smoke_config(), "qa") | {"num_generations": 2, "effective_batch": 2, "per_device_batch": 2,
-                                             "max_completion_length": 6, "max_steps": 4, "save_steps": 2,
-                                             "learning_rate": 1e-3, "beta": 0.04}
+    p = grpo_params(smoke_config(), "qa") | {
+        "num_generations": 2,
+        "effective_batch": 2,
+        "per_device_batch": 2,
+        "max_completion_length": 6,
+        "max_steps": 4,
+        "save_steps": 2,
+        "learning_rate": 1e-3,
+        "beta": 0.04,
+    }
     return p | over
 
 
@@ -50,8 +58,14 @@ def make_trainer(smoke_models, tasks=("qa",), init=None, masters=True, **over):
     p = tiny_params(**over)
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     rows, _ = run_rows(list(tasks), data, p["datasets"], p["target"])
-    return GRPO(init or smoke_models / "resources/models/tiny", rows, p,
-                smoke_config()["frames"]["budgets"]["train"], p["seed"], masters=masters)
+    return GRPO(
+        init or smoke_models / "resources/models/tiny",
+        rows,
+        p,
+        smoke_config()["frames"]["budgets"]["train"],
+        p["seed"],
+        masters=masters,
+    )
 
 
 def test_video_reaches_generation_reference_and_policy(smoke_models):
@@ -60,13 +74,14 @@ def test_video_reaches_generation_reference_and_policy(smoke_models):
     trainer = make_trainer(smoke_models, num_generations=4)
     calls = []
     visual = trainer.model.base_model.model.model.visual
-    visual.register_forward_pre_hook(lambda m, args, kw: calls.append((torch.is_grad_enabled(), kw["grid_thw"])),
-                                     with_kwargs=True)
+    visual.register_forward_pre_hook(
+        lambda m, args, kw: calls.append((torch.is_grad_enabled(), kw["grid_thw"])), with_kwargs=True
+    )
     trainer.train_step(0)
     grad = [grid for g, grid in calls if g]
     nograd = [grid for g, grid in calls if not g]
     assert len(grad) == 1 and len(nograd) == 2, calls  # policy; rollout prefill + reference
-    prompts = trainer.p["effective_batch"]
+    prompts = trainer.s.effective_batch
     assert all(len(grid) == prompts for grid in grad + nograd), calls  # videos per pass = prompts
 
 
@@ -75,15 +90,26 @@ def per_completion_loss(trainer, part, rows_total, tokens_total):
     from vauflow.model.inputs import build_inputs
     from vauflow.model.logprobs import completion_logps
 
-    g, t, n = trainer.p["num_generations"], trainer.p["temperature"], max(part["lengths"])
-    full = build_inputs(trainer.processor, [e for e in part["prompts"] for _ in range(g)],
-                        completions=part["completions"])
+    g, t, n = trainer.s.num_generations, trainer.s.temperature, max(part["lengths"])
+    full = build_inputs(
+        trainer.processor, [e for e in part["prompts"] for _ in range(g)], completions=part["completions"]
+    )
     with torch.no_grad(), trainer.reference() as ref_model:
         ref = completion_logps(ref_model, full, n, t)
     logp = completion_logps(trainer.model, full, n, t)
-    loss, _ = policy_loss(logp, logp.detach(), ref, part["adv"], full["completion_mask"][:, -n:], trainer.p["beta"],
-                          trainer.p["epsilon"], trainer.p["loss_type"], trainer.p["max_completion_length"],
-                          rows_total=rows_total, tokens_total=tokens_total)
+    loss, _ = policy_loss(
+        logp,
+        logp.detach(),
+        ref,
+        part["adv"],
+        full["completion_mask"][:, -n:],
+        trainer.s.beta,
+        trainer.s.epsilon,
+        trainer.s.loss_type,
+        trainer.s.max_completion_length,
+        rows_total=rows_total,
+        tokens_total=tokens_total,
+    )
     loss.backward()
     return float(loss.detach())
 
@@ -98,8 +124,10 @@ def test_shared_video_features_give_the_per_completion_loss_and_gradients(smoke_
     rows_total, tokens_total = len(part["completions"]), sum(part["lengths"])
     part["adv"] = torch.randn(rows_total)  # an untrained model earns no reward: give the rows advantages to learn
     grads = []
-    for step in (lambda: trainer.backward(part, rows_total, tokens_total)[0],
-                 lambda: per_completion_loss(trainer, part, rows_total, tokens_total)):
+    for step in (
+        lambda: trainer.backward(part, rows_total, tokens_total)[0],
+        lambda: per_completion_loss(trainer, part, rows_total, tokens_total),
+    ):
         trainer.opt.zero_grad(set_to_none=False)
         loss = step()
         grads.append((loss, {n: p.grad.clone() for n, p in trainer.model.named_parameters() if p.requires_grad}))
@@ -128,22 +156,40 @@ def test_stock_trl_grpo_still_drops_the_video(smoke_models, tmp_path):
     model, _ = load_model(base)
     processor = load_processor(base)
     video = sorted((smoke_models / "resources/videos/msad").glob("*.mp4"))[0]
-    prompt = [{"role": "user", "content": [{"type": "video", "path": str(video)},
-                                           {"type": "text", "text": "What happens?"}]}]
+    prompt = [
+        {"role": "user", "content": [{"type": "video", "path": str(video)}, {"type": "text", "text": "What happens?"}]}
+    ]
     ds = Dataset.from_list([{"prompt": prompt, "images": []}] * 2)
     calls = []
     model.model.visual.register_forward_pre_hook(lambda m, a: calls.append(torch.is_grad_enabled()))
-    args = GRPOConfig(output_dir=str(tmp_path), per_device_train_batch_size=2, num_generations=2,
-                      max_completion_length=4, max_steps=1, report_to="none", use_cpu=True, beta=0.04,
-                      logging_steps=1, save_strategy="no", disable_tqdm=True)
-    GRPOTrainer(model=model, reward_funcs=[lambda completions, **kw: [float(len(str(c))) for c in completions]],
-                args=args, train_dataset=ds, processing_class=processor).train()
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        per_device_train_batch_size=2,
+        num_generations=2,
+        max_completion_length=4,
+        max_steps=1,
+        report_to="none",
+        use_cpu=True,
+        beta=0.04,
+        logging_steps=1,
+        save_strategy="no",
+        disable_tqdm=True,
+    )
+    GRPOTrainer(
+        model=model,
+        reward_funcs=[lambda completions, **kw: [float(len(str(c))) for c in completions]],
+        args=args,
+        train_dataset=ds,
+        processing_class=processor,
+    ).train()
     assert calls and not any(calls), calls  # generation only, no grad: the loss never saw the video
 
 
 def test_rewards_routed_by_each_rows_task():
-    rows = [{"task": "qa", "answer": "A", "options": ["a", "b", "c", "d"], "target": "think"},
-            {"task": "cls", "class": "Fire", "target": "think"}]
+    rows = [
+        {"task": "qa", "answer": "A", "options": ["a", "b", "c", "d"], "target": "think"},
+        {"task": "cls", "class": "Fire", "target": "think"},
+    ]
     per_fn, total = rewards_for(rows, ["<think>x</think><answer>A</answer>", "<think>x</think><answer>Fire</answer>"])
     assert total == [2.0, 2.0]
     assert per_fn["qa/answer_reward"] == [1.0, None] and per_fn["cls/answer_reward"] == [None, 1.0]
@@ -232,7 +278,7 @@ def test_bf16_keeps_fp32_masters_that_learn_at_the_papers_rate(smoke_models, tmp
     mixed.save(tmp_path / "run", [])
     with safe_open(str(tmp_path / "run/checkpoint-0/trainable.safetensors"), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float32}
-    export(mixed, tmp_path / "out", {"params": mixed.p}, [])
+    export(mixed, tmp_path / "out", {"params": mixed.s.as_dict()}, [])
     with safe_open(str(tmp_path / "out/model.safetensors"), "pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
 
@@ -245,8 +291,9 @@ def test_rollouts_ignore_the_model_folders_generation_config(smoke_models, tmp_p
     odd = tmp_path / "odd"
     shutil.copytree(smoke_models / "resources/models/tiny", odd)
     gen = json.loads((odd / "generation_config.json").read_text())
-    (odd / "generation_config.json").write_text(json.dumps(gen | {"repetition_penalty": 1.3, "top_p": 0.01,
-                                                                  "top_k": 2, "no_repeat_ngram_size": 1}))
+    (odd / "generation_config.json").write_text(
+        json.dumps(gen | {"repetition_penalty": 1.3, "top_p": 0.01, "top_k": 2, "no_repeat_ngram_size": 1})
+    )
     out = []
     for init in (None, odd):
         trainer = make_trainer(smoke_models, init=init, max_completion_length=12)
@@ -262,14 +309,20 @@ def test_log_probs_score_the_sampling_temperature(smoke_models):
 
     trainer = make_trainer(smoke_models)
     prompts, completions = trainer.rollout(trainer.prompts_for(0))
-    g = trainer.p["num_generations"]
+    g = trainer.s.num_generations
     full = build_inputs(trainer.processor, [e for e in prompts for _ in range(g)], completions=completions)
     n = max(map(len, completions))
     with torch.no_grad():
         base = completion_logps(trainer.model, full, n)
         hot = completion_logps(trainer.model, full, n, temperature=2.0)
-        logits = trainer.model(**{k: v for k, v in full.items() if k not in ("labels", "completion_mask")},
-                               logits_to_keep=n + 1).logits[:, :-1].float() / 2.0
+        logits = (
+            trainer.model(
+                **{k: v for k, v in full.items() if k not in ("labels", "completion_mask")}, logits_to_keep=n + 1
+            )
+            .logits[:, :-1]
+            .float()
+            / 2.0
+        )
     want = torch.log_softmax(logits, -1).gather(-1, full["input_ids"][:, -n:].unsqueeze(-1)).squeeze(-1)
     assert torch.allclose(hot, want, atol=1e-6) and not torch.allclose(hot, base)
 
@@ -294,11 +347,26 @@ def test_chunk_losses_add_up_to_the_step_loss(loss_type):
     logp = -torch.rand(6, 5, generator=g)
     ref = logp - 0.1 * torch.rand(6, 5, generator=g)
     adv = torch.randn(6, generator=g)
-    mask = torch.tensor([[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 0],
-                         [1, 1, 1, 0, 0]])
+    mask = torch.tensor(
+        [[1, 1, 1, 0, 0], [1, 1, 1, 1, 1], [1, 0, 0, 0, 0], [1, 1, 0, 0, 0], [1, 1, 1, 1, 0], [1, 1, 1, 0, 0]]
+    )
     whole, kl = policy_loss(logp, logp, ref, adv, mask, 0.04, 0.2, loss_type, 5)
-    parts = [policy_loss(logp[a:b], logp[a:b], ref[a:b], adv[a:b], mask[a:b], 0.04, 0.2, loss_type, 5, rows_total=6,
-                         tokens_total=int(mask.sum())) for a, b in ((0, 2), (2, 3), (3, 6))]
+    parts = [
+        policy_loss(
+            logp[a:b],
+            logp[a:b],
+            ref[a:b],
+            adv[a:b],
+            mask[a:b],
+            0.04,
+            0.2,
+            loss_type,
+            5,
+            rows_total=6,
+            tokens_total=int(mask.sum()),
+        )
+        for a, b in ((0, 2), (2, 3), (3, 6))
+    ]
     assert sum(p[0] for p in parts).item() == pytest.approx(whole.item(), rel=1e-6)
     assert sum(p[1] for p in parts) == pytest.approx(kl, rel=1e-6)
 
@@ -308,8 +376,7 @@ def test_log_prob_chunks_give_the_same_loss_and_gradients(smoke_models):
     loss and gradients of one pass over all of them (<= 1e-5 relative, fp32)."""
     steps = {}
     for chunk in (0, 1, 3):
-        trainer = make_trainer(smoke_models, method="full", freeze_vision=False, logprob_chunk=chunk,
-                               num_generations=4)
+        trainer = make_trainer(smoke_models, method="full", freeze_vision=False, logprob_chunk=chunk, num_generations=4)
         log = trainer.train_step(0)
         grads = torch.cat([p.grad.flatten() for p in trainer.trainable if p.grad is not None])
         steps[chunk] = (log["loss"], log["kl"], grads)
@@ -339,12 +406,21 @@ def test_grpo_two_processes_take_the_one_process_step(smoke_models, tmp_path, me
     process takes on the same global batch (rollouts seeded per prompt, gradients summed, losses normalised over the
     step); the control, one process on half the batch, does not. full-fsdp: the masters, gradients and AdamW state
     sharded over the two (FSDP2), weights gathered once per rollout."""
-    over = dict(method=method.split("-")[0], freeze_vision=False, lora={**tiny_params()["lora"], "dropout": 0.0},
-                effective_batch=4, per_device_batch=2, num_generations=2, steps=2,
-                accelerate="fsdp" if method.endswith("fsdp") else "multi_gpu")
+    over = dict(
+        method=method.split("-")[0],
+        freeze_vision=False,
+        lora={**tiny_params()["lora"], "dropout": 0.0},
+        effective_batch=4,
+        per_device_batch=2,
+        num_generations=2,
+        steps=2,
+        accelerate="fsdp" if method.endswith("fsdp") else "multi_gpu",
+    )
     (gap, grad_gap), (control, grad_control) = compare(smoke_models, tmp_path, "grpo", **over)
-    print(f"\ngrpo {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
-          f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}")
+    print(
+        f"\ngrpo {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
+        f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}"
+    )
     assert gap <= 1e-5 and grad_gap <= 1e-5
     assert control > 1e-2 and grad_control > 1e-2
 
@@ -355,8 +431,19 @@ def test_grpo_fsdp_two_processes_gather_the_weights_once_per_rollout(smoke_model
     per-forward hooks)."""
     from two_process_step import run_steps
 
-    counts = run_steps(smoke_models, tmp_path, "gathers", 2, "gathers", method="full", accelerate="fsdp",
-                       effective_batch=4, per_device_batch=2, num_generations=2, max_completion_length=12)
+    counts = run_steps(
+        smoke_models,
+        tmp_path,
+        "gathers",
+        2,
+        "gathers",
+        method="full",
+        accelerate="fsdp",
+        effective_batch=4,
+        per_device_batch=2,
+        num_generations=2,
+        max_completion_length=12,
+    )
     units = 2 + 2 + 1  # the tiny model's decoder layers, vision blocks and the root
     print(f"\nall-gathers per rollout: {counts}")
     assert counts["once"] <= units and counts["once_tokens"] > 1
@@ -374,21 +461,42 @@ def test_grpo_fsdp_two_processes_resume_to_the_uninterrupted_run(smoke_models, t
 
     from conftest import env
 
-    params = tiny_params(method="full", accelerate="fsdp", effective_batch=4, per_device_batch=2, max_steps=3,
-                         save_steps=2, freeze_vision=False)
+    params = tiny_params(
+        method="full",
+        accelerate="fsdp",
+        effective_batch=4,
+        per_device_batch=2,
+        max_steps=3,
+        save_steps=2,
+        freeze_vision=False,
+    )
 
     # torchrun would read the command's --run as an abbreviation of its own --run-path: the arguments travel apart
     entry = tmp_path / "entry.py"
-    entry.write_text("import json, os, sys\nfrom vauflow.cli import main\n"
-                     "sys.exit(main(json.loads(os.environ['VAUFLOW_ARGS'])))\n")
+    entry.write_text(
+        "import json, os, sys\nfrom vauflow.cli import main\nsys.exit(main(json.loads(os.environ['VAUFLOW_ARGS'])))\n"
+    )
 
     def run(tag, ckpt):
         args = list(map(str, training_command("grpo", smoke_models, tmp_path / tag, params)[1:]))
         args[args.index("--checkpoints") + 1] = str(ckpt)
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port",
-               str(29600 + os.getpid() % 1000), str(entry)]
-        p = subprocess.run(cmd, env=env() | {"OMP_NUM_THREADS": "1", "VAUFLOW_ARGS": json.dumps(args)},
-                           capture_output=True, text=True, timeout=600)
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            "2",
+            "--master_port",
+            str(29600 + os.getpid() % 1000),
+            str(entry),
+        ]
+        p = subprocess.run(
+            cmd,
+            env=env() | {"OMP_NUM_THREADS": "1", "VAUFLOW_ARGS": json.dumps(args)},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
         return p.stdout, load_file(tmp_path / tag / "out/model.safetensors")
 
@@ -423,8 +531,8 @@ def test_seeded_sampler_draws_each_row_from_the_warped_distribution():
 def test_sft_and_grpo_report_to_trackers_offline(smoke_models, tmp_path, monkeypatch, report_to):
     """report_to tensorboard: event files with the steps' scalars, for SFT (the trainer's) and GRPO (ours); wandb in
     offline mode: a run file each, nothing sent."""
-    from vauflow.plan import sft_params
     from vauflow.grpo.loop import train as grpo_train
+    from vauflow.plan import sft_params
     from vauflow.sft.train import train as sft_train
 
     monkeypatch.setenv("WANDB_MODE", "offline")
@@ -434,10 +542,26 @@ def test_sft_and_grpo_report_to_trackers_offline(smoke_models, tmp_path, monkeyp
     base = smoke_models / "resources/models/tiny"
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     budget = smoke_config()["frames"]["budgets"]["train"]
-    grpo_train("qa", ["qa"], base, data, tmp_path / "grpo", tmp_path / "grpo-ckpt",
-               tiny_params(max_steps=2, report_to=report_to), budget)
-    sft_train("qa", ["qa"], base, data, tmp_path / "sft", tmp_path / "sft-ckpt",
-              sft_params(smoke_config(), "qa") | {"max_steps": 2, "log_steps": 1, "report_to": report_to}, budget)
+    grpo_train(
+        "qa",
+        ["qa"],
+        base,
+        data,
+        tmp_path / "grpo",
+        tmp_path / "grpo-ckpt",
+        tiny_params(max_steps=2, report_to=report_to),
+        budget,
+    )
+    sft_train(
+        "qa",
+        ["qa"],
+        base,
+        data,
+        tmp_path / "sft",
+        tmp_path / "sft-ckpt",
+        sft_params(smoke_config(), "qa") | {"max_steps": 2, "log_steps": 1, "report_to": report_to},
+        budget,
+    )
     if report_to == "tensorboard":
         from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -454,10 +578,25 @@ def test_sft_and_grpo_report_to_trackers_offline(smoke_models, tmp_path, monkeyp
 
 def training_command(stage, smoke_models, tmp_path, params):
     data = ["--vau-data", smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked"]
-    model = ["--init" if stage == "grpo" else "--base", smoke_models / "resources/models/tiny"]
-    return [VENV_BIN / "vauflow", stage, "--run", "qa", "--tasks", "qa", *model, *data, "--out", tmp_path / "out",
-            "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params), "--budget",
-            json.dumps(smoke_config()["frames"]["budgets"]["train"])]
+    model = ["--init", smoke_models / "resources/models/tiny"]
+    return [
+        VENV_BIN / "vauflow",
+        stage,
+        "--run",
+        "qa",
+        "--tasks",
+        "qa",
+        *model,
+        *data,
+        "--out",
+        tmp_path / "out",
+        "--checkpoints",
+        tmp_path / "ckpt",
+        "--params",
+        json.dumps(params),
+        "--budget",
+        json.dumps(smoke_config()["frames"]["budgets"]["train"]),
+    ]
 
 
 @pytest.mark.parametrize("stage", ["grpo", "sft"])
@@ -467,8 +606,9 @@ def test_saves_and_stops_before_the_time_limit_then_resumes(smoke_models, tmp_pa
     resumes from it and finishes."""
     import subprocess
 
-    from conftest import env
     from vauflow.plan import sft_params
+
+    from conftest import env
 
     if stage == "grpo":
         params = tiny_params(max_steps=150, save_steps=100, log_steps=1)
@@ -482,8 +622,9 @@ def test_saves_and_stops_before_the_time_limit_then_resumes(smoke_models, tmp_pa
     step = int(re.search(r"saved checkpoint-(\d+) of 150 \(time limit\)", p.stderr).group(1))
     assert 0 < step < 100 and any((tmp_path / "ckpt").rglob(f"checkpoint-{step}/.complete"))
     # SIGUSR1 (SLURM's --signal, or by hand): saved at the step it is at, after the stacks are printed
-    proc = subprocess.Popen(cmd, env=env() | {"PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        cmd, env=env() | {"PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     logged = 0
     for line in proc.stdout:  # a few steps after the resumed one
         logged += line.startswith(("grpo {", "{'loss'"))

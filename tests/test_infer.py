@@ -7,14 +7,15 @@ import shutil
 
 import pytest
 
-from conftest import SHARED, smoke_config
 from vauflow import tasks
+from vauflow.evaluate import infer, predict
+from vauflow.io import read_jsonl
 from vauflow.tasks import cls as cls_task
 from vauflow.tasks import qa as qa_task
 from vauflow.tasks import reasoning as reasoning_task
 from vauflow.tasks import tag as tag_task
-from vauflow.evaluate import infer, predict
-from vauflow.io import read_jsonl
+
+from conftest import SHARED, smoke_config
 
 SPEC = SHARED / "spec" / "vau-r1.md"
 ROW = {"question": "What happens?", "options": ["Fire", "Fighting", "Nothing", "Robbery"]}
@@ -30,9 +31,13 @@ def spec_block(after):
 @pytest.mark.skipif(not SPEC.exists(), reason="spec absent")
 def test_inference_prompts_verbatim():
     think = spec_block("w/ think:")
-    filled = (think.replace("{Question}", ROW["question"])
-              .replace("{Option 1}", "Fire").replace("{Option 2}", "Fighting")
-              .replace("{Option 3}", "Nothing").replace("{Option 4}", "Robbery"))
+    filled = (
+        think.replace("{Question}", ROW["question"])
+        .replace("{Option 1}", "Fire")
+        .replace("{Option 2}", "Fighting")
+        .replace("{Option 3}", "Nothing")
+        .replace("{Option 4}", "Robbery")
+    )
     assert qa_task.inference_text(ROW, think=True) == "\n" + filled + "\n" + " " * 12
     no_think = qa_task.inference_text(ROW, think=False)
     assert no_think.startswith("\n" + filled.split("\n\n            When")[0])
@@ -52,7 +57,8 @@ def test_inference_prompts_verbatim():
     cls_think = re.search(r"- think: `(.*?)`\n", SPEC.read_text(encoding="utf-8")).group(1)
     msgs, _ = tasks.get("cls").inference({}, think=True)
     assert msgs[1]["content"][1]["text"] == cls_think.replace("[QUESTION]", cls_task.QUESTION).replace(
-        "[OPTION]", str(cls_task.CLASSES))
+        "[OPTION]", str(cls_task.CLASSES)
+    )
 
 
 def test_vision_id_prefix_reaches_the_text(smoke_models):
@@ -83,7 +89,7 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
     monkeypatch.setattr(predict, "generate", flaky)
     with pytest.raises(KeyboardInterrupt):
         infer.run_cells(model, cells, data, cfg["frames"]["budgets"], tmp_path / "b", tmp_path / "pb", **args)
-    partial, = (tmp_path / "pb").glob("run-*/qa_test_msad_nothink.jsonl")  # keyed by model and settings
+    (partial,) = (tmp_path / "pb").glob("run-*/qa_test_msad_nothink.jsonl")  # keyed by model and settings
     assert len(read_jsonl(partial)) == 3  # one batch kept
     assert not (tmp_path / "b" / "qa_test_msad_nothink.jsonl").exists()  # no partial final file
     calls.clear()
@@ -93,8 +99,16 @@ def test_cells_resume_after_interruption_and_write_both_formats(smoke_models, tm
     n_qa = full["qa_test_msad_nothink"]
     assert len(calls) == -(-(n_qa - 3) // 3) + -(-full["tag_test_ecva_think"] // 3)  # the done batch is not redone
     # other settings (a longer generation) never reuse those partial predictions
-    infer.run_cells(model, cells[:1], data, cfg["frames"]["budgets"], tmp_path / "c", tmp_path / "pb",
-                    batch_size=3, max_new_tokens={"think": 6, "answer": 5})
+    infer.run_cells(
+        model,
+        cells[:1],
+        data,
+        cfg["frames"]["budgets"],
+        tmp_path / "c",
+        tmp_path / "pb",
+        batch_size=3,
+        max_new_tokens={"think": 6, "answer": 5},
+    )
     assert len(list((tmp_path / "pb").glob("run-*"))) == 2
     for name in full:
         assert (tmp_path / "a" / f"{name}.jsonl").read_bytes() == (tmp_path / "b" / f"{name}.jsonl").read_bytes()
@@ -114,10 +128,23 @@ def test_demo_prints_the_answer_and_rejects_a_bad_file_in_one_line(smoke_models,
     model = smoke_models / "resources/models/tiny"
     p = vauflow("demo", "--model", model, "--video", video, "--budget", budget, "--max-new-tokens", "4")
     lines = p.stdout.strip().splitlines()  # a base model: free text with the paper's description prompt
-    assert lines[0] == "task: free text; prompt: paper" and lines[1].startswith("reply: ") and lines[-1] == \
-        "answer: null"
-    p = vauflow("demo", "--model", model, "--video", video, "--budget", budget, "--task", "tag", "--think",
-                "--max-new-tokens", "4")
+    assert (
+        lines[0] == "task: free text; prompt: paper" and lines[1].startswith("reply: ") and lines[-1] == "answer: null"
+    )
+    p = vauflow(
+        "demo",
+        "--model",
+        model,
+        "--video",
+        video,
+        "--budget",
+        budget,
+        "--task",
+        "tag",
+        "--think",
+        "--max-new-tokens",
+        "4",
+    )
     assert p.stdout.startswith("task: tag; prompt: paper (think)") and "answer: " in p.stdout
     bad = tmp_path / "broken.mp4"
     bad.write_bytes(b"not a video at all")
@@ -143,17 +170,25 @@ def test_reasoning_runs_two_turns_with_the_video_again(smoke_models, tmp_path, m
         return texts
 
     monkeypatch.setattr(predict, "generate", spy)
-    counts = infer.run_cells(smoke_models / "resources/models/tiny", [("reasoning", "test_msad", False)], data,
-                             cfg["frames"]["budgets"], tmp_path / "out", tmp_path / "partial", batch_size=16,
-                             max_new_tokens={"reasoning": 5})
+    counts = infer.run_cells(
+        smoke_models / "resources/models/tiny",
+        [("reasoning", "test_msad", False)],
+        data,
+        cfg["frames"]["budgets"],
+        tmp_path / "out",
+        tmp_path / "partial",
+        batch_size=16,
+        max_new_tokens={"reasoning": 5},
+    )
     (turn1, descriptions, limit1), (turn2, analyses, limit2) = seen
     assert limit1 == limit2 == 5 and counts == {"reasoning_test_msad_nothink": len(turn1)}
     assert all(len(e.clips) == 1 for e in turn1) and all(len(e.clips) == 2 for e in turn2)
     from vauflow.model.load import load_processor
 
     proc = load_processor(smoke_models / "resources/models/tiny")
-    rendered = proc.apply_chat_template(turn2[0].chat, tokenize=False, add_generation_prompt=True,
-                                        add_vision_id=turn2[0].vision_id)
+    rendered = proc.apply_chat_template(
+        turn2[0].chat, tokenize=False, add_generation_prompt=True, add_vision_id=turn2[0].vision_id
+    )
     assert "Video 1: <|vision_start|>" in rendered and "Video 2: <|vision_start|>" in rendered  # as upstream
     for e1, e2, d in zip(turn1, turn2, descriptions):
         assert e1.vision_id and e2.vision_id
@@ -171,22 +206,31 @@ def test_decoding_ignores_the_model_folders_generation_config(smoke_models, tmp_
     """Evaluation decodes as upstream did (greedy, repetition_penalty 1.05), set explicitly: a model folder whose
     generation_config.json says otherwise gives the same replies. The control: that file does steer a plain
     `generate` call."""
+    from vauflow.examples import frame_cache, load_rows
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.inputs import Example
     from vauflow.model.load import load_model, load_processor
-    from vauflow.examples import frame_cache, load_rows
 
     source = smoke_models / "resources/models/tiny"
     odd = tmp_path / "odd"
     shutil.copytree(source, odd)
     gen = json.loads((odd / "generation_config.json").read_text())
-    gen |= {"do_sample": True, "top_p": 0.01, "top_k": 3, "temperature": 0.1, "repetition_penalty": 1.3,
-            "no_repeat_ngram_size": 1, "max_new_tokens": 2}
+    gen |= {
+        "do_sample": True,
+        "top_p": 0.01,
+        "top_k": 3,
+        "temperature": 0.1,
+        "repetition_penalty": 1.3,
+        "no_repeat_ngram_size": 1,
+        "max_new_tokens": 2,
+    }
     (odd / "generation_config.json").write_text(json.dumps(gen))
     rows = load_rows("cls", smoke_models / "results/vaubench/linked", "test_msad")[0][:3]
     cache, budget = frame_cache(rows), VideoBudget.from_dict(smoke_config()["frames"]["budgets"]["infer_tag"])
-    examples = [Example(chat=tasks.get("cls").inference(r, False)[0], clip=cache.clip(r["dataset"], r["video"],
-                                                                                        budget)) for r in rows]
+    examples = [
+        Example(chat=tasks.get("cls").inference(r, False)[0], clip=cache.clip(r["dataset"], r["video"], budget))
+        for r in rows
+    ]
     processor = load_processor(source)
     replies = {}
     for name, folder in (("source", source), ("odd", odd)):
@@ -197,8 +241,10 @@ def test_decoding_ignores_the_model_folders_generation_config(smoke_models, tmp_
 
             batch = build_inputs(processor, examples)
             plain = model.generate(**model_inputs(batch), max_new_tokens=12, pad_token_id=0)
-            assert plain.shape[1] - batch["input_ids"].shape[1] < 12 or \
-                processor.tokenizer.batch_decode(plain[:, batch["input_ids"].shape[1]:]) != replies["source"]
+            assert (
+                plain.shape[1] - batch["input_ids"].shape[1] < 12
+                or processor.tokenizer.batch_decode(plain[:, batch["input_ids"].shape[1] :]) != replies["source"]
+            )
     assert replies["odd"] == replies["source"]
 
 
@@ -232,8 +278,9 @@ def test_a_downloaded_hub_folder_is_a_local_base_model(workdir, tmp_path):
 
     folder = tmp_path / "Qwen2.5-VL-3B-Instruct"
     folder.mkdir()
-    (folder / "config.json").write_text(json.dumps({"model_type": "qwen2_5_vl",
-                                                     "architectures": ["Qwen2_5_VLForConditionalGeneration"]}))
+    (folder / "config.json").write_text(
+        json.dumps({"model_type": "qwen2_5_vl", "architectures": ["Qwen2_5_VLForConditionalGeneration"]})
+    )
     mine = tmp_path / "mine.yaml"
     mine.write_text(f"models: {{qwen2.5-vl-3b: {{source: local, path: {folder}}}}}\n")
     out = snakemake("-n", workdir=workdir, configfiles=[REPO / "presets/paper.yaml", mine]).stdout
@@ -259,15 +306,40 @@ def test_evaluation_two_processes_give_the_predictions_of_one(smoke_models, tmp_
     outputs = {}
     for processes in (1, 2):
         out = tmp_path / f"out{processes}"
-        cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
-               str(29700 + processes), "-m", "vauflow", "eval", "run",
-               "--model", smoke_models / "resources/models/tiny", "--cells", json.dumps(cells),
-               "--vau-data", smoke_models / "results/vaubench/linked",
-               "--ball-data", smoke_models / "results/ball/linked",
-               "--built", smoke_models / "results/vaubench/built", "--budgets", json.dumps(cfg["frames"]["budgets"]),
-               "--settings", json.dumps(settings), "--partial", tmp_path / f"partial{processes}", "--out", out]
-        p = subprocess.run(list(map(str, cmd)), env=env() | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True,
-                           timeout=600)
+        cmd = [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--nproc_per_node",
+            str(processes),
+            "--master_port",
+            str(29700 + processes),
+            "-m",
+            "vauflow",
+            "eval",
+            "run",
+            "--model",
+            smoke_models / "resources/models/tiny",
+            "--cells",
+            json.dumps(cells),
+            "--vau-data",
+            smoke_models / "results/vaubench/linked",
+            "--ball-data",
+            smoke_models / "results/ball/linked",
+            "--built",
+            smoke_models / "results/vaubench/built",
+            "--budgets",
+            json.dumps(cfg["frames"]["budgets"]),
+            "--settings",
+            json.dumps(settings),
+            "--partial",
+            tmp_path / f"partial{processes}",
+            "--out",
+            out,
+        ]
+        p = subprocess.run(
+            list(map(str, cmd)), env=env() | {"OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=600
+        )
         assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
         outputs[processes] = {f.relative_to(out).as_posix(): f.read_bytes() for f in out.rglob("*") if f.is_file()}
     ranks = sorted(f.name for f in (tmp_path / "partial2").rglob("*.jsonl"))

@@ -6,8 +6,8 @@ import time
 
 import pytest
 
-from vauflow.tasks import vau_eval as J
 from vauflow.llm import ChatClient, LLMError, extract_json
+from vauflow.tasks import vau_eval as J
 
 from conftest import FaultServer
 
@@ -95,12 +95,19 @@ def test_the_key_never_leaks(server, tmp_path, caplog, monkeypatch):
 def test_extract_json():
     assert extract_json('noise ```json\n{"a": 1}\n``` tail') == {"a": 1}
     assert extract_json('Here: {"a": {"b": 2}} and {"c": 3}') == {"a": {"b": 2}}
-    assert extract_json("{broken {\"ok\": true}") == {"ok": True}
+    assert extract_json('{broken {"ok": true}') == {"ok": True}
     assert extract_json("no json") is None
 
 
-VERDICT = {"classification_score": 8, "key_matching_score": 7, "fluency_score": 9, "informativeness_score": 6,
-           "factual_score": 7, "total_score": 37, "comments": {"classification": "ok"}}
+VERDICT = {
+    "classification_score": 8,
+    "key_matching_score": 7,
+    "fluency_score": 9,
+    "informativeness_score": 6,
+    "factual_score": 7,
+    "total_score": 37,
+    "comments": {"classification": "ok"},
+}
 
 
 def test_judge_prompt_parse_and_retry(server):
@@ -122,8 +129,9 @@ def test_proxy_is_deterministic_and_reference_based():
     same = J.proxy_scores(gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
     assert same == J.proxy_scores(gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
     assert same["classification_score"] == same["key_matching_score"] == same["factual_score"] == 10.0
-    wrong = J.proxy_scores(gt_d, gt_a, "A car crash.", "Traffic accident, traffic accident, traffic accident.",
-                           gt_class="Fighting")
+    wrong = J.proxy_scores(
+        gt_d, gt_a, "A car crash.", "Traffic accident, traffic accident, traffic accident.", gt_class="Fighting"
+    )
     assert wrong["classification_score"] == 0.0 and wrong["total_score"] < same["total_score"]
     empty = J.proxy_scores(gt_d, gt_a, "", "", gt_class="Fighting")
     assert empty["total_score"] == 0.0
@@ -135,16 +143,40 @@ def reasoning_case(tmp_path):
 
     sections = {"Specific Anomaly Type": "Fighting", "Conclusion": "Two people fight: an anomaly."}
     raw = "{'Specific Anomaly Type': 'Fighting', 'Conclusion': 'Two people fight: an anomaly.'}"  # the CSV cell
-    gt = [{"video_name": "a.mp4", "description": "Two people fight in a street.", "reasoning": sections,
-           "reasoning_format": "dict", "class": "Fighting", "gt_description": "Two people fight in a street. ",
-           "gt_analysis": raw},
-          {"video_name": "b.mp4", "description": "", "reasoning": sections, "reasoning_format": "markdown",
-           "class": "Fighting", "gt_description": "", "gt_analysis": raw},  # empty GT description: skipped
-          {"video_name": "c.mp4", "description": "-1", "reasoning": sections, "reasoning_format": "markdown",
-           "class": "Normal", "gt_description": "-1", "gt_analysis": "-1"}]  # "-1" is text, judged
+    gt = [
+        {
+            "video_name": "a.mp4",
+            "description": "Two people fight in a street.",
+            "reasoning": sections,
+            "reasoning_format": "dict",
+            "class": "Fighting",
+            "gt_description": "Two people fight in a street. ",
+            "gt_analysis": raw,
+        },
+        {
+            "video_name": "b.mp4",
+            "description": "",
+            "reasoning": sections,
+            "reasoning_format": "markdown",
+            "class": "Fighting",
+            "gt_description": "",
+            "gt_analysis": raw,
+        },  # empty GT description: skipped
+        {
+            "video_name": "c.mp4",
+            "description": "-1",
+            "reasoning": sections,
+            "reasoning_format": "markdown",
+            "class": "Normal",
+            "gt_description": "-1",
+            "gt_analysis": "-1",
+        },
+    ]  # "-1" is text, judged
     write_jsonl(tmp_path / "linked" / "test_x" / "reasoning.jsonl", gt)
-    preds = [{"video": v, "description": "People fight.", "analysis": "A fight, an anomaly."}
-             for v in ("c.mp4", "b.mp4", "a.mp4")]
+    preds = [
+        {"video": v, "description": "People fight.", "analysis": "A fight, an anomaly."}
+        for v in ("c.mp4", "b.mp4", "a.mp4")
+    ]
     write_jsonl(tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl", preds)
     return gt
 
@@ -155,13 +187,37 @@ def test_vau_eval_with_the_llm_judge_through_the_cli(server, tmp_path):
     from conftest import vauflow
 
     raw = reasoning_case(tmp_path)[0]["gt_analysis"]
-    server.script = [("ok", "```json\n" + json.dumps(VERDICT | {"key_matching_score": 7.5, "total_score": 37.5})
-                      + "\n```"), ("ok", "no verdict"), ("ok", "nor here")]
-    llm = {"base_url": server.url, "model": "judge-model", "api_key_env": "VAUFLOW_LLM_API_KEY",
-           "requests_per_s": 100.0, "timeout_s": 5, "retries": 1}
-    args = ["eval", "judge", "--eval", tmp_path / "eval", "--vau-data", tmp_path / "linked", "--splits",
-            '["test_x"]', "--scorer", "llm", "--llm", json.dumps(llm), "--cache", tmp_path / "cache.jsonl",
-            "--out", tmp_path / "out.json"]
+    server.script = [
+        ("ok", "```json\n" + json.dumps(VERDICT | {"key_matching_score": 7.5, "total_score": 37.5}) + "\n```"),
+        ("ok", "no verdict"),
+        ("ok", "nor here"),
+    ]
+    llm = {
+        "base_url": server.url,
+        "model": "judge-model",
+        "api_key_env": "VAUFLOW_LLM_API_KEY",
+        "requests_per_s": 100.0,
+        "timeout_s": 5,
+        "retries": 1,
+    }
+    args = [
+        "eval",
+        "judge",
+        "--eval",
+        tmp_path / "eval",
+        "--vau-data",
+        tmp_path / "linked",
+        "--splits",
+        '["test_x"]',
+        "--scorer",
+        "llm",
+        "--llm",
+        json.dumps(llm),
+        "--cache",
+        tmp_path / "cache.jsonl",
+        "--out",
+        tmp_path / "out.json",
+    ]
     p = vauflow(*args)
     result = json.loads((tmp_path / "out.json").read_text())
     out = result["splits"]["test_x"]
@@ -185,15 +241,34 @@ def test_vau_eval_errors_are_one_line(server, tmp_path, monkeypatch):
     from conftest import vauflow
 
     reasoning_case(tmp_path)
-    llm = {"base_url": server.url, "model": "m", "api_key_env": "NO_SUCH_KEY_VAR", "requests_per_s": 100.0,
-           "timeout_s": 5, "retries": 0}
-    args = ["eval", "judge", "--eval", tmp_path / "eval", "--vau-data", tmp_path / "linked", "--splits",
-            '["test_x"]', "--llm", json.dumps(llm), "--out", tmp_path / "out.json"]
+    llm = {
+        "base_url": server.url,
+        "model": "m",
+        "api_key_env": "NO_SUCH_KEY_VAR",
+        "requests_per_s": 100.0,
+        "timeout_s": 5,
+        "retries": 0,
+    }
+    args = [
+        "eval",
+        "judge",
+        "--eval",
+        tmp_path / "eval",
+        "--vau-data",
+        tmp_path / "linked",
+        "--splits",
+        '["test_x"]',
+        "--llm",
+        json.dumps(llm),
+        "--out",
+        tmp_path / "out.json",
+    ]
     p = vauflow(*args, "--scorer", "llm", check=False)
     assert p.returncode == 2 and "NO_SUCH_KEY_VAR" in p.stderr and p.stderr.strip().count("\n") == 0
     # a missing prediction is a counted failure, never an error that stops the judging or the tables
     (tmp_path / "eval" / "predictions" / "reasoning_test_x_nothink.jsonl").write_text(
-        json.dumps({"video": "c.mp4", "description": "People fight.", "analysis": "A fight."}) + "\n")
+        json.dumps({"video": "c.mp4", "description": "People fight.", "analysis": "A fight."}) + "\n"
+    )
     vauflow(*args, "--scorer", "proxy")
     out = json.loads((tmp_path / "out.json").read_text())["splits"]["test_x"]
     assert out["n"] == 1 and sorted(out["failed"]) == ["a.mp4", "b.mp4"] and out["skipped"] == []
@@ -201,10 +276,10 @@ def test_vau_eval_errors_are_one_line(server, tmp_path, monkeypatch):
 
 def test_vau_eval_proxy_ranks_a_faithful_output_above_a_wrong_one(tmp_path):
     gt = reasoning_case(tmp_path)
-    faithful = [{"video": g["video_name"], "description": g["description"] or "x",
-                 "analysis": g["gt_analysis"]} for g in gt]
-    wrong = [{"video": g["video_name"], "description": "A car drives by.", "analysis": "Normal traffic."}
-             for g in gt]
+    faithful = [
+        {"video": g["video_name"], "description": g["description"] or "x", "analysis": g["gt_analysis"]} for g in gt
+    ]
+    wrong = [{"video": g["video_name"], "description": "A car drives by.", "analysis": "Normal traffic."} for g in gt]
     good = J.score_reasoning(gt, faithful, J.proxy_scorer)
     bad = J.score_reasoning(gt, wrong, J.proxy_scorer)
     assert good["n"] == bad["n"] == 2 and good["skipped"] == ["b.mp4"]
@@ -217,10 +292,11 @@ def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):
     """synthetic.ball.cot_source llm: the LLM writes each rationale from the clip's facts and the true answer;
     our answer tag follows it; a reply naming another direction is asked again, then replaced by the template,
     and the manifest counts both; the same run again is served from the cache and gives the same files."""
-    from conftest import REPO, vauflow
-    from vauflow.plan import load_config
     from vauflow.io import read_jsonl
+    from vauflow.plan import load_config
     from vauflow.synth import ball
+
+    from conftest import REPO, vauflow
 
     params = load_config(REPO / "config.yaml")["synthetic"]["ball"] | {"n_train": 4, "n_val": 0}
     ball.generate(params, 3, tmp_path / "t/v", tmp_path / "t/ann")  # the template run: same clips, same labels
@@ -228,19 +304,38 @@ def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):
     wrong = "The ball is falling." if labels[1] != "falling" else "The ball ascends."
     good = "The x coordinate stays put while y changes between the first and the last frame."
     server.script = [("ok", good), ("ok", wrong), ("ok", wrong), ("ok", good), ("ok", good)]
-    llm = {"base_url": server.url, "model": "writer", "api_key_env": "VAUFLOW_LLM_API_KEY", "requests_per_s": 100.0,
-           "timeout_s": 5, "retries": 0}
+    llm = {
+        "base_url": server.url,
+        "model": "writer",
+        "api_key_env": "VAUFLOW_LLM_API_KEY",
+        "requests_per_s": 100.0,
+        "timeout_s": 5,
+        "retries": 0,
+    }
 
     def generate(out):
-        return vauflow("synth", "ball", "--params", json.dumps(params | {"cot_source": "llm"}), "--seed", 3,
-                       "--llm", json.dumps(llm), "--llm-cache", tmp_path / "cache.jsonl", "--videos", out / "v",
-                       "--annotations", out / "ann")
+        return vauflow(
+            "synth",
+            "ball",
+            "--params",
+            json.dumps(params | {"cot_source": "llm"}),
+            "--seed",
+            3,
+            "--llm",
+            json.dumps(llm),
+            "--llm-cache",
+            tmp_path / "cache.jsonl",
+            "--videos",
+            out / "v",
+            "--annotations",
+            out / "ann",
+        )
 
     p = generate(tmp_path / "a")
     rows, template = read_jsonl(tmp_path / "a/ann/train/ball.jsonl"), read_jsonl(tmp_path / "t/ann/train/ball.jsonl")
     assert [r["label"] for r in rows] == labels
     asked = [s["body"]["messages"][1]["content"] for s in server.seen]
-    assert len(asked) == 5 and f"The correct answer is \"{rows[0]['answer_text']}\"" in asked[0]
+    assert len(asked) == 5 and f'The correct answer is "{rows[0]["answer_text"]}"' in asked[0]
     assert f"x={rows[0]['params']['start'][0]:.0f}" in asked[0]
     assert rows[0]["cot"] == f"<think>{good}</think><answer>{rows[0]['answer_text']}</answer>"
     assert rows[1]["cot"] == template[1]["cot"]  # rejected twice: the template's rationale, counted

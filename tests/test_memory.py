@@ -8,11 +8,10 @@ import shutil
 import pytest
 import torch
 
-from conftest import REPO, smoke_config, snakemake, vauflow
-from vauflow.plan import memory
-from vauflow.plan import grpo_params, grpo_runs, load_config, sft_params, sft_runs
-from vauflow.plan import eval_models
 from vauflow.examples import run_rows
+from vauflow.plan import eval_models, grpo_params, grpo_runs, load_config, memory, sft_params, sft_runs
+
+from conftest import REPO, smoke_config, snakemake, vauflow
 
 TOLERANCE = 0.25
 
@@ -20,8 +19,11 @@ TOLERANCE = 0.25
 def real_class(arch):
     import transformers
 
-    return (transformers.Qwen2_5_VLForConditionalGeneration if arch.family == "qwen2_5_vl"
-            else transformers.Qwen2VLForConditionalGeneration)
+    return (
+        transformers.Qwen2_5_VLForConditionalGeneration
+        if arch.family == "qwen2_5_vl"
+        else transformers.Qwen2VLForConditionalGeneration
+    )
 
 
 def test_parameter_counts_match_the_real_classes_on_the_meta_device(smoke_models):
@@ -34,8 +36,17 @@ def test_parameter_counts_match_the_real_classes_on_the_meta_device(smoke_models
             model = real_class(arch)(arch.config())
         groups = {}
         for n, p in model.named_parameters():
-            group = ("lm_head" if n.startswith("lm_head") else "embed_tokens" if "embed_tokens" in n else
-                     "merger" if ".merger." in n else "vision_blocks" if ".visual." in n else "text_layers")
+            group = (
+                "lm_head"
+                if n.startswith("lm_head")
+                else "embed_tokens"
+                if "embed_tokens" in n
+                else "merger"
+                if ".merger." in n
+                else "vision_blocks"
+                if ".visual." in n
+                else "text_layers"
+            )
             groups[group] = groups.get(group, 0) + p.numel()
         assert groups == {k: v for k, v in arch.parameters().items() if v}, name
     # the published sizes
@@ -48,14 +59,17 @@ def test_parameter_counts_match_the_real_classes_on_the_meta_device(smoke_models
 def profiled_peak(prof):
     """The peak of the running sum of the profiler's allocation events since it started. A free of memory allocated
     before (a previous test's model, collected now) is not counted: it would lower the sum below what is live."""
+
     def walk(nodes):
         for node in nodes:
             yield node
             yield from walk(node.children)
 
-    events = sorted((n.start_time_ns, n.extra_fields.ptr, n.extra_fields.alloc_size)
-                    for n in walk(prof.profiler.kineto_results.experimental_event_tree())
-                    if type(n.extra_fields).__name__ == "_ExtraFields_Allocation")
+    events = sorted(
+        (n.start_time_ns, n.extra_fields.ptr, n.extra_fields.alloc_size)
+        for n in walk(prof.profiler.kineto_results.experimental_event_tree())
+        if type(n.extra_fields).__name__ == "_ExtraFields_Allocation"
+    )
     sizes, live, peak = {}, 0, 0
     for _, ptr, nbytes in events:
         if nbytes > 0:
@@ -80,9 +94,9 @@ def video_sizes(batch, completion_tokens):
 
 
 def measure_grpo(model_dir, smoke_models, params):
+    from vauflow.examples import example
     from vauflow.grpo.loop import GRPO
     from vauflow.model.inputs import build_inputs
-    from vauflow.examples import example
 
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     rows, _ = run_rows(["qa"], data, params["datasets"], params["target"])
@@ -93,17 +107,22 @@ def measure_grpo(model_dir, smoke_models, params):
             trainer.train_step(step)
     batch = build_inputs(trainer.processor, [example(trainer.prompts_for(0)[0], trainer.cache, trainer.budget)])
     visual, text = video_sizes(batch, 0)
-    work = memory.Workload(rows=params["num_generations"] * params["per_device_batch"], visual=visual, text=text,
-                           completion=params["max_completion_length"], videos_per_pass=params["per_device_batch"])
+    work = memory.Workload(
+        rows=params["num_generations"] * params["per_device_batch"],
+        visual=visual,
+        text=text,
+        completion=params["max_completion_length"],
+        videos_per_pass=params["per_device_batch"],
+    )
     return profiled_peak(prof), work
 
 
 def measure_sft(model_dir, smoke_models, params, tmp_path):
     from transformers import TrainerCallback
 
+    from vauflow.examples import frame_cache
     from vauflow.frames.budget import VideoBudget
     from vauflow.model.load import load_processor
-    from vauflow.examples import frame_cache
     from vauflow.sft.train import Collator, train
 
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
@@ -115,27 +134,46 @@ def measure_sft(model_dir, smoke_models, params, tmp_path):
             prof.stop()
 
     prof.start()
-    train("qa", ["qa"], model_dir, data, tmp_path / "out", tmp_path / "ckpt", params, budget,
-          callbacks=[StopAtTheEnd()])
+    train(
+        "qa", ["qa"], model_dir, data, tmp_path / "out", tmp_path / "ckpt", params, budget, callbacks=[StopAtTheEnd()]
+    )
     rows, _ = run_rows(["qa"], data, params["datasets"], params["target"])
     collate = Collator(rows, load_processor(model_dir), frame_cache(rows), VideoBudget.from_dict(budget))
     batch = collate([{"row": i} for i in range(len(rows))])
     completion = int((batch["labels"] != -100).sum(-1).max())
     visual, text = video_sizes(batch, completion)
-    work = memory.Workload(rows=params["per_device_batch"], visual=visual, text=text, completion=completion,
-                           videos_per_pass=params["per_device_batch"])
+    work = memory.Workload(
+        rows=params["per_device_batch"],
+        visual=visual,
+        text=text,
+        completion=completion,
+        videos_per_pass=params["per_device_batch"],
+    )
     return profiled_peak(prof), work
 
 
 def grpo_case(**over):
-    return grpo_params(smoke_config(), "qa") | {
-        "num_generations": 4, "effective_batch": 1, "per_device_batch": 1, "max_completion_length": 16,
-        "max_steps": 2, "beta": 0.04, "method": "full"} | over
+    return (
+        grpo_params(smoke_config(), "qa")
+        | {
+            "num_generations": 4,
+            "effective_batch": 1,
+            "per_device_batch": 1,
+            "max_completion_length": 16,
+            "max_steps": 2,
+            "beta": 0.04,
+            "method": "full",
+        }
+        | over
+    )
 
 
 def sft_case(**over):
-    return sft_params(smoke_config(), "qa") | {"method": "full", "max_steps": 2, "save_steps": 100,
-                                               "effective_batch": 2, "per_device_batch": 2} | over
+    return (
+        sft_params(smoke_config(), "qa")
+        | {"method": "full", "max_steps": 2, "save_steps": 100, "effective_batch": 2, "per_device_batch": 2}
+        | over
+    )
 
 
 def compare(stage, model_dir, smoke_models, params, tmp_path, monkeypatch, plan_device="cpu"):
@@ -155,8 +193,10 @@ def compare(stage, model_dir, smoke_models, params, tmp_path, monkeypatch, plan_
     gc.collect()  # the trainer (a reference cycle) before the next test
     arch = memory.Architecture.from_config(json.loads((model_dir / "config.json").read_text()))
     planned, phase, terms = memory.peak(memory.training_job(arch, params, work, stage, device=plan_device))
-    print(f"\n{stage} {arch.total():,} parameters, {work}: measured {measured / 2**20:.1f} MiB, planned "
-          f"{planned / 2**20:.1f} MiB ({phase}), ratio {planned / measured:.3f}")
+    print(
+        f"\n{stage} {arch.total():,} parameters, {work}: measured {measured / 2**20:.1f} MiB, planned "
+        f"{planned / 2**20:.1f} MiB ({phase}), ratio {planned / measured:.3f}"
+    )
     return planned / measured, arch, work, measured
 
 
@@ -166,16 +206,19 @@ TINY_CASES = {
     "grpo-lora": ("grpo", grpo_case(method="lora")),
     "grpo-chunked": ("grpo", grpo_case(logprob_chunk=1)),
     "sft-fp32": ("sft", sft_case()),
-    "sft-bf16-checkpointing-tower": ("sft", sft_case(dtype="bfloat16", gradient_checkpointing=True,
-                                                     freeze_vision=False)),
+    "sft-bf16-checkpointing-tower": (
+        "sft",
+        sft_case(dtype="bfloat16", gradient_checkpointing=True, freeze_vision=False),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", TINY_CASES)
 def test_plan_is_within_a_quarter_of_the_profiled_peak_tiny(smoke_models, tmp_path, monkeypatch, case):
     stage, params = TINY_CASES[case]
-    ratio, arch, work, measured = compare(stage, smoke_models / "resources/models/tiny", smoke_models, params,
-                                          tmp_path, monkeypatch)
+    ratio, arch, work, measured = compare(
+        stage, smoke_models / "resources/models/tiny", smoke_models, params, tmp_path, monkeypatch
+    )
     assert abs(ratio - 1) <= TOLERANCE
     if case == "grpo-fp32":  # the control: parameters x 16 bytes (+ the reference), the rule of thumb, misses
         naive = arch.total() * (16 + 4)
@@ -186,14 +229,14 @@ def test_plan_is_within_a_quarter_of_the_profiled_peak_tiny(smoke_models, tmp_pa
 def width_3b(smoke_models, tmp_path_factory):
     """Two decoder layers and two vision blocks at Qwen2.5-VL-3B's real widths (hidden 2048, MLP 11008, vocabulary
     151,936, tied embeddings; tower 1280/3420), random weights, the tiny model's tokenizer and processor."""
-    import transformers
 
     tiny = smoke_models / "resources/models/tiny"
     out = tmp_path_factory.mktemp("width-3b")
     cfg = json.loads((tiny / "config.json").read_text())
     arch = dataclasses.replace(memory.KNOWN["Qwen/Qwen2.5-VL-3B-Instruct"], layers=2, v_depth=2)
-    config = arch.config(**{k: cfg[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id",
-                                                "vision_end_token_id")})
+    config = arch.config(
+        **{k: cfg[k] for k in ("image_token_id", "video_token_id", "vision_start_token_id", "vision_end_token_id")}
+    )
     for k in ("bos_token_id", "eos_token_id", "pad_token_id"):
         setattr(config.text_config, k, cfg["text_config"][k])
     torch.manual_seed(0)
@@ -208,8 +251,7 @@ def width_3b(smoke_models, tmp_path_factory):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("case", ["grpo", "grpo-chunked-fused", "sft"])
-def test_plan_is_within_a_quarter_of_the_profiled_peak_3b_widths(smoke_models, width_3b, tmp_path, monkeypatch,
-                                                                  case):
+def test_plan_is_within_a_quarter_of_the_profiled_peak_3b_widths(smoke_models, width_3b, tmp_path, monkeypatch, case):
     """Full fine-tuning in bf16 with fp32 masters and gradient checkpointing, as the paper preset: the weights,
     gradients, moments, reference, autocast cache, the tied embedding's gradient and AdamW's temporaries dominate.
     grpo-chunked-fused: the paper's one completion per log-prob pass with the GPU's fused AdamW, so the peak is where
@@ -231,8 +273,11 @@ def test_memory_plan_of_the_paper_preset_covers_every_gpu_job():
     plan = json.loads(p.stdout)
     config = load_config(REPO / "presets/paper.yaml")
     jobs = {(j["rule"], j["run"]): j for j in plan["jobs"]}
-    expected = ({("sft", r) for r in sft_runs(config)} | {("grpo", r) for r in grpo_runs(config)}
-                | {("evaluate", m) for m in eval_models(config)})
+    expected = (
+        {("sft", r) for r in sft_runs(config)}
+        | {("grpo", r) for r in grpo_runs(config)}
+        | {("evaluate", m) for m in eval_models(config)}
+    )
     assert set(jobs) == expected
     qa = jobs[("grpo", "qa")]
     # the 3B's fp32 masters and two AdamW moments, by parameter count
@@ -241,8 +286,9 @@ def test_memory_plan_of_the_paper_preset_covers_every_gpu_job():
     # data parallel, everything on the GPU: more than an 80-GB card, less than an H200
     assert not qa["fits"] and 80 < qa["needs_gb"] < 141
     # sharded over two GPUs (FSDP): it fits
-    sharded = memory.plan_config(load_config(REPO / "presets/paper.yaml", overrides={"grpo": {"accelerate": "fsdp"}}),
-                                 gpus={"grpo": 2})
+    sharded = memory.plan_config(
+        load_config(REPO / "presets/paper.yaml", overrides={"grpo": {"accelerate": "fsdp"}}), gpus={"grpo": 2}
+    )
     assert next(j for j in sharded if j["run"] == "qa" and j["rule"] == "grpo")["needs_gb"] < 80
     p = vauflow("memory", "--configfile", REPO / "presets/paper.yaml", "--gpu-gb", "40", "--check", check=False)
     assert p.returncode == 1 and p.stderr.strip().count("\n") == 0 and "grpo.logprob_chunk" in p.stderr
@@ -261,10 +307,23 @@ def test_memory_plan_uses_a_fetched_models_config(smoke_models, tmp_path):
 
 def test_dag_refuses_a_job_that_cannot_fit_in_one_line(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
-    refused = snakemake("-n", "--set-resources", "grpo:gpu_mem_gb=40", workdir=tmp_path,
-                        configfiles=[REPO / "presets/paper.yaml"], check=False)
+    refused = snakemake(
+        "-n",
+        "--set-resources",
+        "grpo:gpu_mem_gb=40",
+        workdir=tmp_path,
+        configfiles=[REPO / "presets/paper.yaml"],
+        check=False,
+    )
     last = refused.stderr.strip().splitlines()[-1]
     assert refused.returncode != 0 and last.startswith("vauflow: grpo qa: needs ~") and "gpu_mem_gb" in last
-    fits = snakemake("-n", "--set-resources", "grpo:gpu_mem_gb=141", "sft:gpu_mem_gb=40*attempt", workdir=tmp_path,
-                     configfiles=[REPO / "presets/paper.yaml"], check=False)  # an H200; an expression of attempt
+    fits = snakemake(
+        "-n",
+        "--set-resources",
+        "grpo:gpu_mem_gb=141",
+        "sft:gpu_mem_gb=40*attempt",
+        workdir=tmp_path,
+        configfiles=[REPO / "presets/paper.yaml"],
+        check=False,
+    )  # an H200; an expression of attempt
     assert fits.returncode == 0, fits.stderr[-2000:]

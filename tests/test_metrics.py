@@ -5,16 +5,28 @@ import json
 
 import pytest
 
-from conftest import vauflow
 from vauflow.tasks.cls import metrics as cls_metrics
 from vauflow.tasks.qa import metrics as qa_metrics
 from vauflow.tasks.tag import metrics as tag_metrics
 
+from conftest import vauflow
+
+
 def metrics_cli(tmp_path, task, gt, preds, scoring="upstream"):
     (tmp_path / "gt.jsonl").write_text("".join(json.dumps(r) + "\n" for r in gt))
     (tmp_path / "pred.jsonl").write_text("".join(json.dumps(r) + "\n" for r in preds))
-    p = vauflow("eval", "metrics", "--task", task, "--pred", tmp_path / "pred.jsonl", "--gt", tmp_path / "gt.jsonl",
-                "--scoring", scoring)
+    p = vauflow(
+        "eval",
+        "metrics",
+        "--task",
+        task,
+        "--pred",
+        tmp_path / "pred.jsonl",
+        "--gt",
+        tmp_path / "gt.jsonl",
+        "--scoring",
+        scoring,
+    )
     lines = p.stdout.strip().splitlines()
     assert len(lines) == 1
     return json.loads(lines[0])
@@ -37,14 +49,25 @@ def test_qa_parsing_order_denominator_and_valid(tmp_path):
     ]  # v5 has no prediction
     out = metrics_cli(tmp_path, "qa", gt, preds)
     assert set(out) == {"accuracy", "accuracy_all", "n", "valid", "correct"}
-    assert out == {"accuracy": pytest.approx(400 / 5), "accuracy_all": pytest.approx(400 / 7), "n": 7, "valid": 5,
-                   "correct": 4}
+    assert out == {
+        "accuracy": pytest.approx(400 / 5),
+        "accuracy_all": pytest.approx(400 / 7),
+        "n": 7,
+        "valid": 5,
+        "correct": 4,
+    }
     strict = metrics_cli(tmp_path, "qa", gt, preds, "strict")  # case-sensitive steps: "<b/>" is no letter
     assert set(strict) == set(out)
-    assert strict == {"accuracy": pytest.approx(400 / 7), "accuracy_all": pytest.approx(400 / 7), "n": 7,
-                      "valid": 4, "correct": 4}
+    assert strict == {
+        "accuracy": pytest.approx(400 / 7),
+        "accuracy_all": pytest.approx(400 / 7),
+        "n": 7,
+        "valid": 4,
+        "correct": 4,
+    }
     from vauflow.tasks.cls import class_upstream as cls_class_upstream
     from vauflow.tasks.qa import clean_model_answer
+
     # evaluation_cls.py passes over a match that is no class once normalised, and takes the next one
     assert cls_class_upstream("TrafficAccident, no: Fighting") == "Fighting"
     assert cls_class_upstream("FoodSafety or Fire") == "Fire" and cls_class_upstream("Food  safety") == "Food Safety"
@@ -53,21 +76,30 @@ def test_qa_parsing_order_denominator_and_valid(tmp_path):
 
 
 def test_tag_formats_exclusions_and_recall(tmp_path):
-    gt = [{"video_name": "a.mp4", "gt": [2.0, 4.0], "scored": True},
-          {"video_name": "b.mp4", "gt": [60.0, 90.0], "scored": True},
-          {"video_name": "c.mp4", "gt": [1.0, 3.0], "scored": True},
-          {"video_name": "d.mp4", "gt": [5.0, 5.0], "scored": True},
-          {"video_name": "e.mp4", "gt": [-1.0, -1.0], "scored": False},  # normal / unannotated: excluded
-          {"video_name": "f.mp4", "gt": [0.0, 0.0], "scored": False}]
-    preds = [{"video": "a.mp4", "response": "<think>x</think><glue>[2.0, 3.0]</glue>"},  # IoU 0.5
-             {"video": "b.mp4", "response": "from [01:00, 01:30]"},  # MM:SS, first [...]: IoU 1
-             {"video": "c.mp4", "response": "<glue>[2.0, 2.0]</glue>"},  # start == end: 0
-             {"video": "e.mp4", "response": "<glue>[0, 9]</glue>"}]  # d missing
+    gt = [
+        {"video_name": "a.mp4", "gt": [2.0, 4.0], "scored": True},
+        {"video_name": "b.mp4", "gt": [60.0, 90.0], "scored": True},
+        {"video_name": "c.mp4", "gt": [1.0, 3.0], "scored": True},
+        {"video_name": "d.mp4", "gt": [5.0, 5.0], "scored": True},
+        {"video_name": "e.mp4", "gt": [-1.0, -1.0], "scored": False},  # normal / unannotated: excluded
+        {"video_name": "f.mp4", "gt": [0.0, 0.0], "scored": False},
+    ]
+    preds = [
+        {"video": "a.mp4", "response": "<think>x</think><glue>[2.0, 3.0]</glue>"},  # IoU 0.5
+        {"video": "b.mp4", "response": "from [01:00, 01:30]"},  # MM:SS, first [...]: IoU 1
+        {"video": "c.mp4", "response": "<glue>[2.0, 2.0]</glue>"},  # start == end: 0
+        {"video": "e.mp4", "response": "<glue>[0, 9]</glue>"},
+    ]  # d missing
     # upstream (evaluation_tag.py): a row without a prediction leaves the denominator
     out = metrics_cli(tmp_path, "tag", gt, preds)
     assert set(out) == {"miou", "r@0.3", "r@0.5", "r@0.7", "n"}
-    assert out == {"miou": pytest.approx(50.0), "r@0.3": pytest.approx(200 / 3), "r@0.5": pytest.approx(200 / 3),
-                   "r@0.7": pytest.approx(100 / 3), "n": 3}
+    assert out == {
+        "miou": pytest.approx(50.0),
+        "r@0.3": pytest.approx(200 / 3),
+        "r@0.5": pytest.approx(200 / 3),
+        "r@0.7": pytest.approx(100 / 3),
+        "n": 3,
+    }
     # strict: it scores 0
     strict = metrics_cli(tmp_path, "tag", gt, preds, "strict")
     assert strict == {"miou": pytest.approx(37.5), "r@0.3": 50.0, "r@0.5": 50.0, "r@0.7": 25.0, "n": 4}
@@ -78,18 +110,24 @@ def test_tag_formats_exclusions_and_recall(tmp_path):
 
 
 def test_cls_first_class_binary_and_multi(tmp_path):
-    gt = [{"video_name": "a.mp4", "class": "Fighting"}, {"video_name": "b.mp4", "class": "Normal"},
-          {"video_name": "c.mp4", "class": "Robbery"}, {"video_name": "d.mp4", "class": "Explosion"},
-          {"video_name": "e.mp4", "class": "Traffic_accident"},
-          {"video_name": "f.mp4", "class": "-1", "labelled": False},  # upstream: an anomaly no class matches
-          {"video_name": "g.mp4", "class": "Fire"}]
-    preds = [{"video": "a.mp4", "response": "<answer>fighting, then robbery</answer>"},  # first found, any case
-             {"video": "b.mp4", "response": "Normal"},  # no tag: the whole text
-             {"video": "c.mp4", "response": "<answer>Stealing</answer> Robbery"},  # binary right, multi wrong
-             {"video": "d.mp4", "response": "<answer>something odd</answer>"},  # nothing found: wrong on both
-             {"video": "e.mp4", "response": "<answer>traffic accident</answer>"},  # "_" = space
-             {"video": "f.mp4", "response": "<answer>Fire"},  # binary right (an anomaly), multi wrong
-             {"video": "g.mp4", "response": "<think>no Fighting</think><answer>Fire and smoke"}]  # unclosed
+    gt = [
+        {"video_name": "a.mp4", "class": "Fighting"},
+        {"video_name": "b.mp4", "class": "Normal"},
+        {"video_name": "c.mp4", "class": "Robbery"},
+        {"video_name": "d.mp4", "class": "Explosion"},
+        {"video_name": "e.mp4", "class": "Traffic_accident"},
+        {"video_name": "f.mp4", "class": "-1", "labelled": False},  # upstream: an anomaly no class matches
+        {"video_name": "g.mp4", "class": "Fire"},
+    ]
+    preds = [
+        {"video": "a.mp4", "response": "<answer>fighting, then robbery</answer>"},  # first found, any case
+        {"video": "b.mp4", "response": "Normal"},  # no tag: the whole text
+        {"video": "c.mp4", "response": "<answer>Stealing</answer> Robbery"},  # binary right, multi wrong
+        {"video": "d.mp4", "response": "<answer>something odd</answer>"},  # nothing found: wrong on both
+        {"video": "e.mp4", "response": "<answer>traffic accident</answer>"},  # "_" = space
+        {"video": "f.mp4", "response": "<answer>Fire"},  # binary right (an anomaly), multi wrong
+        {"video": "g.mp4", "response": "<think>no Fighting</think><answer>Fire and smoke"},
+    ]  # unclosed
     out = metrics_cli(tmp_path, "cls", gt, preds)
     assert set(out) == {"binary_acc", "multi_acc", "n"}
     assert out == {"binary_acc": pytest.approx(600 / 7), "multi_acc": pytest.approx(400 / 7), "n": 7}
@@ -102,9 +140,11 @@ def test_bad_inputs_one_line(tmp_path):
     (tmp_path / "gt.jsonl").write_text(json.dumps({"video_name": "a.mp4", "answer": "A"}) + "\n")
     (tmp_path / "bad_gt.jsonl").write_text(json.dumps({"video_name": "a.mp4"}) + "\n")
     (tmp_path / "pred.jsonl").write_text("{not json\n")
-    for pred, gt, want in ((tmp_path / "nope.jsonl", tmp_path / "gt.jsonl", "no such file"),
-                           (tmp_path / "pred.jsonl", tmp_path / "bad_gt.jsonl", "missing answer"),
-                           (tmp_path / "pred.jsonl", tmp_path / "gt.jsonl", "not JSON")):
+    for pred, gt, want in (
+        (tmp_path / "nope.jsonl", tmp_path / "gt.jsonl", "no such file"),
+        (tmp_path / "pred.jsonl", tmp_path / "bad_gt.jsonl", "missing answer"),
+        (tmp_path / "pred.jsonl", tmp_path / "gt.jsonl", "not JSON"),
+    ):
         p = vauflow("eval", "metrics", "--task", "qa", "--pred", pred, "--gt", gt, check=False)
         assert p.returncode == 2 and want in p.stderr and p.stderr.strip().count("\n") == 0, p.stderr
 
@@ -126,8 +166,10 @@ def test_real_test_sets_with_fixed_predictors(real_built):
     ucf = rows(real_built / "test_ucf_crime/qa.jsonl")
     assert qa_metrics(ucf, [])["n"] == 251 and qa_metrics(ucf, [])["valid"] == 0
     # a reply without a letter drops out of upstream's denominator: half the rows unparsed, the rest right
-    half = [{"video": r["video_name"], "response": "I cannot tell" if i % 2 else f"<answer>{r['answer']}</answer>"}
-            for i, r in enumerate(ucf)]
+    half = [
+        {"video": r["video_name"], "response": "I cannot tell" if i % 2 else f"<answer>{r['answer']}</answer>"}
+        for i, r in enumerate(ucf)
+    ]
     m = qa_metrics(ucf, half)
     assert m["valid"] == 126 and m["accuracy"] == 100.0 and m["accuracy_all"] == pytest.approx(100 * 126 / 251)
 
@@ -142,8 +184,10 @@ def test_real_test_sets_with_fixed_predictors(real_built):
     for split in ("test_msad", "test_ucf_crime", "test_ecva"):  # video names repeat across splits: one at a time
         cls = rows(real_built / f"{split}/cls.jsonl")
         # the oracle names the class; on a "-1" row it names an anomaly ("Assault")
-        oracle = [{"video": r["video_name"], "response": f"<answer>{r['class'] if r['labelled'] else 'Assault'}</answer>"}
-                  for r in cls]
+        oracle = [
+            {"video": r["video_name"], "response": f"<answer>{r['class'] if r['labelled'] else 'Assault'}</answer>"}
+            for r in cls
+        ]
         for population in n:
             m = cls_metrics(cls, oracle, population=population)
             n[population] += m["n"]

@@ -9,12 +9,13 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import REPO, smoke_config, vauflow
+from vauflow.examples import example, frame_cache, load_rows
 from vauflow.frames.budget import VideoBudget
 from vauflow.model import inputs
 from vauflow.model.inputs import VideoMismatch, build_inputs, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
-from vauflow.examples import example, frame_cache, load_rows
+
+from conftest import REPO, smoke_config, vauflow
 
 MODELS = ["tiny", "tiny-qwen2vl"]
 
@@ -68,9 +69,22 @@ def test_tiny_models_offline_untied_and_from_config(smoke_models, loaded):
 def test_build_is_deterministic(smoke_models, tmp_path):
     spec = smoke_config()["models"]["tiny"]
     out = tmp_path / "again"
-    vauflow("model", "build", "--name", "tiny", "--spec", json.dumps(spec), "--seed", str(smoke_config()["seed"]),
-            "--vau-linked", smoke_models / "results/vaubench/linked",
-            "--ball-linked", smoke_models / "results/ball/linked", "--out", out)
+    vauflow(
+        "model",
+        "build",
+        "--name",
+        "tiny",
+        "--spec",
+        json.dumps(spec),
+        "--seed",
+        str(smoke_config()["seed"]),
+        "--vau-linked",
+        smoke_models / "results/vaubench/linked",
+        "--ball-linked",
+        smoke_models / "results/ball/linked",
+        "--out",
+        out,
+    )
     ref = smoke_models / "resources/models/tiny"
     for f in ("model.safetensors", "tokenizer.json", "config.json", "processor_config.json"):
         assert (out / f).read_bytes() == (ref / f).read_bytes(), f
@@ -79,9 +93,23 @@ def test_build_is_deterministic(smoke_models, tmp_path):
 def test_bad_mrope_section_is_one_line_error(smoke_models, tmp_path):
     spec = copy.deepcopy(smoke_config()["models"]["tiny"])
     spec["shape"]["mrope_section"] = [16, 24, 24]
-    p = vauflow("model", "build", "--name", "tiny", "--spec", json.dumps(spec), "--seed", "0",
-                "--vau-linked", smoke_models / "results/vaubench/linked",
-                "--ball-linked", smoke_models / "results/ball/linked", "--out", tmp_path / "x", check=False)
+    p = vauflow(
+        "model",
+        "build",
+        "--name",
+        "tiny",
+        "--spec",
+        json.dumps(spec),
+        "--seed",
+        "0",
+        "--vau-linked",
+        smoke_models / "results/vaubench/linked",
+        "--ball-linked",
+        smoke_models / "results/ball/linked",
+        "--out",
+        tmp_path / "x",
+        check=False,
+    )
     assert p.returncode == 2 and "mrope_section" in p.stderr and p.stderr.strip().count("\n") == 0
 
 
@@ -146,8 +174,11 @@ def test_fetch_locks_the_commit_and_the_hashes(tmp_path):
     sha256 are locked; a later fetch takes the locked commit even after `main` moved, refuses a revision that is
     another commit and a file whose bytes changed, each in one line; the token is sent, never written."""
     hub = HubFixture()
-    files = {"config.json": b'{"model_type": "qwen2_5_vl"}', "model.safetensors": b"weights-1",
-             "README.md": b"not fetched"}
+    files = {
+        "config.json": b'{"model_type": "qwen2_5_vl"}',
+        "model.safetensors": b"weights-1",
+        "README.md": b"not fetched",
+    }
     hub.commits["a" * 40] = files
     hub.branches["main"] = "a" * 40
     spec = smoke_config()["models"]["qwen2.5-vl-3b"]
@@ -155,21 +186,36 @@ def test_fetch_locks_the_commit_and_the_hashes(tmp_path):
     env = {"HF_HUB_OFFLINE": "0", "HF_ENDPOINT": hub.url, "HF_TOKEN": "hf_planted_token"}
 
     def fetch(out, s=spec):
-        return vauflow("model", "fetch", "--spec", json.dumps(s), "--out", tmp_path / out, "--lock", lock,
-                       check=False, env_extra=env)
+        return vauflow(
+            "model",
+            "fetch",
+            "--spec",
+            json.dumps(s),
+            "--out",
+            tmp_path / out,
+            "--lock",
+            lock,
+            check=False,
+            env_extra=env,
+        )
 
     p = fetch("m1")
     assert p.returncode == 0, p.stderr
-    assert sorted(f.name for f in (tmp_path / "m1").iterdir()) == ["config.json", "model.safetensors",
-                                                                   "vauflow_model.json"]
+    assert sorted(f.name for f in (tmp_path / "m1").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+        "vauflow_model.json",
+    ]
     entry = json.loads(lock.read_text())["Qwen/Qwen2.5-VL-3B-Instruct"]
-    assert entry["commit"] == "a" * 40 and entry["revision"] == "main" and set(entry["files"]) == {
-        "config.json", "model.safetensors"}
+    assert (
+        entry["commit"] == "a" * 40
+        and entry["revision"] == "main"
+        and set(entry["files"]) == {"config.json", "model.safetensors"}
+    )
     made = json.loads((tmp_path / "m1" / "vauflow_model.json").read_text())
     assert made["commit"] == "a" * 40 and len(made["folder_sha256"]) == 64
     # the token goes to the Hub, never to the host a large file is redirected to
-    assert all(auth == ("Bearer hf_planted_token" if not path.startswith("/cdn/") else None)
-               for path, auth in hub.seen)
+    assert all(auth == ("Bearer hf_planted_token" if not path.startswith("/cdn/") else None) for path, auth in hub.seen)
     assert any(path.startswith("/cdn/") for path, _ in hub.seen)
     assert "hf_planted_token" not in lock.read_text() + p.stdout + p.stderr
     # main moves: the lock keeps the first commit
@@ -193,7 +239,7 @@ def test_fetch_locks_the_commit_and_the_hashes(tmp_path):
 def test_inputs_video_tokens_time_and_types(loaded, examples, name):
     model, processor, _ = loaded[name]
     batch = build_inputs(processor, examples)
-    merge = processor.video_processor.merge_size ** 2
+    merge = processor.video_processor.merge_size**2
     for i, ex in enumerate(examples):
         t, h, w = batch["video_grid_thw"][i].tolist()
         assert t == len(ex.clip.indices) // 2 and (h * 14, w * 14) == ex.clip.resized_hw
@@ -214,7 +260,7 @@ def temporal_positions(model, batch, i):
     t, h, w = batch["video_grid_thw"][i].tolist()
     per_grid = (h // 2) * (w // 2)
     video = pos[0, i][batch["input_ids"][i] == model.config.video_token_id]
-    return [sorted(set(video[g * per_grid:(g + 1) * per_grid].tolist())) for g in range(t)]
+    return [sorted(set(video[g * per_grid : (g + 1) * per_grid].tolist())) for g in range(t)]
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -235,10 +281,16 @@ def test_temporal_positions_differ_between_grids(loaded, examples, name):
 
 def greedy(model, processor, batch, n):
     with torch.no_grad():
-        out = model.generate(**model_inputs(batch), max_new_tokens=n, min_new_tokens=n, do_sample=False,
-                             output_logits=True, return_dict_in_generate=True,
-                             suppress_tokens=vision_token_ids(processor))
-    return out.sequences[:, batch["input_ids"].shape[1]:], torch.stack(out.logits, 1)
+        out = model.generate(
+            **model_inputs(batch),
+            max_new_tokens=n,
+            min_new_tokens=n,
+            do_sample=False,
+            output_logits=True,
+            return_dict_in_generate=True,
+            suppress_tokens=vision_token_ids(processor),
+        )
+    return out.sequences[:, batch["input_ids"].shape[1] :], torch.stack(out.logits, 1)
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -252,7 +304,7 @@ def test_generate_time_equals_loss_time(loaded, examples, name):
     with torch.no_grad():
         logits = model(**model_inputs(full)).logits
     n = completion.shape[1]
-    loss_logits = logits[:, -n - 1:-1]
+    loss_logits = logits[:, -n - 1 : -1]
     assert torch.allclose(loss_logits, gen_logits, atol=1e-4), (loss_logits - gen_logits).abs().max()
     assert torch.equal(full["labels"][:, -n:], completion)
     assert (full["labels"][:, :-n] == -100).all() and (full["completion_mask"][:, -n:] == 1).all()
@@ -290,9 +342,13 @@ def test_builder_equals_one_processor_call_also_from_its_memo(loaded, examples, 
         for k in want:
             assert got[k].dtype == want[k].dtype and torch.equal(got[k], want[k]), k
     assert len(inputs.VIDEO_MEMO.items) == len(examples)
-    blank = [type(e)(chat=e.chat, clip=dataclasses.replace(e.clip, frames=np.zeros_like(e.clip.frames))) for e in examples]
-    assert torch.equal(model_inputs(build_inputs(processor, blank))["pixel_values_videos"],
-                       inputs.build_inputs_reference(processor, blank)["pixel_values_videos"])
+    blank = [
+        type(e)(chat=e.chat, clip=dataclasses.replace(e.clip, frames=np.zeros_like(e.clip.frames))) for e in examples
+    ]
+    assert torch.equal(
+        model_inputs(build_inputs(processor, blank))["pixel_values_videos"],
+        inputs.build_inputs_reference(processor, blank)["pixel_values_videos"],
+    )
 
 
 def test_memo_is_bounded():
@@ -318,8 +374,7 @@ def test_mismatches_raise(loaded, examples):
 
 def test_one_builder_everywhere():
     """Only the input builder calls the processor on videos; training, rollout and eval code import it."""
-    hits = [p for p in (REPO / "vauflow").rglob("*.py")
-            if "videos=" in p.read_text() and p.name != "inputs.py"]
+    hits = [p for p in (REPO / "vauflow").rglob("*.py") if "videos=" in p.read_text() and p.name != "inputs.py"]
     assert hits == []
 
 
@@ -350,7 +405,7 @@ def test_two_turn_reasoning_carries_two_video_copies(loaded, examples, name):
     kw = {k: batch[k] for k in ("video_grid_thw", "second_per_grid_ts", "attention_mask") if k in batch}
     pos, _ = model.model.get_rope_index(batch["input_ids"], mm_token_type_ids=batch["mm_token_type_ids"], **kw)
     video = pos[0, 0][batch["input_ids"][0] == processor.video_token_id]
-    first, second = video[:one[0]], video[one[0]:]
+    first, second = video[: one[0]], video[one[0] :]
     assert second.min() > first.max()
     with pytest.raises(VideoMismatch, match="no video block"):
         build_inputs(processor, [dataclasses.replace(examples[0], chat=[{"role": "user", "content": "hi"}])])

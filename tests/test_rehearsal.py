@@ -15,15 +15,30 @@ REHEARSAL = REPO / "presets" / "rehearsal.yaml"
 # every leaf where the rehearsal differs from the paper preset: the CPU's needs, nothing else (the preset comments
 # each); a change to the paper preset that the rehearsal does not follow shows up here
 OVERRIDES = {
-    "preset", "rehearsal/source", "annotations/vaubench/origin", "annotations/vaubench/path",
+    "preset",
+    "rehearsal/source",
+    "annotations/vaubench/origin",
+    "annotations/vaubench/path",
     *{f"datasets/{d}/{k}" for d in ("msad", "ucf_crime", "ecva") for k in ("origin", "path")},
-    "gpu_canary", "frames/shards",
-    *{f"frames/budgets/{b}/{k}" for b in ("train", "infer_qa", "infer_tag")
-      for k in ("max_frames", "min_pixels", "max_pixels", "total_pixels")},
-    "model/base", "model/other_bases/qwen2-vl-2b", "model/other_bases/tiny-qwen2vl", "model/dtype",
-    "eval/zero_shot", *{f"eval/max_new_tokens/{k}" for k in ("answer", "think", "reasoning")},
-    "synthetic/ball/n_train", "synthetic/ball/n_val",
-    "sft/threads", "sft/max_steps", "grpo/threads", "grpo/max_steps",
+    "gpu_canary",
+    "frames/shards",
+    *{
+        f"frames/budgets/{b}/{k}"
+        for b in ("train", "infer_qa", "infer_tag")
+        for k in ("max_frames", "min_pixels", "max_pixels", "total_pixels")
+    },
+    "model/base",
+    "model/other_bases/qwen2-vl-2b",
+    "model/other_bases/tiny-qwen2vl",
+    "model/dtype",
+    "eval/zero_shot",
+    *{f"eval/max_new_tokens/{k}" for k in ("answer", "think", "reasoning")},
+    "synthetic/ball/n_train",
+    "synthetic/ball/n_val",
+    "sft/threads",
+    "sft/max_steps",
+    "grpo/threads",
+    "grpo/max_steps",
     "grpo/max_completion_length",
 }
 
@@ -79,16 +94,24 @@ def test_rehearsal_of_the_paper_preset_on_the_real_annotations(tmp_path, capsys)
                 for mode, cell in modes.items():
                     if mode != "VAU-Eval":
                         assert cell["n"] == want and cell["lost"] == linked[split][task]["excluded"], (label, mode)
-    cls_rows = [json.loads(x) for s in tests
-                for x in (wd / f"results/vaubench/linked/{s}/cls.jsonl").read_text().splitlines()]
+    cls_rows = [
+        json.loads(x) for s in tests for x in (wd / f"results/vaubench/linked/{s}/cls.jsonl").read_text().splitlines()
+    ]
     population = [r for r in cls_rows if r["interval_annotated"] or r["dataset"] != "ecva"]
     for label, modes in tables["C"].items():
         if label != "baselines":
             assert all(cell["n"] == len(population) for cell in modes.values()), label
-    heads = {f.name.split("_")[0]: f.read_text().splitlines()[0] for f in (wd / "results/eval/base/predictions").glob("*.csv")}
-    assert heads == {"qa": "Video Name,QA answer", "tag": "Video Name,Temporal Grounding",
-                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis",
-                     "ball": "Video Name,Answer"}
+    heads = {
+        f.name.split("_")[0]: f.read_text().splitlines()[0]
+        for f in (wd / "results/eval/base/predictions").glob("*.csv")
+    }
+    assert heads == {
+        "qa": "Video Name,QA answer",
+        "tag": "Video Name,Temporal Grounding",
+        "cls": "Video Name,CLS answer",
+        "reasoning": "Video Name,Description,Analysis",
+        "ball": "Video Name,Answer",
+    }
     for f in (wd / "results/eval/base/predictions").glob("*.csv"):
         with open(f, newline="", encoding="utf-8") as fh:
             assert len(list(csv.reader(fh))) > 1
@@ -100,6 +123,8 @@ def test_rehearsal_of_the_paper_preset_on_the_real_annotations(tmp_path, capsys)
     md = (wd / "results/tables/tables.md").read_text()  # ECVA's 1953.mp4 / 1955.mp4: in val (here: train) and test
     assert "Test videos also named in train/val (not removed): test_ecva/1953.mp4 (also in train)" in md
     with capsys.disabled():  # measured, not asserted: the tables and report stages on the sampled rows' intervals
-        seconds = {name: float((wd / f"benchmarks/{name}.tsv").read_text().splitlines()[1].split("\t")[0])
-                   for name in ("tables", "plots")}
+        seconds = {
+            name: float((wd / f"benchmarks/{name}.tsv").read_text().splitlines()[1].split("\t")[0])
+            for name in ("tables", "plots")
+        }
         print(f"\nrehearsal: tables {seconds['tables']:.1f} s, plots {seconds['plots']:.1f} s")

@@ -5,15 +5,16 @@ import json
 import pytest
 import torch
 
-from conftest import REPO, smoke_config, vauflow
 from vauflow.config import ConfigError
-from vauflow.plan import sft_params, validate_config
+from vauflow.examples import example, frame_cache, load_rows, target
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import UsageError
 from vauflow.model.load import load_processor
-from vauflow.examples import example, frame_cache, load_rows, target
+from vauflow.plan import sft_params, validate_config
 from vauflow.sft.train import Collator, prepare_model
 from vauflow.training import count_trainable, grad_accum
+
+from conftest import REPO, smoke_config, vauflow
 
 
 def lora_formula(cfg, r, vocab):
@@ -70,7 +71,7 @@ def test_labels_cover_the_assistant_turn_only(smoke_models, task):
         ex = example(row, frame_cache(rows), VideoBudget.from_dict(cfg["frames"]["budgets"]["train"]))
         conv = ex.chat + [{"role": "assistant", "content": target(row)}]
         text = processor.apply_chat_template(conv, tokenize=False)
-        video = (batch["input_ids"][i] == processor.video_token_id)
+        video = batch["input_ids"][i] == processor.video_token_id
         ids = batch["input_ids"][i][batch["attention_mask"][i].bool() & ~video]
         assert tok.decode(ids).replace("<|video_pad|>", "") + "\n" == text.replace("<|video_pad|>", "")
 
@@ -78,14 +79,36 @@ def test_labels_cover_the_assistant_turn_only(smoke_models, task):
 def test_full_finetuning_run_exports_a_loadable_model(smoke_models, tmp_path):
     from safetensors.torch import load_file
 
-    params = sft_params(smoke_config(), "cls") | {"method": "full", "freeze_vision": False, "max_steps": 2,
-                                                  "save_steps": 1, "learning_rate": 1e-3}
+    params = sft_params(smoke_config(), "cls") | {
+        "method": "full",
+        "freeze_vision": False,
+        "max_steps": 2,
+        "save_steps": 1,
+        "learning_rate": 1e-3,
+    }
     base = smoke_models / "resources/models/tiny"
     out = tmp_path / "sft_cls"
-    p = vauflow("sft", "--run", "cls", "--tasks", "cls", "--base", base,
-                "--vau-data", smoke_models / "results/vaubench/linked",
-                "--ball-data", smoke_models / "results/ball/linked", "--out", out, "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params),
-                "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"]))
+    p = vauflow(
+        "sft",
+        "--run",
+        "cls",
+        "--tasks",
+        "cls",
+        "--init",
+        base,
+        "--vau-data",
+        smoke_models / "results/vaubench/linked",
+        "--ball-data",
+        smoke_models / "results/ball/linked",
+        "--out",
+        out,
+        "--checkpoints",
+        tmp_path / "ckpt",
+        "--params",
+        json.dumps(params),
+        "--budget",
+        json.dumps(smoke_config()["frames"]["budgets"]["train"]),
+    )
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["steps"] == 2 and manifest["trainable_parameters"] == manifest["parameters_total"]
     assert f"trainable parameters {manifest['trainable_parameters']:,}" in p.stdout
@@ -101,10 +124,25 @@ def test_killed_after_the_last_checkpoint_exports_it_without_another_step(smoke_
     """A kill between the last step's checkpoint and the export: the rerun exports that checkpoint, with the
     uninterrupted run's weights and step count (resuming through the Trainer would take a step past max_steps)."""
     params = sft_params(smoke_config(), "qa") | {"max_steps": 2, "save_steps": 1}
-    args = ["sft", "--run", "qa", "--tasks", "qa", "--base", smoke_models / "resources/models/tiny",
-            "--vau-data", smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked",
-            "--checkpoints", tmp_path / "ckpt", "--params", json.dumps(params),
-            "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"])]
+    args = [
+        "sft",
+        "--run",
+        "qa",
+        "--tasks",
+        "qa",
+        "--init",
+        smoke_models / "resources/models/tiny",
+        "--vau-data",
+        smoke_models / "results/vaubench/linked",
+        "--ball-data",
+        smoke_models / "results/ball/linked",
+        "--checkpoints",
+        tmp_path / "ckpt",
+        "--params",
+        json.dumps(params),
+        "--budget",
+        json.dumps(smoke_config()["frames"]["budgets"]["train"]),
+    ]
     vauflow(*args, "--out", tmp_path / "first")
     (last,) = tmp_path.glob("ckpt/run-*/checkpoint-2")
     for f in last.parent.glob("final/*"):  # as if killed before the final save and the export
@@ -118,11 +156,28 @@ def test_killed_after_the_last_checkpoint_exports_it_without_another_step(smoke_
 
 
 def test_base_that_is_not_a_model_is_one_line_error(smoke_models, tmp_path):
-    p = vauflow("sft", "--run", "qa", "--tasks", "qa", "--base", tmp_path, "--vau-data",
-                smoke_models / "results/vaubench/linked", "--ball-data", smoke_models / "results/ball/linked",
-                "--out", tmp_path / "out", "--checkpoints", tmp_path / "ckpt",
-                "--params", json.dumps(sft_params(smoke_config(), "qa")),
-                "--budget", json.dumps(smoke_config()["frames"]["budgets"]["train"]), check=False)
+    p = vauflow(
+        "sft",
+        "--run",
+        "qa",
+        "--tasks",
+        "qa",
+        "--init",
+        tmp_path,
+        "--vau-data",
+        smoke_models / "results/vaubench/linked",
+        "--ball-data",
+        smoke_models / "results/ball/linked",
+        "--out",
+        tmp_path / "out",
+        "--checkpoints",
+        tmp_path / "ckpt",
+        "--params",
+        json.dumps(sft_params(smoke_config(), "qa")),
+        "--budget",
+        json.dumps(smoke_config()["frames"]["budgets"]["train"]),
+        check=False,
+    )
     assert p.returncode == 2 and "not a model folder (no vauflow_model.json, no readable config.json)" in p.stderr
     assert p.stderr.strip().count("\n") == 0
 
@@ -156,9 +211,32 @@ def test_launcher_commands_and_gpu_check(smoke_models):
     assert gpu[gpu.index("--main_process_port") + 1] == "29555" and gpu[gpu.index("--config_file") + 1] == "acc.yaml"
     if torch.cuda.device_count() == 1:
         pytest.skip("this machine has exactly one GPU: the mismatch below would not be one")
-    p = vauflow("launch", "--gpus", "1", "--", "sft", "--run", "qa", "--tasks", "qa", "--base", "x",
-                "--vau-data", "x", "--ball-data", "x", "--out", "x", "--checkpoints", "x", "--params", "{}",
-                "--budget", "{}", check=False)
+    p = vauflow(
+        "launch",
+        "--gpus",
+        "1",
+        "--",
+        "sft",
+        "--run",
+        "qa",
+        "--tasks",
+        "qa",
+        "--init",
+        "x",
+        "--vau-data",
+        "x",
+        "--ball-data",
+        "x",
+        "--out",
+        "x",
+        "--checkpoints",
+        "x",
+        "--params",
+        "{}",
+        "--budget",
+        "{}",
+        check=False,
+    )
     assert p.returncode == 2 and "asked for 1 GPU(s) but sees" in p.stderr
     assert p.stderr.strip().count("\n") == 0
 
@@ -184,25 +262,45 @@ def test_bf16_sft_keeps_fp32_masters_that_learn_at_the_papers_rate(smoke_models,
                 if p.grad is not None:
                     self.masks[n] = self.masks.get(n, torch.zeros(p.shape, dtype=torch.bool)) | (p.grad != 0).cpu()
 
-    params = sft_params(smoke_config(), "qa") | {"method": "full", "freeze_vision": False, "dtype": "bfloat16",
-                                                 "learning_rate": 1e-6, "lr_scheduler": "constant", "warmup_steps": 0,
-                                                 "max_steps": 3, "save_steps": 3}
+    params = sft_params(smoke_config(), "qa") | {
+        "method": "full",
+        "freeze_vision": False,
+        "dtype": "bfloat16",
+        "learning_rate": 1e-6,
+        "lr_scheduler": "constant",
+        "warmup_steps": 0,
+        "max_steps": 3,
+        "save_steps": 3,
+    }
     data = {"vau": smoke_models / "results/vaubench/linked", "ball": smoke_models / "results/ball/linked"}
     budget = smoke_config()["frames"]["budgets"]["train"]
     shares = {}
     for masters in (True, False):
         seen = Touched()
         root = tmp_path / f"masters-{masters}"
-        train("qa", ["qa"], smoke_models / "resources/models/tiny", data, root / "out", root / "ckpt", params, budget,
-              callbacks=[seen], masters=masters)
+        train(
+            "qa",
+            ["qa"],
+            smoke_models / "resources/models/tiny",
+            data,
+            root / "out",
+            root / "ckpt",
+            params,
+            budget,
+            callbacks=[seen],
+            masters=masters,
+        )
         (ckpt,) = root.glob("ckpt/run-*/checkpoint-3")
         with safe_open(str(ckpt / "model.safetensors"), "pt") as f:
             after = {k: f.get_tensor(k) for k in f.keys()}
             assert {t.dtype for t in after.values()} == {torch.float32 if masters else torch.bfloat16}
         from vauflow.model.load import load_model
 
-        saved = dict(load_model(ckpt, dtype="float32" if masters else "bfloat16",
-                                class_name="Qwen2_5_VLForConditionalGeneration")[0].named_parameters())
+        saved = dict(
+            load_model(
+                ckpt, dtype="float32" if masters else "bfloat16", class_name="Qwen2_5_VLForConditionalGeneration"
+            )[0].named_parameters()
+        )
         live = changed = 0
         for n, mask in seen.masks.items():
             changed += int(((saved[n].detach() != seen.before[n].cpu()) & mask).sum())
@@ -210,8 +308,10 @@ def test_bf16_sft_keeps_fp32_masters_that_learn_at_the_papers_rate(smoke_models,
         shares[masters] = changed / live
         with safe_open(str(root / "out/model.safetensors"), "pt") as f:
             assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.bfloat16}
-    print(f"\nSFT: {shares[True]:.4f} of the elements with a gradient changed (mixed precision), "
-          f"{shares[False]:.4f} (pure bf16, the control)")
+    print(
+        f"\nSFT: {shares[True]:.4f} of the elements with a gradient changed (mixed precision), "
+        f"{shares[False]:.4f} (pure bf16, the control)"
+    )
     assert shares[True] >= 0.99 and shares[False] < 0.10
 
 
@@ -231,18 +331,29 @@ def test_sft_two_processes_take_the_one_process_step(smoke_models, tmp_path, met
     from two_process_step import compare
 
     lora = {"r": 8, "alpha": 16, "dropout": 0.0, "target_regex": r".*(q_proj|v_proj)$", "modules_to_save": ["lm_head"]}
-    over = dict(method=method, freeze_vision=False, lora=lora, effective_batch=4, per_device_batch=2, max_steps=2,
-                warmup_steps=0, learning_rate=1e-3)
+    over = dict(
+        method=method,
+        freeze_vision=False,
+        lora=lora,
+        effective_batch=4,
+        per_device_batch=2,
+        max_steps=2,
+        warmup_steps=0,
+        learning_rate=1e-3,
+    )
     (gap, grad_gap), (control, grad_control) = compare(smoke_models, tmp_path, "sft", **over)
-    print(f"\nsft {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
-          f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}")
+    print(
+        f"\nsft {method}: two processes vs one: Δw {gap:.2e}, last gradient {grad_gap:.2e}; one process on half "
+        f"the batch (control): Δw {control:.2e}, gradient {grad_control:.2e}"
+    )
     assert gap <= 1e-5 and grad_gap <= 1e-5
     assert control > 1e-2 and grad_control > 1e-2
 
 
 def test_launch_checks_come_before_anything_loads(tmp_path, monkeypatch):
     """vauflow launch on N GPUs refuses, in one line and before any model loads: GRPO under a ZeRO config (it runs
-    data parallel or shards itself with FSDP), a step whose prompts do not divide over the processes, a backend this environment lacks."""
+    data parallel or shards itself with FSDP), a step whose prompts do not divide over the processes, a backend this
+    environment lacks."""
     import importlib.util
 
     from vauflow.io import UsageError
@@ -275,7 +386,8 @@ def test_launch_reports_a_save_before_the_end_through_accelerate(monkeypatch):
 
     monkeypatch.setattr(launch, "check_visible_gpus", lambda gpus: gpus)
     for touch, want in ((True, 75), (False, 1)):
-        script = ("import os; open(os.environ['VAUFLOW_PREEMPTED_MARKER'], 'a').close(); " if touch else "") + \
-            "raise SystemExit(1)"
+        script = (
+            "import os; open(os.environ['VAUFLOW_PREEMPTED_MARKER'], 'a').close(); " if touch else ""
+        ) + "raise SystemExit(1)"
         monkeypatch.setattr(launch, "command", lambda *a, script=script: [sys.executable, "-c", script])
         assert launch.launch(2, None, 29555, ["sft"]) == want

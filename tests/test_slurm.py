@@ -38,8 +38,13 @@ def port_in_use(port):
 
 def sh(cmd, timeout, env_extra=None, **kw):
     """A command under `timeout -k` (Snakemake treats SIGTERM as "wait for running jobs": -k ends it)."""
-    return subprocess.run(["timeout", "-k", "30", str(timeout), *map(str, cmd)], capture_output=True, text=True,
-                          env=env() | (env_extra or {}), **kw)
+    return subprocess.run(
+        ["timeout", "-k", "30", str(timeout), *map(str, cmd)],
+        capture_output=True,
+        text=True,
+        env=env() | (env_extra or {}),
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -63,8 +68,12 @@ def cluster(tmp_path_factory):
     # the SLURM plugin's `scontrol show config` at import (measured): put back what was there
     saved = {f: f.read_bytes() if f.exists() else None for f in map(Path, SLURM_FILES)}
     try:
-        p = subprocess.run(["timeout", "-k", "10", "600", "bash", str(here / "start-cluster.sh")],
-                           capture_output=True, text=True, env=start_env)
+        p = subprocess.run(
+            ["timeout", "-k", "10", "600", "bash", str(here / "start-cluster.sh")],
+            capture_output=True,
+            text=True,
+            env=start_env,
+        )
         assert p.returncode == 0, f"cluster did not start:\n{p.stdout[-2000:]}\n{p.stderr[-2000:]}"
         yield here
     finally:
@@ -79,11 +88,12 @@ def cluster(tmp_path_factory):
 def sacct(since, ids):
     """{job id: (state, timelimit)} of the given jobs, submitted since `since` (a fresh controller restarts job ids,
     so older runs in the same database could collide; records also reach the database with a delay)."""
-    p = sh(["sacct", "-n", "-X", "-P", "-a", "-S", since, "-j", ",".join(ids), "--format", "JobID,State,Timelimit"],
-           60)
+    p = sh(["sacct", "-n", "-X", "-P", "-a", "-S", since, "-j", ",".join(ids), "--format", "JobID,State,Timelimit"], 60)
     assert p.returncode == 0, p.stderr
-    return {jid: (state.split()[0], limit) for jid, state, limit in
-            (line.split("|") for line in p.stdout.splitlines() if line)}
+    return {
+        jid: (state.split()[0], limit)
+        for jid, state, limit in (line.split("|") for line in p.stdout.splitlines() if line)
+    }
 
 
 def submitted(p):
@@ -111,8 +121,23 @@ def job_stats(stdout):
 
 
 def slurm_workflow(workdir, *args, timeout=900, env_extra=None):
-    return sh(["snakemake", "-s", REPO / "Snakefile", "--directory", workdir, "--profile", PROFILE,
-               "--slurm-init-seconds-before-status-checks", "2", *args], timeout, cwd=workdir, env_extra=env_extra)
+    return sh(
+        [
+            "snakemake",
+            "-s",
+            REPO / "Snakefile",
+            "--directory",
+            workdir,
+            "--profile",
+            PROFILE,
+            "--slurm-init-seconds-before-status-checks",
+            "2",
+            *args,
+        ],
+        timeout,
+        cwd=workdir,
+        env_extra=env_extra,
+    )
 
 
 def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
@@ -123,9 +148,19 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     wd.mkdir()
     start = now()
     time.sleep(1)
-    p = slurm_workflow(wd, "--set-resources", "sft:gpu=0", "grpo:gpu=0", "evaluate:gpu=0", "learning_check:gpu=0",
-                       "--config", "gpu_canary=True",
-                       "--configfile", REPO / "config.yaml", REPO / "tests/smoke/config.yaml")
+    p = slurm_workflow(
+        wd,
+        "--set-resources",
+        "sft:gpu=0",
+        "grpo:gpu=0",
+        "evaluate:gpu=0",
+        "learning_check:gpu=0",
+        "--config",
+        "gpu_canary=True",
+        "--configfile",
+        REPO / "config.yaml",
+        REPO / "tests/smoke/config.yaml",
+    )
     assert p.returncode == 0, f"{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
     stats = job_stats(p.stdout + p.stderr)
     remote = {r: n for r, n in stats.items() if r not in local_rules()}
@@ -148,8 +183,22 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     assert canary["cuda_visible_devices"] == ["0"]
 
     # the canary fails loudly when the allocation differs from what the rule asked for
-    p = sh(["srun", "--gpus=1", "-t", "5", str(REPO / ".venv/bin/vauflow"), "gpu-canary", "--expected", "2",
-            "--out", tmp_path / "canary.json"], 120, cwd=wd)
+    p = sh(
+        [
+            "srun",
+            "--gpus=1",
+            "-t",
+            "5",
+            str(REPO / ".venv/bin/vauflow"),
+            "gpu-canary",
+            "--expected",
+            "2",
+            "--out",
+            tmp_path / "canary.json",
+        ],
+        120,
+        cwd=wd,
+    )
     assert p.returncode != 0 and "SLURM allocated 1 GPU(s)" in p.stderr and "asked for 2" in p.stderr
 
     # a GRPO job that meets its time limit (one minute here; VAUFLOW_SAVE_MARGIN_S 40 s) saves the step it is at and
@@ -158,9 +207,21 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     time.sleep(1)
     longer = tmp_path / "longer-grpo.yaml"
     longer.write_text("grpo: {max_steps: 120, save_steps: 1000, log_steps: 20}\n")
-    p = slurm_workflow(wd, "results/grpo/qa", "--forcerun", "grpo", "--set-resources", "grpo:gpu=0", "grpo:runtime=1",
-                       "--configfile", REPO / "config.yaml", REPO / "tests/smoke/config.yaml", longer,
-                       timeout=600, env_extra={"VAUFLOW_SAVE_MARGIN_S": "40"})
+    p = slurm_workflow(
+        wd,
+        "results/grpo/qa",
+        "--forcerun",
+        "grpo",
+        "--set-resources",
+        "grpo:gpu=0",
+        "grpo:runtime=1",
+        "--configfile",
+        REPO / "config.yaml",
+        REPO / "tests/smoke/config.yaml",
+        longer,
+        timeout=600,
+        env_extra={"VAUFLOW_SAVE_MARGIN_S": "40"},
+    )
     assert p.returncode == 0, f"{p.stdout[-4000:]}\n{p.stderr[-4000:]}"
     ids = submitted(p)
     log = (wd / "logs/grpo/qa.log").read_text()  # the last attempt's
@@ -182,9 +243,19 @@ def test_smoke_workflow_through_the_slurm_profile(cluster, tmp_path):
     (wd / "resources/models/tiny/config.json").write_text("{not json")
     start = now()
     time.sleep(1)
-    p = slurm_workflow(wd, "results/eval/base", "--forcerun", "evaluate", "--set-resources", "evaluate:gpu=0",
-                       "evaluate:mem_mb=2000", "--configfile", REPO / "config.yaml", REPO / "tests/smoke/config.yaml",
-                       timeout=600)
+    p = slurm_workflow(
+        wd,
+        "results/eval/base",
+        "--forcerun",
+        "evaluate",
+        "--set-resources",
+        "evaluate:gpu=0",
+        "evaluate:mem_mb=2000",
+        "--configfile",
+        REPO / "config.yaml",
+        REPO / "tests/smoke/config.yaml",
+        timeout=600,
+    )
     assert p.returncode != 0 and "Error in rule evaluate" in p.stdout + p.stderr
     ids = submitted(p)
     assert len(ids) == 3  # the first try and the profile's two retries
@@ -212,8 +283,11 @@ def test_profile_dry_runs_list_the_slurm_resources(workdir):
     text = (h200 / "config.yaml").read_text()
     assert text.count("gpu_mem_gb: 80  # EDIT") == 2
     (h200 / "config.yaml").write_text(text.replace("gpu_mem_gb: 80  # EDIT", "gpu_mem_gb: 141  # EDIT"))
-    p = run(["snakemake", "-n", *where, "--profile", str(h200), "--configfile", str(REPO / "presets/paper.yaml")],
-            cwd=workdir, timeout=300)
+    p = run(
+        ["snakemake", "-n", *where, "--profile", str(h200), "--configfile", str(REPO / "presets/paper.yaml")],
+        cwd=workdir,
+        timeout=300,
+    )
     out = p.stdout + p.stderr
     stats = job_stats(out)
     assert stats["sft"] == 5 and stats["grpo"] == 7 and stats["gpu_canary"] == 1 and stats["evaluate"] == 15

@@ -10,11 +10,12 @@ import numpy as np
 import pytest
 import yaml
 
-from conftest import REPO
+from vauflow.annotation import COLUMNS, answer_letter
 from vauflow.plan import validate_config
 from vauflow.synth import ball, vau
 from vauflow.vaubench.build import build
-from vauflow.annotation import COLUMNS, answer_letter
+
+from conftest import REPO
 
 
 def defaults():
@@ -41,7 +42,9 @@ def test_ball_balanced_and_formats(ball_set):
     llava = json.loads((d / "ann" / "train.json").read_text())
     assert len(llava) == 24 and llava[0]["conversations"][0]["value"].startswith("<video>\nIn which direction")
     rows = [json.loads(x) for x in (d / "ann" / "train" / "ball.jsonl").read_text().splitlines()]
-    assert all(r["cot"].startswith("<think>") and r["cot"].endswith(f"<answer>{r['answer_text']}</answer>") for r in rows)
+    assert all(
+        r["cot"].startswith("<think>") and r["cot"].endswith(f"<answer>{r['answer_text']}</answer>") for r in rows
+    )
 
 
 def test_ball_visible_in_every_frame_and_moves_as_labelled(ball_set):
@@ -64,7 +67,11 @@ def test_ball_visible_in_every_frame_and_moves_as_labelled(ball_set):
 
 
 def test_ball_augmentations_and_determinism(tmp_path):
-    cfg = copy.deepcopy(defaults()["synthetic"]["ball"]) | {"n_train": 4, "n_val": 4, "augment": {"blur": 1.0, "crop": 1.0}}
+    cfg = copy.deepcopy(defaults()["synthetic"]["ball"]) | {
+        "n_train": 4,
+        "n_val": 4,
+        "augment": {"blur": 1.0, "crop": 1.0},
+    }
     a = ball.generate(cfg, 3, tmp_path / "a" / "v", tmp_path / "a" / "ann")
     b = ball.generate(cfg, 3, tmp_path / "b" / "v", tmp_path / "b" / "ann")
     assert a["files"] == b["files"]  # byte-identical videos from the same seed
@@ -79,7 +86,12 @@ def vau_set(tmp_path_factory):
     full = defaults()
     cfg = copy.deepcopy(full["synthetic"]["vau"])
     cfg["per_source"] = {"train": 12, "val": 4, "test": 16}
-    cfg["quirks"] = {"full_text_option": 0.2, "minus_one_qa": 0.3, "unannotated_interval": 0.2, "normal_nonzero_interval": 1.0}
+    cfg["quirks"] = {
+        "full_text_option": 0.2,
+        "minus_one_qa": 0.3,
+        "unannotated_interval": 0.2,
+        "normal_nonzero_interval": 1.0,
+    }
     d = tmp_path_factory.mktemp("vau")
     m = vau.generate(cfg, 5, full["vaubench"]["sources"], d / "videos", d / "ann")
     return d, cfg, m, full["vaubench"]["sources"]
@@ -88,7 +100,12 @@ def vau_set(tmp_path_factory):
 def test_vau_exact_csv_format(vau_set):
     d, cfg, m, sources = vau_set
     assert sorted(p.name for p in (d / "ann").glob("*.csv")) == [
-        "test_ecva.csv", "test_msad.csv", "test_ucf_crime.csv", "train.csv", "val.csv"]
+        "test_ecva.csv",
+        "test_msad.csv",
+        "test_ucf_crime.csv",
+        "train.csv",
+        "val.csv",
+    ]
     for p in (d / "ann").glob("*.csv"):
         with open(p, newline="", encoding="utf-8") as f:
             r = csv.reader(f)
@@ -135,7 +152,11 @@ def test_vau_quirks_and_ucf_intervals(vau_set, tmp_path):
     quirks = collections.Counter(c["quirk"] for c in m["clips"])
     for q in ("full_text_option", "minus_one_qa", "unannotated_interval", "normal_nonzero_interval", "ucf_unannotated"):
         assert quirks[q] > 0, quirks
-    ucf_train = [c for c in m["clips"] if c["source"] == "ucf_crime" and c["split"] in ("train", "val") and c["class"] != "Normal"]
+    ucf_train = [
+        c
+        for c in m["clips"]
+        if c["source"] == "ucf_crime" and c["split"] in ("train", "val") and c["class"] != "Normal"
+    ]
     s = build(d / "ann", tmp_path / "b", sources=sources)
     assert s["train"]["excluded"]["tag"]["unannotated_interval"] == sum(c["split"] == "train" for c in ucf_train)
     assert s["test_ucf_crime"]["excluded"]["qa"]["qa_unlabelled"] == quirks["minus_one_qa"]

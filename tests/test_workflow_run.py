@@ -16,18 +16,40 @@ from vauflow.plan import sft_runs as all_sft_runs
 
 from conftest import REPO, FaultServer, env, load_merged, run, snakemake
 
-JUDGE_VERDICT = {"classification_score": 6, "key_matching_score": 5, "fluency_score": 7, "informativeness_score": 4,
-                 "factual_score": 5, "total_score": 27}
+JUDGE_VERDICT = {
+    "classification_score": 6,
+    "key_matching_score": 5,
+    "fluency_score": 7,
+    "informativeness_score": 4,
+    "factual_score": 5,
+    "total_score": 27,
+}
 
 
-def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench/**/summary.json",
-                                "results/ball/**/*", "resources/annotations/**/*", "resources/videos/**/*",
-                                "results/frames/**/*.json*", "results/frames/**/*.npy",
-                                "resources/models/tiny/*.safetensors", "resources/models/tiny/tokenizer.json",
-                                "results/sft/*/*.safetensors", "results/sft/*/adapter/*.safetensors",
-                                "results/grpo/*/*.safetensors", "results/grpo/*/log.jsonl",
-                                "results/learning/*", "results/eval/*/predictions/*", "results/eval/*/metrics.json",
-                                "results/tables/*", "results/vau_eval/*", "results/report/*/*.svg")):
+def tree_digest(
+    root,
+    patterns=(
+        "results/vaubench/**/*.jsonl",
+        "results/vaubench/**/summary.json",
+        "results/ball/**/*",
+        "resources/annotations/**/*",
+        "resources/videos/**/*",
+        "results/frames/**/*.json*",
+        "results/frames/**/*.npy",
+        "resources/models/tiny/*.safetensors",
+        "resources/models/tiny/tokenizer.json",
+        "results/sft/*/*.safetensors",
+        "results/sft/*/adapter/*.safetensors",
+        "results/grpo/*/*.safetensors",
+        "results/grpo/*/log.jsonl",
+        "results/learning/*",
+        "results/eval/*/predictions/*",
+        "results/eval/*/metrics.json",
+        "results/tables/*",
+        "results/vau_eval/*",
+        "results/report/*/*.svg",
+    ),
+):
     h = {}
     for pat in patterns:
         for p in sorted(Path(root).glob(pat)):
@@ -39,9 +61,28 @@ def tree_digest(root, patterns=("results/vaubench/**/*.jsonl", "results/vaubench
 @pytest.mark.workflow
 def test_default_workflow_within_budget_then_noop(workdir, capsys):
     report = workdir / "logs" / "budget.json"
-    p = run(["vauflow", "budget", "--report", str(report), "--benchmarks", str(workdir / "benchmarks"), "--",
-             "snakemake", "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-             "--report", "results/report.html", "--report-after-run"], cwd=workdir)  # as `make run`
+    p = run(
+        [
+            "vauflow",
+            "budget",
+            "--report",
+            str(report),
+            "--benchmarks",
+            str(workdir / "benchmarks"),
+            "--",
+            "snakemake",
+            "-s",
+            str(REPO / "Snakefile"),
+            "--directory",
+            str(workdir),
+            "--cores",
+            "2",
+            "--report",
+            "results/report.html",
+            "--report-after-run",
+        ],
+        cwd=workdir,
+    )  # as `make run`
     with capsys.disabled():  # CI's log records the budget lines
         print("\n" + "\n".join(line for line in p.stdout.splitlines() if line.startswith("budget:")))
     r = json.loads(report.read_text())
@@ -69,7 +110,9 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
             assert v["rows"] == built[split]["usable"][task] == v["linked"] + sum(v["excluded"].values())
     assert linked["test_msad"]["qa"]["linked"] == 48
     ball = json.loads((workdir / "results/ball/linked/summary.json").read_text())
-    assert ball["train"]["ball"]["linked"] == cfg["synthetic"]["ball"]["n_train"] and ball["val"]["ball"]["linked"] == 64
+    assert (
+        ball["train"]["ball"]["linked"] == cfg["synthetic"]["ball"]["n_train"] and ball["val"]["ball"]["linked"] == 64
+    )
     # the default run proves that SFT -> GRPO learns from the video (issue 4): every criterion of the learning
     # check holds for every run, on >= 64 held-out clips per task
     learning = json.loads((workdir / "results/learning/summary.json").read_text())
@@ -99,15 +142,24 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     # the report: every figure, with captions, in one self-contained HTML file
     html = (workdir / "results/report.html").read_text()
     figures = sorted(p.name for p in (workdir / "results/report").rglob("*.svg"))
-    assert figures == sorted(["accuracy.svg", "cls_confusion.svg", "tag_iou.svg"]
-                             + [f"sft-{r}.svg" for r in sft_runs] + [f"grpo-{r}.svg" for r in cfg["grpo"]["runs"]])
+    assert figures == sorted(
+        ["accuracy.svg", "cls_confusion.svg", "tag_iou.svg"]
+        + [f"sft-{r}.svg" for r in sft_runs]
+        + [f"grpo-{r}.svg" for r in cfg["grpo"]["runs"]]
+    )
     assert all(name in html for name in figures) and "whose rewards all tie" in html
     # the paper exports (issue 16): the original scripts' CSV headers, tables also as CSV and booktabs LaTeX
-    heads = {f.name.split("_")[0]: f.read_text().splitlines()[0]
-             for f in (workdir / "results/eval/base/predictions").glob("*.csv")}
-    assert heads == {"qa": "Video Name,QA answer", "tag": "Video Name,Temporal Grounding",
-                     "cls": "Video Name,CLS answer", "reasoning": "Video Name,Description,Analysis",
-                     "ball": "Video Name,Answer"}
+    heads = {
+        f.name.split("_")[0]: f.read_text().splitlines()[0]
+        for f in (workdir / "results/eval/base/predictions").glob("*.csv")
+    }
+    assert heads == {
+        "qa": "Video Name,QA answer",
+        "tag": "Video Name,Temporal Grounding",
+        "cls": "Video Name,CLS answer",
+        "reasoning": "Video Name,Description,Analysis",
+        "ball": "Video Name,Answer",
+    }
     assert (workdir / "results/tables/tables.csv").read_text().startswith("table,split,model,mode,metric,value,n\n")
     assert "\\toprule" in (workdir / "results/tables/tables.tex").read_text()
     demo_answers_are_labels(workdir)
@@ -119,16 +171,30 @@ def demo_answers_are_labels(workdir):
     """`vauflow demo` on what the default trains: the prompt, target and budget come from the model's manifest, so
     the parsed answer is one of the task's labels; forced to the paper's prompt and budget (which the tiny models
     never saw) it is not (the control)."""
-    from vauflow.synth.ball import LABELS
     from vauflow.annotation import CLASSES
+    from vauflow.synth.ball import LABELS
 
-    cases = [("results/grpo/ball", sorted((workdir / "resources/videos/ball").rglob("*.mp4"))[0], LABELS),
-             ("results/grpo/cls", sorted((workdir / "resources/videos/msad").rglob("*.mp4"))[0], CLASSES)]
+    cases = [
+        ("results/grpo/ball", sorted((workdir / "resources/videos/ball").rglob("*.mp4"))[0], LABELS),
+        ("results/grpo/cls", sorted((workdir / "resources/videos/msad").rglob("*.mp4"))[0], CLASSES),
+    ]
     for model, video, labels in cases:
         answers = []
         for forced in ([], ["--prompts", "paper"]):
-            p = run(["vauflow", "demo", "--model", str(workdir / model), "--video", str(video), "--max-new-tokens",
-                     "24", *forced], cwd=workdir)
+            p = run(
+                [
+                    "vauflow",
+                    "demo",
+                    "--model",
+                    str(workdir / model),
+                    "--video",
+                    str(video),
+                    "--max-new-tokens",
+                    "24",
+                    *forced,
+                ],
+                cwd=workdir,
+            )
             answers.append(json.loads(p.stdout.strip().splitlines()[-1].removeprefix("answer: ")))
         assert answers[0] in labels and answers[1] not in labels, (model, answers)
 
@@ -246,8 +312,11 @@ def test_kill_anywhere_then_make_run_gives_the_same_results(tmp_path, stage):
             assert (wd / "results/tables" / f).read_bytes() == (ref / "results/tables" / f).read_bytes(), f
         return
     # the rows cached before the kill were not asked again (at most one request per judge job was in flight)
-    rows = sum(json.loads(f.read_text())["splits"][split]["n"] for f in wd.glob("results/vau_eval/*.json")
-               for split in ("test_msad", "test_ucf_crime", "test_ecva"))
+    rows = sum(
+        json.loads(f.read_text())["splits"][split]["n"]
+        for f in wd.glob("results/vau_eval/*.json")
+        for split in ("test_msad", "test_ucf_crime", "test_ecva")
+    )
     assert rows > 0 and cached_before > 0
     assert len(server.seen) - asked_before <= rows - cached_before + 2, (len(server.seen), asked_before, rows)
     for f in wd.rglob("*"):  # logs, report, params, Snakemake metadata, DVC-trackable outputs, tables
@@ -259,8 +328,9 @@ def test_kill_anywhere_then_make_run_gives_the_same_results(tmp_path, stage):
 def start_group(cmd, wd, extra_env):
     """A Snakemake run in its own process group (killed as a whole), its output in its workdir."""
     with open(wd / "snakemake.out", "ab") as out:
-        return subprocess.Popen(cmd, cwd=wd, env=env() | extra_env, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, cwd=wd, env=env() | extra_env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
 
 def stop_group(proc):
@@ -330,16 +400,26 @@ def test_shell_metacharacters_in_names_and_paths_go_through_the_whole_dag(tmp_pa
             w.writeheader()
             w.writerows(rows)
     extra = tmp_path / "weird.yaml"
-    extra.write_text(json.dumps({
-        "datasets": {ds: {"origin": "local", "path": str(data / ds)} for ds in ("msad", "ucf_crime", "ecva")},
-        "annotations": {"vaubench": {"origin": "local", "path": str(data / "annotations")}}}))
+    extra.write_text(
+        json.dumps(
+            {
+                "datasets": {ds: {"origin": "local", "path": str(data / ds)} for ds in ("msad", "ucf_crime", "ecva")},
+                "annotations": {"vaubench": {"origin": "local", "path": str(data / "annotations")}},
+            }
+        )
+    )
     wd = tmp_path / "work dir $(touch PWNED) ;'q'"
     wd.mkdir()
     snakemake(workdir=wd, configfiles=[REPO / "config.yaml", REPO / "tests/smoke/config.yaml", extra])
     assert not list(tmp_path.rglob("PWNED")) and not (REPO / "PWNED").exists()
     linked = json.loads((wd / "results/vaubench/linked/summary.json").read_text())
-    counts = [c for split in linked.values() if isinstance(split, dict) for c in split.values()
-              if isinstance(c, dict) and "linked" in c]
+    counts = [
+        c
+        for split in linked.values()
+        if isinstance(split, dict)
+        for c in split.values()
+        if isinstance(c, dict) and "linked" in c
+    ]
     assert counts and all(c["linked"] == c["rows"] > 0 and not c["excluded"] for c in counts), linked
     frames = [json.loads(p.read_text()) for p in wd.glob("results/frames/*/shard-*/summary.json")]
     assert sum(s["quarantined"] for s in frames) == 0 and sum(s["extracted"] for s in frames) > 0

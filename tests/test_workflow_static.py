@@ -20,8 +20,8 @@ def expected_jobs(cfg):
     n += 1  # synth_ball
     n += bool(cfg["rehearsal"]["source"])  # rehearsal_data: the rehearsal's annotations and placeholder clips
     n += any(ds[d]["origin"] == "synthetic" for d in vau)  # synth_vau: one job for every synthetic source
-    n += sum(v["origin"] == "download" for v in ds.values())  # download_videos
-    n += cfg["annotations"]["vaubench"]["origin"] == "download"  # download_annotations
+    n += sum(v["origin"] == "download" for v in ds.values())  # download (videos)
+    n += cfg["annotations"]["vaubench"]["origin"] == "download"  # download (annotations)
     n += cfg["frames"]["shards"] * len(ds)  # extract_frames
     n += 3  # vaubench_build, vaubench_link, ball_link
     n += 1  # build_model or fetch_model: the base model
@@ -87,8 +87,11 @@ def test_snakefmt_clean():
     assert p.returncode == 0, p.stdout + p.stderr
 
 
-@pytest.mark.parametrize("configfiles", [[], [REPO / "tests/smoke/config.yaml"], *[[p] for p in PRESETS]],
-                         ids=["default", "smoke", *[p.stem for p in PRESETS]])
+@pytest.mark.parametrize(
+    "configfiles",
+    [[], [REPO / "tests/smoke/config.yaml"], *[[p] for p in PRESETS]],
+    ids=["default", "smoke", *[p.stem for p in PRESETS]],
+)
 def test_dry_run_job_count(configfiles, workdir):
     cfg = load_merged(*configfiles)
     total, out = dry_run_total(*configfiles, workdir=workdir)
@@ -174,8 +177,10 @@ def test_bad_config_one_line_naming_the_key(bad, key, workdir, tmp_path):
 
 def test_defaults_filled(tmp_path):
     f = tmp_path / "minimal.yaml"
-    f.write_text("datasets: {ball: {origin: synthetic}, msad: {origin: synthetic}, "
-                 "ucf_crime: {origin: synthetic}, ecva: {origin: synthetic}}\n")
+    f.write_text(
+        "datasets: {ball: {origin: synthetic}, msad: {origin: synthetic}, "
+        "ucf_crime: {origin: synthetic}, ecva: {origin: synthetic}}\n"
+    )
     p = run(["vauflow", "config", "check", "--show", str(f)])
     cfg = yaml.safe_load(p.stdout)
     assert cfg["frames"]["shards"] == 2 and cfg["download"]["retries"] == 3

@@ -3,7 +3,8 @@
     python -m torch.distributed.run --nproc_per_node N tests/two_process_step.py STAGE WORKDIR OUT JSON_OVERRIDES
 
 STAGE grpo: our loop (rewards replaced by one that varies within a group: a random tiny model earns none).
-STAGE sft: vauflow.sft.train under TRL/accelerate. OUT gets {name: Δw, grad:name: the last step's gradient} from rank 0."""
+STAGE sft: vauflow.sft.train under TRL/accelerate. OUT gets {name: Δw, grad:name: the last step's gradient} from
+rank 0."""
 
 import json
 import os
@@ -16,8 +17,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 
 def grpo(workdir, over):
-    import vauflow.grpo.loop as loop
     from test_grpo import make_trainer
+
+    import vauflow.grpo.loop as loop
 
     loop.rewards_for = lambda rows, texts: ({}, [float(len(t) % 3) for t in texts])
     steps = over.pop("steps")
@@ -28,19 +30,21 @@ def grpo(workdir, over):
     after = dict(trainer.model.named_parameters())
     # Adam's first steps move every weight by about ±lr whatever the gradient's size: the last step's (summed,
     # clipped) gradients are compared too; sharded (FSDP) tensors are gathered whole on every process
-    return trainer.rank, ({n: (loop.full(after[n].detach()) - loop.full(w)) for n, w in before.items()}
-                          | {f"grad:{n}": loop.full(after[n].grad.detach()).clone() for n in before})
+    return trainer.rank, (
+        {n: (loop.full(after[n].detach()) - loop.full(w)) for n, w in before.items()}
+        | {f"grad:{n}": loop.full(after[n].grad.detach()).clone() for n in before}
+    )
 
 
 def gathers(workdir, over):
-    """All-gathers (FSDP2 calls all_gather_single) during one rollout under FSDP: with the weights gathered once (the loop's way) and, as the
-    control, left to FSDP's per-forward hooks (once per generated token)."""
+    """All-gathers (FSDP2 calls all_gather_single) during one rollout under FSDP: with the weights gathered once (the
+    loop's way) and, as the control, left to FSDP's per-forward hooks (once per generated token)."""
     import contextlib
 
     import torch.distributed as dist
+    from test_grpo import make_trainer
 
     import vauflow.grpo.loop as loop
-    from test_grpo import make_trainer
 
     calls = {"n": 0}
     real = dist.all_gather_single
@@ -62,12 +66,13 @@ def gathers(workdir, over):
 
 
 def sft(workdir, over):
-    from conftest import smoke_config
-    from vauflow.plan import sft_params
-    from vauflow.sft.train import train
-    from vauflow.processes import world_size
-
     from transformers import TrainerCallback
+
+    from vauflow.plan import sft_params
+    from vauflow.processes import world_size
+    from vauflow.sft.train import train
+
+    from conftest import smoke_config
 
     params = sft_params(smoke_config(), "qa") | over
     deltas = {}
@@ -77,8 +82,13 @@ def sft(workdir, over):
             deltas.update({n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad})
 
         def on_pre_optimizer_step(self, args, state, control, model=None, **kw):
-            deltas.update({f"grad:{n}": p.grad.detach().clone() for n, p in model.named_parameters()
-                           if n in deltas and p.grad is not None})
+            deltas.update(
+                {
+                    f"grad:{n}": p.grad.detach().clone()
+                    for n, p in model.named_parameters()
+                    if n in deltas and p.grad is not None
+                }
+            )
 
         def on_train_end(self, args, state, control, model=None, **kw):
             for n, p in model.named_parameters():
@@ -87,8 +97,17 @@ def sft(workdir, over):
 
     data = {"vau": workdir / "results/vaubench/linked", "ball": workdir / "results/ball/linked"}
     out = Path(os.environ["TWO_PROCESS_TMP"])
-    train("qa", ["qa"], workdir / "resources/models/tiny", data, out / f"model-{world_size()}",
-          out / f"ckpt-{world_size()}", params, smoke_config()["frames"]["budgets"]["train"], callbacks=[Delta()])
+    train(
+        "qa",
+        ["qa"],
+        workdir / "resources/models/tiny",
+        data,
+        out / f"model-{world_size()}",
+        out / f"ckpt-{world_size()}",
+        params,
+        smoke_config()["frames"]["budgets"]["train"],
+        callbacks=[Delta()],
+    )
     return int(os.environ.get("RANK", "0")), deltas
 
 
@@ -99,10 +118,27 @@ def run_steps(workdir, tmp_path, stage, processes, tag, **over):
     from conftest import env
 
     out = tmp_path / f"{tag}.pt"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(processes), "--master_port",
-           str(29500 + os.getpid() % 1000 + processes), __file__, stage, str(workdir), str(out), json.dumps(over)]
-    p = subprocess.run(cmd, env=env() | {"OMP_NUM_THREADS": "1", "TWO_PROCESS_TMP": str(tmp_path / tag)},
-                       capture_output=True, text=True, timeout=600)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--nproc_per_node",
+        str(processes),
+        "--master_port",
+        str(29500 + os.getpid() % 1000 + processes),
+        __file__,
+        stage,
+        str(workdir),
+        str(out),
+        json.dumps(over),
+    ]
+    p = subprocess.run(
+        cmd,
+        env=env() | {"OMP_NUM_THREADS": "1", "TWO_PROCESS_TMP": str(tmp_path / tag)},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     return torch.load(out)
 
@@ -121,8 +157,10 @@ def compare(workdir, tmp_path, stage, **over):
     one = run_steps(workdir, tmp_path, stage, 1, "one", **over)
     two = run_steps(workdir, tmp_path, stage, 2, "two", **over)
     half = run_steps(workdir, tmp_path, stage, 1, "half", **over | {"effective_batch": over["effective_batch"] // 2})
-    return ((relative_gap(two, one), relative_gap(two, one, "grad:")),
-            (relative_gap(half, one), relative_gap(half, one, "grad:")))
+    return (
+        (relative_gap(two, one), relative_gap(two, one, "grad:")),
+        (relative_gap(half, one), relative_gap(half, one, "grad:")),
+    )
 
 
 if __name__ == "__main__":

@@ -4,19 +4,57 @@ import ast
 import re
 
 COLUMNS = [
-    "Video Name", "Question", "Option 1", "Option 2", "Option 3", "Option 4", "Correct Option",
-    "Key Object", "Description", "Reasoning", "Anomaly Class", "Start Time", "End Time",
+    "Video Name",
+    "Question",
+    "Option 1",
+    "Option 2",
+    "Option 3",
+    "Option 4",
+    "Correct Option",
+    "Key Object",
+    "Description",
+    "Reasoning",
+    "Anomaly Class",
+    "Start Time",
+    "End Time",
 ]
 CLASSES = [
-    "Abuse", "Agriculture", "Arrest", "Arson", "Assault", "Explosion", "Fighting", "Fire", "Food Safety",
-    "Medical Abnormality", "Natural Hazard", "Normal", "Object_falling", "People_falling", "Robbery",
-    "Shooting", "Stealing", "Traffic_accident", "Vandalism", "Water_incident",
+    "Abuse",
+    "Agriculture",
+    "Arrest",
+    "Arson",
+    "Assault",
+    "Explosion",
+    "Fighting",
+    "Fire",
+    "Food Safety",
+    "Medical Abnormality",
+    "Natural Hazard",
+    "Normal",
+    "Object_falling",
+    "People_falling",
+    "Robbery",
+    "Shooting",
+    "Stealing",
+    "Traffic_accident",
+    "Vandalism",
+    "Water_incident",
 ]
 # native names merged upstream (vau-r1.md §2.7)
-CLASS_ALIASES = {"burglary": "Stealing", "shoplifting": "Stealing", "roadaccidents": "Traffic_accident",
-                 "road accidents": "Traffic_accident", "road dispute": "Assault"}
+CLASS_ALIASES = {
+    "burglary": "Stealing",
+    "shoplifting": "Stealing",
+    "roadaccidents": "Traffic_accident",
+    "road accidents": "Traffic_accident",
+    "road dispute": "Assault",
+}
 REASONING_SECTIONS = [
-    "Specific Anomaly Type", "Location", "Key Evidence", "Detailed Explanation", "Cause and Effect", "Conclusion",
+    "Specific Anomaly Type",
+    "Location",
+    "Key Evidence",
+    "Detailed Explanation",
+    "Cause and Effect",
+    "Conclusion",
 ]
 
 

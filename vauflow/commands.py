@@ -9,8 +9,18 @@ import json
 from dataclasses import dataclass
 
 # where the declarations are, in the order `vauflow --help` lists them
-DECLARED_IN = ("vauflow.frames", "vauflow.vaubench", "vauflow.synth", "vauflow.download", "vauflow.plan",
-               "vauflow.bases", "vauflow.sft", "vauflow.grpo", "vauflow.evaluate", "vauflow.ops")
+DECLARED_IN = (
+    "vauflow.frames",
+    "vauflow.vaubench",
+    "vauflow.synth",
+    "vauflow.download",
+    "vauflow.plan",
+    "vauflow.bases",
+    "vauflow.sft",
+    "vauflow.grpo",
+    "vauflow.evaluate",
+    "vauflow.ops",
+)
 
 
 @dataclass(frozen=True)
@@ -49,14 +59,20 @@ def shard(text):
     return i, k
 
 
-DTYPE = arg("--dtype", default="float32", choices=["float32", "bfloat16", "float16"],
-            help="model.dtype: the compute dtype on GPUs (the CPU computes in float32)")
+DTYPE = arg(
+    "--dtype",
+    default="float32",
+    choices=["float32", "bfloat16", "float16"],
+    help="model.dtype: the compute dtype on GPUs (the CPU computes in float32)",
+)
 
 
 def data_args(what="linked rows"):
     """The two linked sets a stage reads rows from (a task's `source`)."""
-    return (arg("--vau-data", required=True, help=f"VAU-Bench {what} (results/vaubench/linked)"),
-            arg("--ball-data", required=True, help=f"ball {what} (results/ball/linked)"))
+    return (
+        arg("--vau-data", required=True, help=f"VAU-Bench {what} (results/vaubench/linked)"),
+        arg("--ball-data", required=True, help=f"ball {what} (results/ball/linked)"),
+    )
 
 
 def data_of(a):

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).resolve().parent.parent / "workflow" / "schemas" / "config.schema.yaml"
+# package data: links to workflow/schemas/config.schema.yaml (the catalog's place) in a checkout, the file itself in an
+# installed package (pyproject's package-data), so `vauflow` works outside the checkout
+SCHEMA_PATH = Path(__file__).resolve().parent / "data" / "config.schema.yaml"
 
 
 class ConfigError(Exception):
@@ -74,9 +76,7 @@ def _check_consistency(config):
     sources = config["vaubench"]["sources"]
     for name, src in sources.items():
         if src["dataset"] not in config["datasets"]:
-            raise ConfigError(
-                f"config key 'vaubench/sources/{name}/dataset': '{src['dataset']}' is not in 'datasets'"
-            )
+            raise ConfigError(f"config key 'vaubench/sources/{name}/dataset': '{src['dataset']}' is not in 'datasets'")
     if config["annotations"]["vaubench"]["origin"] == "synthetic":
         for name, src in sources.items():
             if config["datasets"][src["dataset"]]["origin"] not in ("synthetic", "off"):
@@ -89,8 +89,10 @@ def _check_consistency(config):
         if ds["origin"] == "local" and not ds.get("path"):
             raise ConfigError(f"config key 'datasets/{name}/path': required when origin is 'local'")
         if name not in used:
-            raise ConfigError(f"config key 'datasets/{name}': no VAU-Bench source uses it (sources use "
-                              f"{', '.join(sorted(used - {'ball'}))}; a misspelt name?)")
+            raise ConfigError(
+                f"config key 'datasets/{name}': no VAU-Bench source uses it (sources use "
+                f"{', '.join(sorted(used - {'ball'}))}; a misspelt name?)"
+            )
     for stage in ("sft", "grpo"):
         for task, names in config[stage]["datasets"].items():
             for name in names:
@@ -128,8 +130,10 @@ def _check_consistency(config):
         raise ConfigError("config key 'annotations/vaubench/path': required when origin is 'local'")
 
 
-FAMILIES = {"qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor"),
-            "qwen2_vl": ("Qwen2VLForConditionalGeneration", "Qwen2VLProcessor")}
+FAMILIES = {
+    "qwen2_5_vl": ("Qwen2_5_VLForConditionalGeneration", "Qwen2_5_VLProcessor"),
+    "qwen2_vl": ("Qwen2VLForConditionalGeneration", "Qwen2VLProcessor"),
+}
 
 
 def local_model(name, spec):
@@ -209,8 +213,10 @@ def compose(configfiles=(), overrides=None, default=DEFAULT_PRESET):
     docs = [(Path(f), _read_yaml(f)) for f in configfiles]
     presets = [f for f, doc in docs if is_preset(doc)]
     if len(presets) > 1:
-        raise ConfigError("--configfile names more than one preset (" + ", ".join(map(str, presets)) + "): give one "
-                          "preset, then overlays (files without a 'preset' key)")
+        raise ConfigError(
+            "--configfile names more than one preset (" + ", ".join(map(str, presets)) + "): give one "
+            "preset, then overlays (files without a 'preset' key)"
+        )
     if presets:
         chain = preset_chain(presets[0])
     elif default is not None and Path(default).is_file():  # config.yaml: the default preset (or a plain base)
@@ -220,7 +226,7 @@ def compose(configfiles=(), overrides=None, default=DEFAULT_PRESET):
     config = {}
     for doc in chain:
         merge(config, doc)
-    for f, doc in docs:
+    for _, doc in docs:
         if not is_preset(doc):
             merge(config, doc)
     merge(config, copy.deepcopy(dict(overrides or {})))

@@ -180,8 +180,12 @@ def download_dataset(manifest_path, dataset, out_dir, lock_path, partial_dir, qu
             q = Path(quarantine_dir) / dataset
             q.mkdir(parents=True, exist_ok=True)
             os.replace(local, q / name)
-            (q / f"{name}.reason.json").write_text(json.dumps({"url": entry["url"], "expected": expected, "got": sha}) + "\n")
-            raise DownloadError(f"sha256 mismatch for {dataset}/{name}: expected {expected}, got {sha}; quarantined in {q}")
+            (q / f"{name}.reason.json").write_text(
+                json.dumps({"url": entry["url"], "expected": expected, "got": sha}) + "\n"
+            )
+            raise DownloadError(
+                f"sha256 mismatch for {dataset}/{name}: expected {expected}, got {sha}; quarantined in {q}"
+            )
         if entry.get("extract"):
             safe_extract(local, staging)
         else:
@@ -193,19 +197,26 @@ def download_dataset(manifest_path, dataset, out_dir, lock_path, partial_dir, qu
 
 def main(a):
     """`vauflow download`."""
-    files = download_dataset(a.manifest, a.dataset, a.out, a.lock, a.partial_dir, a.quarantine_dir,
-                             retries=a.retries, timeout=a.timeout)
+    files = download_dataset(
+        a.manifest, a.dataset, a.out, a.lock, a.partial_dir, a.quarantine_dir, retries=a.retries, timeout=a.timeout
+    )
     print(f"download {a.dataset}: {len(files)} file(s) -> {a.out}")
 
 
 COMMANDS = [
-    Command(("download",), "fetch one dataset of a download manifest", "vauflow.download:main", args=(
-        arg("--manifest", required=True),
-        arg("--dataset", required=True),
-        arg("--out", required=True),
-        arg("--lock", required=True, help="JSON file recording sha256 values the manifest cannot cite"),
-        arg("--partial-dir", default="resources/partial"),
-        arg("--quarantine-dir", default="resources/quarantine"),
-        arg("--retries", type=int, default=3),
-        arg("--timeout", type=float, default=30.0))),
+    Command(
+        ("download",),
+        "fetch one dataset of a download manifest",
+        "vauflow.download:main",
+        args=(
+            arg("--manifest", required=True),
+            arg("--dataset", required=True),
+            arg("--out", required=True),
+            arg("--lock", required=True, help="JSON file recording sha256 values the manifest cannot cite"),
+            arg("--partial-dir", default="resources/partial"),
+            arg("--quarantine-dir", default="resources/quarantine"),
+            arg("--retries", type=int, default=3),
+            arg("--timeout", type=float, default=30.0),
+        ),
+    ),
 ]

@@ -19,8 +19,9 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelle
     excluded = collections.Counter()
     rows = read_jsonl(t.rows_file(linked_dir, split))
     reasoning_file = tasks.get("reasoning").rows_file(linked_dir, split)
-    reasons = ({r["id"]: r for r in read_jsonl(reasoning_file)}
-               if target == "think" and os.path.exists(reasoning_file) else {})
+    reasons = (
+        {r["id"]: r for r in read_jsonl(reasoning_file)} if target == "think" and os.path.exists(reasoning_file) else {}
+    )
     out = []
     for r in rows:
         if datasets is not None and r["dataset"] not in datasets:
@@ -30,8 +31,11 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelle
             excluded["unlabelled_class"] += 1
             continue
         # the cache location is stored relative to the linked folder: resolve it from wherever we run
-        r = r | {"task": task, "target": target,
-                 "frames": r["frames"] | {"shard": os.path.join(linked_dir, r["frames"]["shard"])}}
+        r = r | {
+            "task": task,
+            "target": target,
+            "frames": r["frames"] | {"shard": os.path.join(linked_dir, r["frames"]["shard"])},
+        }
         if target == "think":
             rationale = t.rationale(r, reasons.get(r.get("id"))) if t.rationale else None
             if rationale is None:  # none, "-1" or unparsed
@@ -47,14 +51,17 @@ def run_rows(task_names, data, datasets, target):
     source ("vau", "ball") to its linked folder; `datasets` maps a task to the datasets it trains on."""
     rows, excluded = [], {}
     for task in task_names:
-        r, ex = load_rows(task, data[tasks.get(task).source], "train", datasets=(datasets or {}).get(task),
-                          target=target)
+        r, ex = load_rows(
+            task, data[tasks.get(task).source], "train", datasets=(datasets or {}).get(task), target=target
+        )
         rows += r
         excluded[task] = dict(ex)
         sources = collections.Counter(x["dataset"] for x in r)  # e.g. TAG: MSAD + ECVA, or ECVA alone without MSAD
-        print(f"{task}: trains on {', '.join(f'{d} ({n} rows)' for d, n in sorted(sources.items())) or 'no rows'}"
-              + (f"; only {', '.join((datasets or {})[task])} by config" if (datasets or {}).get(task) else ""),
-              flush=True)
+        print(
+            f"{task}: trains on {', '.join(f'{d} ({n} rows)' for d, n in sorted(sources.items())) or 'no rows'}"
+            + (f"; only {', '.join((datasets or {})[task])} by config" if (datasets or {}).get(task) else ""),
+            flush=True,
+        )
     return rows, excluded
 
 

@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import re
-import socket
 import time
 import urllib.error
 import urllib.request
@@ -41,8 +40,18 @@ def extract_json(text):
 
 
 class ChatClient:
-    def __init__(self, base_url, model, key_env="VAUFLOW_LLM_API_KEY", cache=None, timeout=60.0, retries=5,
-                 backoff=1.0, max_backoff=30.0, min_interval=0.0):
+    def __init__(
+        self,
+        base_url,
+        model,
+        key_env="VAUFLOW_LLM_API_KEY",
+        cache=None,
+        timeout=60.0,
+        retries=5,
+        backoff=1.0,
+        max_backoff=30.0,
+        min_interval=0.0,
+    ):
         self.url = base_url.rstrip("/") + "/chat/completions"
         self.model, self.key_env = model, key_env
         self.timeout, self.retries, self.backoff, self.max_backoff = timeout, retries, backoff, max_backoff
@@ -107,8 +116,11 @@ class ChatClient:
                 content = reply["choices"][0]["message"]["content"]
                 if not isinstance(content, str):
                     raise ValueError("content is not text")
-                return {"content": content, "model": reply.get("model"),
-                        "system_fingerprint": reply.get("system_fingerprint")}
+                return {
+                    "content": content,
+                    "model": reply.get("model"),
+                    "system_fingerprint": reply.get("system_fingerprint"),
+                }
             except urllib.error.HTTPError as e:
                 if e.code != 429 and e.code < 500:
                     raise LLMError(f"{self.url}: HTTP {e.code} {e.reason} (not retried)") from None
@@ -119,7 +131,7 @@ class ChatClient:
                         delay = min(self.max_backoff, max(delay, float(retry_after)))
                     except ValueError:
                         pass
-            except (urllib.error.URLError, socket.timeout, TimeoutError, ConnectionError) as e:
+            except (urllib.error.URLError, TimeoutError, ConnectionError) as e:
                 last = f"{type(e).__name__}: {getattr(e, 'reason', e)}"
             except (ValueError, KeyError, IndexError, TypeError) as e:
                 last = f"malformed reply ({type(e).__name__})"
@@ -131,5 +143,12 @@ class ChatClient:
 
 def client_from_config(llm, cache=None):
     """A client from the config's `llm` section (the key stays in the environment variable it names)."""
-    return ChatClient(llm["base_url"], llm["model"], key_env=llm["api_key_env"], cache=cache, timeout=llm["timeout_s"],
-                      retries=llm["retries"], min_interval=1.0 / llm["requests_per_s"])
+    return ChatClient(
+        llm["base_url"],
+        llm["model"],
+        key_env=llm["api_key_env"],
+        cache=cache,
+        timeout=llm["timeout_s"],
+        retries=llm["retries"],
+        min_interval=1.0 / llm["requests_per_s"],
+    )

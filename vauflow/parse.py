@@ -21,8 +21,10 @@ def text_of(completion):
     """A completion as TRL passes it: a string, or a conversational [{"role": "assistant", "content": ...}]."""
     if isinstance(completion, str):
         return completion
-    return "".join(m["content"] if isinstance(m["content"], str) else
-                   "".join(c.get("text", "") for c in m["content"]) for m in completion)
+    return "".join(
+        m["content"] if isinstance(m["content"], str) else "".join(c.get("text", "") for c in m["content"])
+        for m in completion
+    )
 
 
 def first_answer(text):

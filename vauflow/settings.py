@@ -1,9 +1,11 @@
 """Stage settings: a run's SFT or GRPO settings resolved from the validated config (the stage's shared keys, the
-run's overrides merged over them, checked against the schema), as the rules pass them to the stage (JSON)."""
+run's overrides merged over them, checked against the schema), as the rules pass them to the stage (JSON), and the
+frozen dataclasses each stage builds from them at its entry (`SFTSettings.of(params)`, as TRL's SFTConfig)."""
 
 import copy
+from dataclasses import asdict, dataclass, fields
 
-from vauflow.config import SCHEMA_PATH, ConfigError, config_key, validator_class, load_schema, merge
+from vauflow.config import SCHEMA_PATH, ConfigError, config_key, load_schema, merge, validator_class
 
 
 def split_run(name):
@@ -28,8 +30,9 @@ def _stage_params(config, stage, name, overrides_key, list_keys, schema_path):
     for task, names in params["datasets"].items():  # per-run overrides included
         for ds in names:
             if ds not in config["datasets"]:
-                raise ConfigError(f"config key '{stage}/{overrides_key}/{name}/datasets/{task}': '{ds}' is not in "
-                                  "'datasets'")
+                raise ConfigError(
+                    f"config key '{stage}/{overrides_key}/{name}/datasets/{task}': '{ds}' is not in 'datasets'"
+                )
     if base and params["init"] not in ("base", "sft"):  # the run it continues from is that base's too
         params["init"] = f"{params['init']}@{base}"
     params["seed"] = config["seed"]
@@ -46,3 +49,108 @@ def sft_params(config, name, schema_path=SCHEMA_PATH):
 def grpo_params(config, name, schema_path=SCHEMA_PATH):
     """The GRPO settings of one run (task or mix): shared keys with its `per_run` overrides merged over them."""
     return _stage_params(config, "grpo", name, "per_run", ("runs",), schema_path)
+
+
+# -- typed settings: what each stage reads, built at its entry from the resolved settings above -------------------
+# The schema stays the one declaration of names, types and defaults; tests/test_config.py keeps these fields equal
+# to its properties (a key added to one and not the other fails there).
+@dataclass(frozen=True)
+class LoraSettings:
+    r: int
+    alpha: float
+    dropout: float
+    target_regex: str
+    modules_to_save: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class TrainingSettings:
+    """What SFT and GRPO share: the schema's keys of their sections (less the run lists and per-run overrides) and
+    the config-wide ones a run carries (seed, model dtype and attention)."""
+
+    target: str
+    method: str
+    freeze_vision: bool
+    lora: LoraSettings
+    init: str
+    threads: int
+    effective_batch: int
+    per_device_batch: int
+    learning_rate: float
+    lr_scheduler: str
+    epochs: float
+    max_steps: int
+    save_steps: int
+    log_steps: int
+    gradient_checkpointing: bool
+    report_to: str
+    accelerate: str
+    datasets: dict
+    seed: int
+    dtype: str
+    attn_implementation: str
+
+    @classmethod
+    def of(cls, params):
+        """The settings of a run from its resolved JSON (sft_params / grpo_params, as the rules pass them), or the
+        settings themselves."""
+        if isinstance(params, cls):
+            return params
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(params) - names)
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown settings {', '.join(unknown)}")
+        values = dict(params)
+        values["lora"] = LoraSettings(**{**values["lora"], "modules_to_save": tuple(values["lora"]["modules_to_save"])})
+        return cls(**values)
+
+    def as_dict(self):
+        """The JSON form (manifests, run keys, trackers): as the rules pass it."""
+        out = asdict(self)
+        out["lora"]["modules_to_save"] = list(out["lora"]["modules_to_save"])
+        return out
+
+
+@dataclass(frozen=True)
+class SFTSettings(TrainingSettings):
+    warmup_steps: int
+
+
+@dataclass(frozen=True)
+class GRPOSettings(TrainingSettings):
+    num_generations: int
+    temperature: float
+    top_k: int
+    top_p: float
+    max_completion_length: int
+    logprob_chunk: int
+    beta: float
+    epsilon: float
+    loss_type: str
+    max_grad_norm: float
+
+
+@dataclass(frozen=True)
+class EvalSettings:
+    """The evaluation section, as `vauflow eval run` gets it (the rules pass the whole section)."""
+
+    prompts: str
+    think: tuple[bool, ...]
+    batch_size: int
+    max_new_tokens: dict
+    threads: int
+    repetition_penalty: float
+    cls_population: str
+    zero_shot: tuple[str, ...]
+    extra_models: tuple[str, ...]
+    reasoning: bool
+    judge: dict
+
+    @classmethod
+    def of(cls, section):
+        if isinstance(section, cls):
+            return section
+        unknown = sorted(set(section) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"{cls.__name__}: unknown settings {', '.join(unknown)}")
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in section.items()})

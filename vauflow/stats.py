@@ -16,7 +16,7 @@ def majority_baseline(label, train_rows, test_rows):
 
 def binomial_p_above(k, n, p0):
     """One-sided P(X >= k) for X ~ Binomial(n, p0)."""
-    return sum(math.comb(n, i) * p0 ** i * (1 - p0) ** (n - i) for i in range(k, n + 1))
+    return sum(math.comb(n, i) * p0**i * (1 - p0) ** (n - i) for i in range(k, n + 1))
 
 
 # -- prediction files (the `vauflow eval metrics` contract) ----------------------------------------------------

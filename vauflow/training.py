@@ -16,8 +16,10 @@ def grad_accum(effective_batch, per_device_batch, processes):
     """Prompts per optimizer step are fixed in the config; accumulation follows the number of processes."""
     per_step = per_device_batch * processes
     if effective_batch % per_step:
-        raise UsageError(f"effective batch {effective_batch} is not a multiple of per-device batch "
-                         f"{per_device_batch} x {processes} process(es)")
+        raise UsageError(
+            f"effective batch {effective_batch} is not a multiple of per-device batch "
+            f"{per_device_batch} x {processes} process(es)"
+        )
     return effective_batch // per_step
 
 
@@ -27,17 +29,26 @@ def check_visible_gpus(expected):
 
     seen = torch.cuda.device_count() if torch.cuda.is_available() else 0
     if expected and seen != expected:
-        raise UsageError(f"job asked for {expected} GPU(s) but sees {seen} "
-                         f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})")
+        raise UsageError(
+            f"job asked for {expected} GPU(s) but sees {seen} "
+            f"(CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES', '<unset>')})"
+        )
     return seen
 
 
-def lora_config(spec):
+def lora_config(lora):
+    """PEFT's LoraConfig of a run's LoraSettings."""
     from peft import LoraConfig
 
-    return LoraConfig(r=spec["r"], lora_alpha=spec["alpha"], lora_dropout=spec["dropout"],
-                      target_modules=spec["target_regex"], modules_to_save=list(spec["modules_to_save"]),
-                      bias="none", task_type="CAUSAL_LM")
+    return LoraConfig(
+        r=lora.r,
+        lora_alpha=lora.alpha,
+        lora_dropout=lora.dropout,
+        target_modules=lora.target_regex,
+        modules_to_save=list(lora.modules_to_save),
+        bias="none",
+        task_type="CAUSAL_LM",
+    )
 
 
 def freeze_vision_tower(model, freeze):
@@ -145,8 +156,13 @@ class Tracker:
         elif report_to == "wandb":
             import wandb
 
-            self.wandb = wandb.init(project=os.environ.get("WANDB_PROJECT", "vauflow"), name=name, config=config,
-                                    dir=os.environ.get("WANDB_DIR", str(run)), reinit="finish_previous")
+            self.wandb = wandb.init(
+                project=os.environ.get("WANDB_PROJECT", "vauflow"),
+                name=name,
+                config=config,
+                dir=os.environ.get("WANDB_DIR", str(run)),
+                reinit="finish_previous",
+            )
         elif report_to != "none":
             raise UsageError(f"report_to {report_to!r}: expected none, tensorboard or wandb")
 
@@ -185,8 +201,9 @@ def job_end_time():
     if not job:
         return None
     try:
-        out = subprocess.run(["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True,
-                             timeout=30).stdout.strip()
+        out = subprocess.run(
+            ["squeue", "-h", "-j", job, "-o", "%e"], capture_output=True, text=True, timeout=30
+        ).stdout.strip()
         return time.mktime(time.strptime(out, "%Y-%m-%dT%H:%M:%S"))
     except (OSError, ValueError, subprocess.SubprocessError):
         return None

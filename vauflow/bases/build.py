@@ -4,12 +4,12 @@ The architecture classes come from the config (`models.<name>.class` / `.process
 train on 2 CPU cores. Embeddings are untied so that LoRA plus a trainable `lm_head` can learn from scratch
 (cpu-stack.md §5, gotcha 3)."""
 
-import json
 from pathlib import Path
 
-from vauflow.io import UsageError, atomic_dir, write_json
 from vauflow.bases.tokenizer import SPECIAL_TOKENS, train_tokenizer
+from vauflow.io import UsageError, atomic_dir, write_json
 from vauflow.model.folder import MANIFEST, manifest
+
 
 def build_tiny(spec, corpus_lines, out_dir, seed):
     import torch
@@ -24,26 +24,55 @@ def build_tiny(spec, corpus_lines, out_dir, seed):
         raise UsageError(f"models: mrope_section {shape['mrope_section']} must sum to head_dim/2 = {head_dim // 2}")
 
     model_cls = getattr(transformers, spec["class"])
-    text = {"vocab_size": len(tok), "hidden_size": shape["hidden_size"],
-            "intermediate_size": shape["intermediate_size"], "num_hidden_layers": shape["num_hidden_layers"],
-            "num_attention_heads": shape["num_attention_heads"], "num_key_value_heads": shape["num_key_value_heads"],
-            "max_position_embeddings": 32768, "bos_token_id": ids["<|endoftext|>"],
-            "eos_token_id": ids["<|im_end|>"], "pad_token_id": ids["<|endoftext|>"], "tie_word_embeddings": False,
-            "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": shape["mrope_section"]}}
+    text = {
+        "vocab_size": len(tok),
+        "hidden_size": shape["hidden_size"],
+        "intermediate_size": shape["intermediate_size"],
+        "num_hidden_layers": shape["num_hidden_layers"],
+        "num_attention_heads": shape["num_attention_heads"],
+        "num_key_value_heads": shape["num_key_value_heads"],
+        "max_position_embeddings": 32768,
+        "bos_token_id": ids["<|endoftext|>"],
+        "eos_token_id": ids["<|im_end|>"],
+        "pad_token_id": ids["<|endoftext|>"],
+        "tie_word_embeddings": False,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 1e6, "mrope_section": shape["mrope_section"]},
+    }
     v = shape["vision"]
     if spec["family"] == "qwen2_5_vl":
-        vision = {"depth": v["depth"], "hidden_size": v["hidden_size"], "intermediate_size": v["intermediate_size"],
-                  "num_heads": v["num_heads"], "out_hidden_size": shape["hidden_size"], "patch_size": 14,
-                  "temporal_patch_size": 2, "spatial_merge_size": 2, "window_size": 112,
-                  "fullatt_block_indexes": [v["depth"] - 1], "tokens_per_second": 2}
+        vision = {
+            "depth": v["depth"],
+            "hidden_size": v["hidden_size"],
+            "intermediate_size": v["intermediate_size"],
+            "num_heads": v["num_heads"],
+            "out_hidden_size": shape["hidden_size"],
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "spatial_merge_size": 2,
+            "window_size": 112,
+            "fullatt_block_indexes": [v["depth"] - 1],
+            "tokens_per_second": 2,
+        }
     else:  # qwen2_vl: no window attention, no absolute time; `hidden_size` is the LLM width it projects to
-        vision = {"depth": v["depth"], "embed_dim": v["hidden_size"], "hidden_size": shape["hidden_size"],
-                  "mlp_ratio": v["intermediate_size"] // v["hidden_size"], "num_heads": v["num_heads"],
-                  "patch_size": 14, "temporal_patch_size": 2, "spatial_merge_size": 2}
+        vision = {
+            "depth": v["depth"],
+            "embed_dim": v["hidden_size"],
+            "hidden_size": shape["hidden_size"],
+            "mlp_ratio": v["intermediate_size"] // v["hidden_size"],
+            "num_heads": v["num_heads"],
+            "patch_size": 14,
+            "temporal_patch_size": 2,
+            "spatial_merge_size": 2,
+        }
     config = model_cls.config_class(
-        text_config=text, vision_config=vision, tie_word_embeddings=False,
-        image_token_id=ids["<|image_pad|>"], video_token_id=ids["<|video_pad|>"],
-        vision_start_token_id=ids["<|vision_start|>"], vision_end_token_id=ids["<|vision_end|>"])
+        text_config=text,
+        vision_config=vision,
+        tie_word_embeddings=False,
+        image_token_id=ids["<|image_pad|>"],
+        video_token_id=ids["<|video_pad|>"],
+        vision_start_token_id=ids["<|vision_start|>"],
+        vision_end_token_id=ids["<|vision_end|>"],
+    )
     torch.manual_seed(seed)
     model = model_cls(config).eval()
 
@@ -52,9 +81,11 @@ def build_tiny(spec, corpus_lines, out_dir, seed):
         image_processor=Qwen2VLImageProcessor(),
         tokenizer=tok,
         video_processor=Qwen2VLVideoProcessor(size=video_size, cap_pixels_per_frame=True),
-        chat_template=tok.chat_template)
-    generation = GenerationConfig(eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]],
-                                  pad_token_id=ids["<|endoftext|>"], do_sample=False)
+        chat_template=tok.chat_template,
+    )
+    generation = GenerationConfig(
+        eos_token_id=[ids["<|im_end|>"], ids["<|endoftext|>"]], pad_token_id=ids["<|endoftext|>"], do_sample=False
+    )
 
     with atomic_dir(out_dir) as tmp:
         model.save_pretrained(tmp)

@@ -3,10 +3,10 @@
 from pathlib import Path
 
 from vauflow import tasks
+from vauflow.annotation import CLASSES
 from vauflow.examples import load_rows
 from vauflow.io import read_jsonl
 from vauflow.tasks.task import TARGETS
-from vauflow.annotation import CLASSES
 
 
 def corpus_lines(data, splits=("train", "val")):

@@ -52,8 +52,10 @@ def folder_sha256(file_hashes):
 
 def fetch(spec, out_dir, lock_path="models.lock.json", retries=3, timeout=60.0):
     if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise UsageError(f"cannot fetch {spec['repo']}: HF_HUB_OFFLINE is set; unset it on a machine with "
-                         f"internet, or put the model folder at {out_dir}")
+        raise UsageError(
+            f"cannot fetch {spec['repo']}: HF_HUB_OFFLINE is set; unset it on a machine with "
+            f"internet, or put the model folder at {out_dir}"
+        )
     from vauflow.download import fetch as download
 
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
@@ -62,8 +64,10 @@ def fetch(spec, out_dir, lock_path="models.lock.json", retries=3, timeout=60.0):
     wanted = spec.get("revision") or (locked["commit"] if locked else "main")
     commit, files = resolve(endpoint, repo, wanted, timeout)
     if locked and commit != locked["commit"]:
-        raise UsageError(f"{repo}: {wanted} is commit {commit[:12]}, but {lock_path} locks {locked['commit'][:12]} "
-                         f"(fetched as {locked['revision']}): remove its entry from the lock to move to it")
+        raise UsageError(
+            f"{repo}: {wanted} is commit {commit[:12]}, but {lock_path} locks {locked['commit'][:12]} "
+            f"(fetched as {locked['revision']}): remove its entry from the lock to move to it"
+        )
     if not files:
         raise UsageError(f"{repo}@{commit[:12]}: no model files ({', '.join(PATTERNS)})")
     with atomic_dir(out_dir) as tmp:

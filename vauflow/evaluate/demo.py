@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 
 from vauflow import tasks
-from vauflow.frames.budget import PAPER_BUDGETS, VideoBudget
+from vauflow.frames.budget import VideoBudget, paper_budgets
 from vauflow.frames.cache import derive_clip
 from vauflow.frames.extract import VideoRejected, extract_video
 from vauflow.io import UsageError
@@ -35,8 +35,11 @@ def plan(model_dir, task=None, prompts=None, think=None, budget=None):
     if think is None:
         think = bool(trained) and trained["params"].get("target") == "think"
     if budget is None:
-        budget = trained["budget"] if trained and prompts == "training" else \
-            PAPER_BUDGETS[tasks.get(task or "reasoning").budget].to_dict()
+        budget = (
+            trained["budget"]
+            if trained and prompts == "training"
+            else paper_budgets()[tasks.get(task or "reasoning").budget].to_dict()
+        )
     return task, prompts, think, budget
 
 
@@ -56,8 +59,17 @@ def messages(task, prompts, think, free_prompt):
     return tasks.get(task).inference(row, think)
 
 
-def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_new_tokens=256, prompts=None,
-         repetition_penalty=1.05):
+def demo(
+    model_dir,
+    video,
+    budget=None,
+    task=None,
+    prompt=None,
+    think=None,
+    max_new_tokens=256,
+    prompts=None,
+    repetition_penalty=1.05,
+):
     """{"task", "prompts", "think", "budget", "reply", "answer"} for one video."""
     from vauflow.evaluate.predict import generate
     from vauflow.model.inputs import Example
@@ -73,16 +85,35 @@ def demo(model_dir, video, budget=None, task=None, prompt=None, think=None, max_
     model, _ = load_model(model_dir)
     model.eval()
     clip = derive_clip(frames, meta, vb)
-    reply = generate(model, load_processor(model_dir), [Example(msgs, clip, vision_id)], max_new_tokens,
-                     repetition_penalty=repetition_penalty)[0]
-    return {"task": task, "prompts": prompts, "think": think, "budget": budget, "reply": reply,
-            "answer": parsed_answer(task, reply)}
+    reply = generate(
+        model,
+        load_processor(model_dir),
+        [Example(msgs, clip, vision_id)],
+        max_new_tokens,
+        repetition_penalty=repetition_penalty,
+    )[0]
+    return {
+        "task": task,
+        "prompts": prompts,
+        "think": think,
+        "budget": budget,
+        "reply": reply,
+        "answer": parsed_answer(task, reply),
+    }
 
 
 def main(a):
     """`vauflow demo`."""
-    out = demo(a.model, a.video, a.budget, task=a.task, prompt=a.prompt, think=a.think,
-               max_new_tokens=a.max_new_tokens, prompts=a.prompts)
+    out = demo(
+        a.model,
+        a.video,
+        a.budget,
+        task=a.task,
+        prompt=a.prompt,
+        think=a.think,
+        max_new_tokens=a.max_new_tokens,
+        prompts=a.prompts,
+    )
     print(f"task: {out['task'] or 'free text'}; prompt: {out['prompts']}{' (think)' if out['think'] else ''}")
     print(f"reply: {out['reply']}")
     print(f"answer: {json.dumps(out['answer'])}")

@@ -51,6 +51,7 @@ def messages_for(task, row, think, prompts):
 
 def predict_batch(model, processor, task, rows, clips, think, prompts, limit, repetition_penalty=1.05):
     """One batch of prediction fields (the task's `prediction_keys`: {"response"}, or the reasoning's two turns)."""
+
     def generate(items):
         examples = [Example(chat=messages, clip=clip, vision_id=vision_id) for messages, clip, vision_id in items]
         return predict.generate(model, processor, examples, limit, repetition_penalty=repetition_penalty)
@@ -78,8 +79,19 @@ def model_identity(model_dir):
     return "\n".join(parts)
 
 
-def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=16, max_new_tokens=None,
-              prompts="paper", repetition_penalty=1.05, dtype="float32"):
+def run_cells(
+    model_dir,
+    cells,
+    data,
+    budgets,
+    out_dir,
+    partial_dir,
+    batch_size=16,
+    max_new_tokens=None,
+    prompts="paper",
+    repetition_penalty=1.05,
+    dtype="float32",
+):
     """cells: [(task, split, think)]. Writes <out_dir>/<cell>.jsonl and .csv; returns {cell: rows predicted}.
 
     On GPUs the model computes in `dtype` (model.dtype) on this process's device; on the CPU in float32. Under N
@@ -96,10 +108,20 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
     processor = load_processor(model_dir)
     # partial predictions are reused only by the same model and the same settings: a retrained model, another
     # generation length, decoding or compute dtype (fp32 on the CPU, model.dtype on GPUs) starts afresh
-    key = stable_hash(json.dumps({"budgets": budgets, "batch_size": batch_size, "max_new_tokens": max_new_tokens,
-                                  "prompts": prompts, "repetition_penalty": repetition_penalty,
-                                  "compute": [compute, device.split(":")[0]]}, sort_keys=True)
-                      + model_identity(model_dir))
+    key = stable_hash(
+        json.dumps(
+            {
+                "budgets": budgets,
+                "batch_size": batch_size,
+                "max_new_tokens": max_new_tokens,
+                "prompts": prompts,
+                "repetition_penalty": repetition_penalty,
+                "compute": [compute, device.split(":")[0]],
+            },
+            sort_keys=True,
+        )
+        + model_identity(model_dir)
+    )
     partial_dir = Path(partial_dir) / f"run-{key:016x}"
     partial_dir.mkdir(parents=True, exist_ok=True)
     counts = {}
@@ -114,7 +136,7 @@ def run_cells(model_dir, cells, data, budgets, out_dir, partial_dir, batch_size=
         limit = tasks.get(task).limit(think, limits)
         partial = partial_dir / (f"{name}.jsonl" if rank == 0 else f"{name}.rank{rank}.jsonl")
         for start in range(rank * batch_size, len(todo), world * batch_size):
-            chunk = todo[start:start + batch_size]
+            chunk = todo[start : start + batch_size]
             clips = [cache.clip(r["dataset"], r["video"], budget) for r in chunk]
             fields = predict_batch(model, processor, task, chunk, clips, think, prompts, limit, repetition_penalty)
             finished = [{"id": r["id"], "video": video_name(r)} | f for r, f in zip(chunk, fields)]
@@ -146,11 +168,24 @@ def evaluate_model(model_dir, cells, data, budgets, out, partial, settings, dtyp
     from vauflow.evaluate.scoring import score_cells
     from vauflow.io import atomic_dir, write_json
     from vauflow.processes import start_processes
+    from vauflow.settings import EvalSettings
+
+    settings = EvalSettings.of(settings)
 
     def predict_into(folder):
-        return run_cells(model_dir, cells, data, budgets, folder, partial, batch_size=settings["batch_size"],
-                         max_new_tokens=settings["max_new_tokens"], prompts=settings["prompts"],
-                         repetition_penalty=settings["repetition_penalty"], dtype=dtype)
+        return run_cells(
+            model_dir,
+            cells,
+            data,
+            budgets,
+            folder,
+            partial,
+            batch_size=settings.batch_size,
+            max_new_tokens=settings.max_new_tokens,
+            prompts=settings.prompts,
+            repetition_penalty=settings.repetition_penalty,
+            dtype=dtype,
+        )
 
     if start_processes()[0] > 0:  # another process of the job: its share of the predictions only
         predict_into(None)
@@ -166,7 +201,8 @@ def main(a):
     """`vauflow eval run`."""
     from vauflow.commands import data_of
 
-    scores = evaluate_model(a.model, [tuple(c) for c in a.cells], data_of(a), a.budgets, a.out, a.partial,
-                            a.settings, a.dtype)
+    scores = evaluate_model(
+        a.model, [tuple(c) for c in a.cells], data_of(a), a.budgets, a.out, a.partial, a.settings, a.dtype
+    )
     for name, m in (scores or {}).items():
         print(name, json.dumps({k: v for k, v in m.items() if k not in ("ious", "per_class", "strict")}))

@@ -10,12 +10,11 @@ import collections
 
 import numpy as np
 
-from vauflow import tasks
-from vauflow import stats
-from vauflow.stats import bootstrap_mean, wilson
+from vauflow import stats, tasks
 from vauflow.examples import load_rows
 from vauflow.io import read_jsonl
 from vauflow.plan import LEARNING_CHECK_BATCH
+from vauflow.stats import bootstrap_mean, wilson
 
 ALPHA = 0.01  # "above the baseline" means p < ALPHA (accuracy) or a bootstrap interval clear of it (mIoU)
 HELDOUT_SPLITS = {"test": ("test_msad", "test_ecva", "test_ucf_crime"), "val": ("val",)}
@@ -34,8 +33,13 @@ def baseline(task, train, test):
     if t.graded_by == "iou":
         return {"kind": "best constant interval", "value": value, "interval": answer}
     chance = t.learning.chance
-    return {"kind": "max(majority, chance)", "value": max(value, chance), "majority": answer, "majority_rate": value,
-            "chance": chance}
+    return {
+        "kind": "max(majority, chance)",
+        "value": max(value, chance),
+        "majority": answer,
+        "majority_rate": value,
+        "chance": chance,
+    }
 
 
 def summarise(task, scores, base, seed):
@@ -70,12 +74,13 @@ def check_run(run, task_names, models, data, budget, seed=0, batch_size=LEARNING
     import torch
 
     from vauflow.evaluate.predict import predict  # torch: not at import (the memory plan reads this module's sizes)
-
     from vauflow.model.load import load_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = {stage: load_model(d, dtype=dtype if device == "cuda" else "float32", device=device)[0]
-              for stage, d in models.items()}
+    loaded = {
+        stage: load_model(d, dtype=dtype if device == "cuda" else "float32", device=device)[0]
+        for stage, d in models.items()
+    }
     report = {}
     for task in task_names:
         t = tasks.get(task)
@@ -87,16 +92,26 @@ def check_run(run, task_names, models, data, budget, seed=0, batch_size=LEARNING
         for stage, model in loaded.items():
             entry["stages"][stage] = {}
             for how in t.learning.transforms:
-                texts = predict(models[stage], test, budget, batch_size=batch_size,
-                                max_new_tokens=t.learning.max_new_tokens, transform=how, seed=seed, model=model)
+                texts = predict(
+                    models[stage],
+                    test,
+                    budget,
+                    batch_size=batch_size,
+                    max_new_tokens=t.learning.max_new_tokens,
+                    transform=how,
+                    seed=seed,
+                    model=model,
+                )
                 scores = row_scores(t, test, texts)
                 raw[stage, how] = scores
                 entry["stages"][stage][how] = summarise(task, scores, base, seed)
                 entry["stages"][stage][how]["example"] = texts[0][:80] if texts else ""
         if "sft" in loaded and "grpo" in loaded:
             diff = [g - s for g, s in zip(raw["grpo", "none"], raw["sft", "none"])]
-            entry["grpo_minus_sft"] = {"mean": float(np.mean(diff)) if diff else 0.0,
-                                       "ci95": bootstrap_mean(diff, seed)}
+            entry["grpo_minus_sft"] = {
+                "mean": float(np.mean(diff)) if diff else 0.0,
+                "ci95": bootstrap_mean(diff, seed),
+            }
         report[task] = entry
     return report
 
@@ -127,16 +142,22 @@ def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32"):
         models = ({"sft": Path(sft_root) / spec["sft"]} if spec["sft"] else {}) | {"grpo": Path(grpo_root) / run}
         report = check_run(run, task_names, models, data, budget, seed, dtype=dtype)
         reward = train_reward(models["grpo"])
-        out["runs"][run] = {"sft_run": spec["sft"], "tasks": report, "grpo_train_reward": reward,
-                            "verdict": verdict(report)}
+        out["runs"][run] = {
+            "sft_run": spec["sft"],
+            "tasks": report,
+            "grpo_train_reward": reward,
+            "verdict": verdict(report),
+        }
     rewards = [r["grpo_train_reward"] for r in out["runs"].values() if r["grpo_train_reward"]]
     out["grpo_raised_train_reward_somewhere"] = any(r["last"] > r["first"] for r in rewards)
     return out
 
 
 def markdown(summary):
-    lines = ["| run | task | baseline | stage | frames | n | score | 95% interval | p | above |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| run | task | baseline | stage | frames | n | score | 95% interval | p | above |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for run, r in summary["runs"].items():
         for task, e in r["tasks"].items():
             base = e["baseline"]
@@ -144,15 +165,23 @@ def markdown(summary):
                 label = f"sft ({r['sft_run']})" if stage == "sft" else stage
                 for how, s in by.items():
                     p = f"{s['p_vs_baseline']:.2g}" if "p_vs_baseline" in s else ""
-                    lines.append(f"| {run} | {task} | {base['value']:.3f} | {label} | {how} | {s['n']} | "
-                                 f"{s['score']:.3f} | [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] | {p} | "
-                                 f"{'yes' if s['above_baseline'] else 'no'} |")
-    lines += ["", "| run | GRPO - SFT (held-out, frames as they are) | GRPO train reward first -> last 20 % |",
-              "|---|---|---|"]
+                    lines.append(
+                        f"| {run} | {task} | {base['value']:.3f} | {label} | {how} | {s['n']} | "
+                        f"{s['score']:.3f} | [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] | {p} | "
+                        f"{'yes' if s['above_baseline'] else 'no'} |"
+                    )
+    lines += [
+        "",
+        "| run | GRPO - SFT (held-out, frames as they are) | GRPO train reward first -> last 20 % |",
+        "|---|---|---|",
+    ]
     for run, r in summary["runs"].items():
-        diffs = "; ".join(f"{t} {e['grpo_minus_sft']['mean']:+.3f} [{e['grpo_minus_sft']['ci95'][0]:+.3f}, "
-                          f"{e['grpo_minus_sft']['ci95'][1]:+.3f}]" for t, e in r["tasks"].items()
-                          if "grpo_minus_sft" in e)
+        diffs = "; ".join(
+            f"{t} {e['grpo_minus_sft']['mean']:+.3f} [{e['grpo_minus_sft']['ci95'][0]:+.3f}, "
+            f"{e['grpo_minus_sft']['ci95'][1]:+.3f}]"
+            for t, e in r["tasks"].items()
+            if "grpo_minus_sft" in e
+        )
         rw = r["grpo_train_reward"]
         lines.append(f"| {run} | {diffs} | {rw['first']:.3f} -> {rw['last']:.3f} |" if rw else f"| {run} | {diffs} | |")
     failed = [f"{run}: {k}" for run, r in summary["runs"].items() for k, ok in r["verdict"].items() if not ok]

@@ -6,11 +6,11 @@ import dataclasses
 import numpy as np
 import torch
 
+from vauflow.examples import example, frame_cache
 from vauflow.frames.budget import VideoBudget
 from vauflow.model.generation import explicit_generation
 from vauflow.model.inputs import build_inputs, eos_token_ids, model_inputs, vision_token_ids
 from vauflow.model.load import load_model, load_processor
-from vauflow.examples import example, frame_cache
 
 TRANSFORMS = ("none", "shuffle", "blank")
 
@@ -36,11 +36,17 @@ def generate(model, processor, examples, max_new_tokens, repetition_penalty=1.0,
     trainer left there)."""
     batch = build_inputs(processor, examples)
     with explicit_generation(model):
-        seqs = model.generate(**model_inputs(batch, model.device), do_sample=False, num_beams=1,
-                              repetition_penalty=repetition_penalty, max_new_tokens=max_new_tokens,
-                              suppress_tokens=vision_token_ids(processor), eos_token_id=eos_token_ids(processor),
-                              pad_token_id=processor.tokenizer.pad_token_id)
-    new = seqs[:, batch["input_ids"].shape[1]:].cpu()
+        seqs = model.generate(
+            **model_inputs(batch, model.device),
+            do_sample=False,
+            num_beams=1,
+            repetition_penalty=repetition_penalty,
+            max_new_tokens=max_new_tokens,
+            suppress_tokens=vision_token_ids(processor),
+            eos_token_id=eos_token_ids(processor),
+            pad_token_id=processor.tokenizer.pad_token_id,
+        )
+    new = seqs[:, batch["input_ids"].shape[1] :].cpu()
     if token_ids:  # (bench/gpu_smoke.py: a random model's ids may decode to nothing)
         return new.tolist()
     return processor.tokenizer.batch_decode(new, skip_special_tokens=True)
@@ -55,7 +61,7 @@ def predict(model_dir, rows, budget, batch_size=8, max_new_tokens=64, transform=
     model.eval()
     out = []
     for start in range(0, len(rows), batch_size):
-        chunk = rows[start:start + batch_size]
+        chunk = rows[start : start + batch_size]
         examples = []
         for k, r in enumerate(chunk):
             ex = example(r, cache, budget)

@@ -11,12 +11,14 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402  (after the backend)
 
-from vauflow import tasks  # noqa: E402
-from vauflow import stats  # noqa: E402
+from vauflow import (
+    stats,  # noqa: E402
+    tasks,  # noqa: E402
+)
+from vauflow.annotation import CLASSES  # noqa: E402
 from vauflow.io import read_jsonl  # noqa: E402
 from vauflow.plan import cell_name, eval_splits, table_rows, test_splits  # noqa: E402
 from vauflow.tasks.cls import pairs as cls_pairs  # noqa: E402
-from vauflow.annotation import CLASSES  # noqa: E402
 
 # text stays text (searchable, smaller files)
 plt.rcParams.update({"svg.hashsalt": "vauflow", "svg.fonttype": "none", "font.size": 8, "figure.dpi": 100})
@@ -46,8 +48,11 @@ def grpo_curves(run_dir, path):
         axes[0].plot(steps, [r.get(key) for r in log], label=key.split("/", 1)[1])
     axes[0].plot(steps, [r["reward"] for r in log], color="black", label="total")
     axes[0].legend(fontsize=6)
-    for ax, key, label in zip(axes[1:], ("kl", "frac_zero_std_groups", "completion_length"),
-                              ("KL to the reference", "zero-std group fraction", "completion length (tokens)")):
+    for ax, key, label in zip(
+        axes[1:],
+        ("kl", "frac_zero_std_groups", "completion_length"),
+        ("KL to the reference", "zero-std group fraction", "completion length (tokens)"),
+    ):
         ax.plot(steps, [r[key] for r in log])
         ax.set_title(label)
     axes[0].set_title(f"GRPO {Path(run_dir).name}: mean reward")
@@ -59,8 +64,9 @@ def grpo_curves(run_dir, path):
 
 def accuracy_plot(config, tables, path):
     """Per task and split, every model's accuracy (or mIoU) with its 95 % interval and the trivial baseline."""
-    panels = [(t, split) for t in tasks.tabled()
-              for split in ([None] if t.table.pooled else eval_splits(config, t.name))]
+    panels = [
+        (t, split) for t in tasks.tabled() for split in ([None] if t.table.pooled else eval_splits(config, t.name))
+    ]
     fig, axes = plt.subplots(1, len(panels), figsize=(2.6 * len(panels), 3), sharey=True)
     for ax, (t, split) in zip(axes, panels):
         table = t.table.key
@@ -71,8 +77,7 @@ def accuracy_plot(config, tables, path):
             for label in labels:
                 m = (block.get(label) or {}).get(MODE[think]) or {}
                 v, n = m.get("miou", m.get("multi_acc", m.get("accuracy", 0.0))), m.get("valid", m.get("n", 0))
-                lo, hi = (stats.wilson(round(v * n / 100), n) if t.graded_by == "accuracy" and n else
-                          (v / 100, v / 100))
+                lo, hi = stats.wilson(round(v * n / 100), n) if t.graded_by == "accuracy" and n else (v / 100, v / 100)
                 values.append(v)
                 errors[0].append(max(0.0, v - 100 * lo))
                 errors[1].append(max(0.0, 100 * hi - v))

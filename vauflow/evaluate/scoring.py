@@ -17,15 +17,17 @@ def gt_rows(task, split, data):
     return read_jsonl(t.rows_file(data[t.source], split))
 
 
-def score_cells(cells, pred_dir, data, settings=None):
+def score_cells(cells, pred_dir, data, settings):
     """{cell: metrics} over the linked rows (a row whose video is missing was never predicted: it is counted as
     lost in the tables, not scored). Scored as the original scripts score (`upstream`), with our stricter parsers'
-    numbers beside them under "strict"; TAG cells keep their per-row IoUs (bootstrap intervals)."""
+    numbers beside them under "strict"; TAG cells keep their per-row IoUs (bootstrap intervals). `settings`: the
+    EvalSettings (CLS reads its population)."""
     out = {}
     for task, split, think in cells:
         name = cell_name(task, split, think)
-        out[name] = tasks.get(task).score_cell(gt_rows(task, split, data),
-                                               read_jsonl(Path(pred_dir) / f"{name}.jsonl"), settings or {})
+        out[name] = tasks.get(task).score_cell(
+            gt_rows(task, split, data), read_jsonl(Path(pred_dir) / f"{name}.jsonl"), settings
+        )
     return out
 
 
@@ -74,5 +76,7 @@ def main_judge(a):
     write_json(a.out, result)
     for split, r in result["splits"].items():
         means = {k: (round(v, 2) if v is not None else None) for k, v in r["means"].items()}
-        print(f"{split}: {result['label']}: n={r['n']} skipped={len(r['skipped'])} failed={len(r['failed'])} "
-              f"{json.dumps(means)}")
+        print(
+            f"{split}: {result['label']}: n={r['n']} skipped={len(r['skipped'])} failed={len(r['failed'])} "
+            f"{json.dumps(means)}"
+        )

@@ -13,9 +13,12 @@ from pathlib import Path
 import yaml
 
 from vauflow import tasks
-from vauflow.stats import bootstrap_mean, wilson
+
+# the published VAU-R1 numbers (package data: a link to workflow/report/published.yaml in a checkout)
+PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "published.yaml"
 from vauflow.io import read_jsonl
 from vauflow.plan import cell_name, eval_splits, model_folder, table_rows, test_splits
+from vauflow.stats import bootstrap_mean, wilson
 
 
 def losses(linked_summary, split, task):
@@ -94,8 +97,11 @@ def render(config, results, built, data, provenance, seed=0, vau_eval=None):
     them."""
     population = config["eval"]["cls_population"]
     summaries = {source: json.loads((Path(folder) / "summary.json").read_text()) for source, folder in data.items()}
-    md = [f"Evaluation prompts: {config['eval']['prompts']} ({HOW[config['eval']['prompts']]}). Scored as the "
-          f"original VAU-R1 scripts score (README, Evaluation); CLS population: {population}.", ""]
+    md = [
+        f"Evaluation prompts: {config['eval']['prompts']} ({HOW[config['eval']['prompts']]}). Scored as the "
+        f"original VAU-R1 scripts score (README, Evaluation); CLS population: {population}.",
+        "",
+    ]
     out, flat = {}, []
     for t in tasks.tabled():
         md += [f"## {t.table.title}", ""]
@@ -104,8 +110,15 @@ def render(config, results, built, data, provenance, seed=0, vau_eval=None):
         md += draw(config, t, results, summaries[t.source], out[t.table.key], flat, seed, vau_eval)
         base = baselines(config, t.name, built, data, population)
         out[t.table.key]["baselines"] = base
-        md += ["", "Trivial baselines: " + ("; ".join(f"{s}: {name} = {v:.2f} (n={n})" for s, (name, v, n)
-                                                       in base.items()) or "n/a (no training split)"), ""]
+        md += [
+            "",
+            "Trivial baselines: "
+            + (
+                "; ".join(f"{s}: {name} = {v:.2f} (n={n})" for s, (name, v, n) in base.items())
+                or "n/a (no training split)"
+            ),
+            "",
+        ]
     md += [overlap_footer(built, config)] if overlap_footer(built, config) else []
     md += reference_block(config) + [""]
     md += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance.items()]
@@ -114,7 +127,8 @@ def render(config, results, built, data, provenance, seed=0, vau_eval=None):
 
 
 def split_table(config, t, results, linked_summary, table_json, flat, seed, vau_eval):
-    """A table with a row per split and model (Tables A and B, the ball): markdown lines; fills `table_json` (tables.json)
+    """A table with a row per split and model (Tables A and B, the ball): markdown lines; fills `table_json`
+    (tables.json)
     and `flat` (csv/tex)."""
     modes, key = config["eval"]["think"], t.table.key
     header = ["split", "model"] + [f"{c} {MODE_NAME[think]}" for think in modes for c in t.table.columns]
@@ -122,8 +136,11 @@ def split_table(config, t, results, linked_summary, table_json, flat, seed, vau_
     md = []
     if judged:
         labels = {j["label"] for j in (vau_eval or {}).values()}
-        md += [f"VAU-Eval (0-10 each, Total 0-50) of the two-turn reasoning, scored by: "
-               f"{', '.join(sorted(labels)) or 'n/a'}.", ""]
+        md += [
+            f"VAU-Eval (0-10 each, Total 0-50) of the two-turn reasoning, scored by: "
+            f"{', '.join(sorted(labels)) or 'n/a'}.",
+            "",
+        ]
         header += VAU_EVAL_COLUMNS
     md += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for split in eval_splits(config, t.name):
@@ -133,12 +150,17 @@ def split_table(config, t, results, linked_summary, table_json, flat, seed, vau_
             for think in modes:
                 m = results.get(model, {}).get(cell_name(t.name, split, think))
                 table_json.setdefault(split, {}).setdefault(label, {})[MODE_NAME[think]] = (
-                    {k: v for k, v in m.items() if k != "ious"} | {"lost": lost} if m else None)
+                    {k: v for k, v in m.items() if k != "ious"} | {"lost": lost} if m else None
+                )
                 row = (key, split, label, MODE_NAME[think])
                 if t.graded_by == "iou":
-                    cells += [miou_cell(m, seed, lost)] + [f"{m[f'r@{k}']:.2f}" if m else "n/a" for k in (0.3, 0.5, 0.7)]
-                    flat += [(*row, metric, m[k] if m else None, m["n"] if m else 0) for k, metric in
-                             (("miou", "mIoU"), ("r@0.3", "R@0.3"), ("r@0.5", "R@0.5"), ("r@0.7", "R@0.7"))]
+                    cells += [miou_cell(m, seed, lost)] + [
+                        f"{m[f'r@{k}']:.2f}" if m else "n/a" for k in (0.3, 0.5, 0.7)
+                    ]
+                    flat += [
+                        (*row, metric, m[k] if m else None, m["n"] if m else 0)
+                        for k, metric in (("miou", "mIoU"), ("r@0.3", "R@0.3"), ("r@0.5", "R@0.5"), ("r@0.7", "R@0.7"))
+                    ]
                 else:
                     cells.append(acc_cell(m["accuracy"], m["n"], m.get("valid"), lost) if m else "n/a")
                     flat.append((*row, "accuracy", m["accuracy"] if m else None, m.get("valid", m["n"]) if m else 0))
@@ -149,14 +171,17 @@ def split_table(config, t, results, linked_summary, table_json, flat, seed, vau_
                 cells += extra
                 table_json[split][label]["VAU-Eval"] = summary
                 if summary:
-                    flat += [(key, split, label, "VAU-Eval", dim, summary["means"][dim], summary["n"])
-                             for dim in VAU_EVAL_COLUMNS]
+                    flat += [
+                        (key, split, label, "VAU-Eval", dim, summary["means"][dim], summary["n"])
+                        for dim in VAU_EVAL_COLUMNS
+                    ]
             md.append(f"| {split} | {label} ({model}) | " + " | ".join(cells) + " |")
     return md
 
 
 def pooled_table(config, t, results, linked_summary, table_json, flat, seed, vau_eval):
-    """A table with a row per model over the test splits pooled (Table C): markdown lines; fills `table_json` and `flat`."""
+    """A table with a row per model over the test splits pooled (Table C): markdown lines; fills `table_json` and
+    `flat`."""
     modes, splits = config["eval"]["think"], eval_splits(config, t.name)
     header = ["model"] + [f"{c} {MODE_NAME[think]}" for think in modes for c in t.table.columns]
     md = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -175,9 +200,14 @@ def pooled_table(config, t, results, linked_summary, table_json, flat, seed, vau
             for scoring, src in (("upstream", parts), ("strict", [p["strict"] for p in parts])):
                 pooled[scoring] = {k: sum(p[k] * p["n"] for p in src) / max(1, n) for k in ("binary_acc", "multi_acc")}
             table_json.setdefault(label, {})[MODE_NAME[think]] = pooled["upstream"] | {
-                "n": n, "strict": pooled["strict"], "lost": dict(lost)}
-            cells += [acc_cell(pooled["upstream"]["binary_acc"], n, lost=lost),
-                      acc_cell(pooled["upstream"]["multi_acc"], n, lost=lost)]
+                "n": n,
+                "strict": pooled["strict"],
+                "lost": dict(lost),
+            }
+            cells += [
+                acc_cell(pooled["upstream"]["binary_acc"], n, lost=lost),
+                acc_cell(pooled["upstream"]["multi_acc"], n, lost=lost),
+            ]
             for k in ("binary_acc", "multi_acc"):
                 flat.append((t.table.key, "pooled", label, MODE_NAME[think], k, pooled["upstream"][k], n))
         md.append(f"| {label} ({model}) | " + " | ".join(cells) + " |")
@@ -195,8 +225,11 @@ def overlap_footer(built, config):
     for split in test_splits(config):
         f = Path(built) / split / "cls.jsonl"
         if f.exists():
-            hits += [f"{split}/{r['video']} (also in {names[(r['dataset'], r['video'])]})" for r in read_jsonl(f)
-                     if (r["dataset"], r["video"]) in names]
+            hits += [
+                f"{split}/{r['video']} (also in {names[(r['dataset'], r['video'])]})"
+                for r in read_jsonl(f)
+                if (r["dataset"], r["video"]) in names
+            ]
     return ("Test videos also named in train/val (not removed): " + ", ".join(hits) + "\n") if hits else ""
 
 
@@ -213,8 +246,13 @@ def tables_tex(flat):
     out, titles = [], {t.table.key: t.table.title for t in tasks.tabled()}
     for table in dict.fromkeys(r[0] for r in flat):
         rows = [r for r in flat if r[0] == table]
-        out += [f"% {titles[table]}", r"\begin{tabular}{lllllr}", r"\toprule",
-                r"split & model & mode & metric & value & $n$ \\", r"\midrule"]
+        out += [
+            f"% {titles[table]}",
+            r"\begin{tabular}{lllllr}",
+            r"\toprule",
+            r"split & model & mode & metric & value & $n$ \\",
+            r"\midrule",
+        ]
         for _, split, label, mode, metric, value, n in rows:
             cell = "--" if value is None else f"{value:.2f}"
             out.append(" & ".join(_tex(x) for x in (split, label, mode, metric)) + f" & {cell} & {n} \\\\")
@@ -228,28 +266,48 @@ def _tex(text):
 
 def reference_block(config):
     """The published numbers, labelled; compared row by row only where model id and dataset match."""
-    pub = yaml.safe_load((Path(__file__).resolve().parents[2] / "workflow/report/published.yaml").read_text())
+    pub = yaml.safe_load(PUBLISHED.read_text())
     repo = (config["models"][config["model"]["base"]].get("repo") or "").split("/")[-1].replace("-Instruct", "")
-    lines = ["## Reference: published VAU-R1 numbers (not produced by this run)", "",
-             f"Source: {pub['source']}. Rows are comparable with this run's only where the base model "
-             f"matches ({repo or config['model']['base']}: " + ("a match exists" if any(
-                 r["model"].startswith(repo) for r in pub["qa"]) and repo else "no match; for reference only") + ").",
-             "", "| table | dataset | model | w/o think | w/ think |", "|---|---|---|---|---|"]
+    lines = [
+        "## Reference: published VAU-R1 numbers (not produced by this run)",
+        "",
+        f"Source: {pub['source']}. Rows are comparable with this run's only where the base model "
+        f"matches ({repo or config['model']['base']}: "
+        + (
+            "a match exists"
+            if any(r["model"].startswith(repo) for r in pub["qa"]) and repo
+            else "no match; for reference only"
+        )
+        + ").",
+        "",
+        "| table | dataset | model | w/o think | w/ think |",
+        "|---|---|---|---|---|",
+    ]
     for r in pub["qa"]:
         lines.append(f"| A (QA acc) | {r['dataset']} | {r['model']} | {r['acc_nothink']:.2f} | {r['acc_think']:.2f} |")
     for r in pub["tag"]:
-        lines.append(f"| B (mIoU) | {r['dataset']} | {r['model']} | {r['nothink']['miou']:.2f} | "
-                     f"{r['think']['miou']:.2f} |")
+        lines.append(
+            f"| B (mIoU) | {r['dataset']} | {r['model']} | {r['nothink']['miou']:.2f} | {r['think']['miou']:.2f} |"
+        )
     for r in pub["cls"]:
-        lines.append(f"| C (binary / multi) | pooled | {r['model']} | {r['nothink']['binary']:.2f} / "
-                     f"{r['nothink']['multi']:.2f} | {r['think']['binary']:.2f} / {r['think']['multi']:.2f} |")
-    lines += ["", "VAU-Eval (the paper's DeepSeek judge; 0-10 each, Total 0-50):", "",
-              "| dataset | model | CLS | KM | FLU | INF | FAC | Total |", "|---|---|---|---|---|---|---|---|"]
+        lines.append(
+            f"| C (binary / multi) | pooled | {r['model']} | {r['nothink']['binary']:.2f} / "
+            f"{r['nothink']['multi']:.2f} | {r['think']['binary']:.2f} / {r['think']['multi']:.2f} |"
+        )
+    lines += [
+        "",
+        "VAU-Eval (the paper's DeepSeek judge; 0-10 each, Total 0-50):",
+        "",
+        "| dataset | model | CLS | KM | FLU | INF | FAC | Total |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in pub["qa"]:
         if r.get("vau_eval"):
-            lines.append(f"| {r['dataset']} | {r['model']} | "
-                         + " | ".join(f"{r['vau_eval'][c]:.2f}" for c in ("CLS", "KM", "FLU", "INF", "FAC", "Total"))
-                         + " |")
+            lines.append(
+                f"| {r['dataset']} | {r['model']} | "
+                + " | ".join(f"{r['vau_eval'][c]:.2f}" for c in ("CLS", "KM", "FLU", "INF", "FAC", "Total"))
+                + " |"
+            )
     return lines
 
 
@@ -263,8 +321,10 @@ def model_provenance(folder):
         return "absent"
     made = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).is_file() else {}
     if made.get("commit"):
-        return (f"{made['source']} revision {made['revision']} = commit {made['commit']}, folder sha256 "
-                f"{made['folder_sha256'][:16]}")
+        return (
+            f"{made['source']} revision {made['revision']} = commit {made['commit']}, folder sha256 "
+            f"{made['folder_sha256'][:16]}"
+        )
     h = hashlib.sha256()
     for f in sorted(folder.iterdir()):
         if f.is_file() and f.suffix in (".json", ".safetensors", ".jinja"):
@@ -279,10 +339,15 @@ def provenance(config, repo_dir, data_files):
     import subprocess
 
     try:
-        sha = subprocess.run(["git", "-C", str(repo_dir), "rev-parse", "HEAD"], capture_output=True, text=True,
-                             check=True).stdout.strip()
-        dirty = subprocess.run(["git", "-C", str(repo_dir), "status", "--porcelain", "--untracked-files=no"],
-                               capture_output=True, text=True, check=True).stdout.strip()
+        sha = subprocess.run(
+            ["git", "-C", str(repo_dir), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "-C", str(repo_dir), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
         sha += " (with uncommitted changes)" if dirty else ""
     except (OSError, subprocess.CalledProcessError):
         sha = "unknown (not a git checkout)"
@@ -290,8 +355,12 @@ def provenance(config, repo_dir, data_files):
     out = {"git": sha, "config sha256": hashlib.sha256(blob).hexdigest()}
     for f in sorted(map(str, data_files)):
         out[f"data {f}"] = hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]
-    bases = [config["model"]["base"], *config["model"]["other_bases"], *config["eval"]["zero_shot"],
-             *config["eval"]["extra_models"]]
+    bases = [
+        config["model"]["base"],
+        *config["model"]["other_bases"],
+        *config["eval"]["zero_shot"],
+        *config["eval"]["extra_models"],
+    ]
     for name in dict.fromkeys(bases):
         out[f"model {name}"] = model_provenance(model_folder(config, name))
     for pkg in ("vauflow", "torch", "transformers", "trl", "peft"):
@@ -311,8 +380,9 @@ def write_tables(config, eval_dir, vau_eval_dir, built, data, repo, out, seed=0)
     results = {m: json.loads((Path(eval_dir) / m / "metrics.json").read_text())["cells"] for m in eval_models(config)}
     judged = {m: json.loads((Path(vau_eval_dir) / f"{m}.json").read_text()) for m in judged_models(config)}
     data_files = [f for f in scored_files(config, built, data) if Path(f).exists()]
-    md, obj, flat = render(config, results, built, data, provenance(config, repo, data_files), seed=seed,
-                           vau_eval=judged)
+    md, obj, flat = render(
+        config, results, built, data, provenance(config, repo, data_files), seed=seed, vau_eval=judged
+    )
     obj["vau_eval_scorer"] = {m: {k: j.get(k) for k in ("scorer", "label", "judge")} for m, j in judged.items()}
     write_text(Path(out) / "tables.md", md)
     write_json(Path(out) / "tables.json", obj)

@@ -98,9 +98,9 @@ def parse_budgets(mapping):
     return {name: VideoBudget.from_dict(d) for name, d in mapping.items()}
 
 
-# The paper's budgets (vau-r1.md §7): training 2 fps; QA/reasoning inference 1 fps; TAG/CLS inference 2 fps.
-PAPER_BUDGETS = {
-    "train": VideoBudget(fps=2.0, min_pixels=16 * 28 * 28, max_pixels=768 * 28 * 28, total_pixels=3584 * 28 * 28),
-    "infer_qa": VideoBudget(fps=1.0, max_pixels=768 * 28 * 28),
-    "infer_tag": VideoBudget(fps=2.0, min_pixels=256 * 28 * 28, max_pixels=768 * 28 * 28),
-}
+def paper_budgets():
+    """The paper's budgets (vau-r1.md §7: training 2 fps; QA/reasoning inference 1 fps; TAG/CLS inference 2 fps),
+    written once: the config schema's default of `frames.budgets`."""
+    from vauflow.config import load_schema
+
+    return parse_budgets(load_schema()["properties"]["frames"]["properties"]["budgets"]["default"])

@@ -58,8 +58,10 @@ class FrameCache:
             return relpath
         found = sorted(set(self.by_name.get((dataset, relpath.rsplit("/", 1)[-1]), [])))
         if len(found) > 1:
-            raise UsageError(f"dataset {dataset}: {len(found)} videos are named {relpath!r} ({', '.join(found[:3])}): "
-                             "rename or remove all but one")
+            raise UsageError(
+                f"dataset {dataset}: {len(found)} videos are named {relpath!r} ({', '.join(found[:3])}): "
+                "rename or remove all but one"
+            )
         return found[0] if found else None
 
     def lookup(self, dataset, relpath):
@@ -102,8 +104,9 @@ class EncodedFrames:
         from PIL import Image
 
         with np.load(self.path) as z:
-            return np.stack([np.asarray(Image.open(io.BytesIO(z[f"f{k}"].tobytes())).convert("RGB"))
-                             for k in positions])
+            return np.stack(
+                [np.asarray(Image.open(io.BytesIO(z[f"f{k}"].tobytes())).convert("RGB")) for k in positions]
+            )
 
 
 def derive_clip(frames, meta, budget: VideoBudget):

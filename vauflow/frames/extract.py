@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vauflow.frames.budget import BudgetError, PAPER_BUDGETS
+from vauflow.frames.budget import BudgetError, paper_budgets
 from vauflow.io import UsageError, atomic_path, shard_of, write_json, write_text
 
 log = logging.getLogger(__name__)
@@ -119,7 +119,9 @@ def _decode(path, wanted, store_hw, threads, expected):
                     times[n] = float(frame.time) if frame.time is not None else None
                 n += 1
         except av.error.FFmpegError as e:
-            raise VideoRejected(f"decode error after {n} of {expected} frame(s) (truncated or corrupt): {_one_line(e)}") from None
+            raise VideoRejected(
+                f"decode error after {n} of {expected} frame(s) (truncated or corrupt): {_one_line(e)}"
+            ) from None
     return frames, {i: row[i] for i in times}, times, n, rotation
 
 
@@ -216,14 +218,13 @@ def _encode(img, codec, jpeg_quality):
     return np.frombuffer(buf.getvalue(), np.uint8)
 
 
-def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, threads=2, codec="raw",
-                jpeg_quality=95):
+def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, threads=2, codec="raw", jpeg_quality=95):
     """Extract every video of one shard of `videos_dir` into `out_dir`; returns the summary dict."""
     from vauflow.frames.cache import SUFFIX
 
     if codec not in SUFFIX:  # before any video is decoded
         raise UsageError(f"--codec {codec}: expected one of {', '.join(SUFFIX)}")
-    budgets = budgets or PAPER_BUDGETS
+    budgets = budgets or paper_budgets()
     videos_dir, out_dir = Path(videos_dir), Path(out_dir)
     if not videos_dir.is_dir():
         raise UsageError(f"--videos {videos_dir}: not a directory")
@@ -264,9 +265,17 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
 
 def main(a):
     """`vauflow frames extract`."""
-    from vauflow.frames.budget import PAPER_BUDGETS, parse_budgets
+    from vauflow.frames.budget import paper_budgets, parse_budgets
 
-    budgets = parse_budgets(a.budgets) if a.budgets else PAPER_BUDGETS
-    s = extract_dir(a.videos, a.out, shard=a.shard, budgets=budgets, dataset=a.dataset, threads=a.threads,
-                    codec=a.codec, jpeg_quality=a.jpeg_quality)
+    budgets = parse_budgets(a.budgets) if a.budgets else paper_budgets()
+    s = extract_dir(
+        a.videos,
+        a.out,
+        shard=a.shard,
+        budgets=budgets,
+        dataset=a.dataset,
+        threads=a.threads,
+        codec=a.codec,
+        jpeg_quality=a.jpeg_quality,
+    )
     print(f"frames: {s['extracted']} extracted, {s['quarantined']} quarantined of {s['videos']} videos -> {a.out}")

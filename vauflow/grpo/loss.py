@@ -17,8 +17,19 @@ def k3_kl(logp, ref_logp):
     return torch.exp(d) - d - 1
 
 
-def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_type, max_completion_length,
-                rows_total=None, tokens_total=None):
+def policy_loss(
+    logp,
+    old_logp,
+    ref_logp,
+    advantages,
+    mask,
+    beta,
+    epsilon,
+    loss_type,
+    max_completion_length,
+    rows_total=None,
+    tokens_total=None,
+):
     """Clipped surrogate + beta * k3 KL, aggregated as `loss_type`:
     grpo = mean over sequences of the per-sequence token mean (upstream; length-biased);
     dapo = token mean over the step (TRL: the active tokens of the whole accumulated batch);
@@ -38,8 +49,9 @@ def policy_loss(logp, old_logp, ref_logp, advantages, mask, beta, epsilon, loss_
     elif loss_type == "dapo":
         loss = (per_token * mask).sum() / (mask.sum().clamp(min=1) if tokens_total is None else max(1, tokens_total))
     elif loss_type == "dr_grpo":
-        loss = (per_token * mask).sum() / ((mask.shape[0] if rows_total is None else rows_total)
-                                           * max_completion_length)
+        loss = (per_token * mask).sum() / (
+            (mask.shape[0] if rows_total is None else rows_total) * max_completion_length
+        )
     else:
         raise ValueError(f"loss_type {loss_type!r}: expected grpo, dapo or dr_grpo")
     return loss, float((kl.detach() * mask).sum())

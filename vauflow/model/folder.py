@@ -10,8 +10,12 @@ MANIFEST = "vauflow_model.json"
 
 
 def manifest(spec, model=None):
-    m = {"class": spec["class"], "processor": spec["processor"], "family": spec["family"],
-         "source": spec.get("repo") or "built"}
+    m = {
+        "class": spec["class"],
+        "processor": spec["processor"],
+        "family": spec["family"],
+        "source": spec.get("repo") or "built",
+    }
     if model is not None:
         m["parameters"] = sum(p.numel() for p in model.parameters())
     return m

@@ -43,16 +43,23 @@ def seeded_sampler(seeds, temperature, top_k, top_p, device):
     from transformers import LogitsProcessor
     from transformers.generation.logits_process import TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
 
-    warpers = ([TemperatureLogitsWarper(temperature)] if temperature != 1.0 else []) + \
-        ([TopKLogitsWarper(top_k)] if top_k else []) + ([TopPLogitsWarper(top_p)] if top_p < 1.0 else [])
+    warpers = (
+        ([TemperatureLogitsWarper(temperature)] if temperature != 1.0 else [])
+        + ([TopKLogitsWarper(top_k)] if top_k else [])
+        + ([TopPLogitsWarper(top_p)] if top_p < 1.0 else [])
+    )
     generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
 
     class SeededGumbel(LogitsProcessor):
         def __call__(self, input_ids, scores):
             for warp in warpers:
                 scores = warp(input_ids, scores)
-            uniform = torch.stack([torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float64)
-                                   for g in generators])
+            uniform = torch.stack(
+                [
+                    torch.rand(scores.shape[-1], generator=g, device=scores.device, dtype=torch.float64)
+                    for g in generators
+                ]
+            )
             gumbel = -torch.log(-torch.log(uniform.clamp_min(1e-300)))
             return torch.log_softmax(scores.double(), -1) + gumbel
 

@@ -21,8 +21,14 @@ from torchvision.transforms import functional as TF
 VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
 
 
-MODEL_KEYS = ("input_ids", "attention_mask", "pixel_values_videos", "video_grid_thw", "second_per_grid_ts",
-              "mm_token_type_ids")
+MODEL_KEYS = (
+    "input_ids",
+    "attention_mask",
+    "pixel_values_videos",
+    "video_grid_thw",
+    "second_per_grid_ts",
+    "mm_token_type_ids",
+)
 VIDEO_TYPE = 2  # mm_token_type_ids: text 0, image 1, video 2
 
 
@@ -39,8 +45,13 @@ class Example:
     @property
     def clips(self):
         """One clip per video block, in order: the reasoning inference attaches the video again in turn 2."""
-        n = sum(1 for m in self.chat if isinstance(m["content"], list)
-                for part in m["content"] if part.get("type") == "video")
+        n = sum(
+            1
+            for m in self.chat
+            if isinstance(m["content"], list)
+            for part in m["content"]
+            if part.get("type") == "video"
+        )
         if n == 0:
             raise VideoMismatch("the chat has no video block")
         return [self.clip] * n
@@ -91,8 +102,17 @@ def fingerprint(processor):
     """What the memoised outputs depend on besides the inputs: the tokenizer and the video processor's settings."""
     if processor not in _FINGERPRINTS:
         vp = processor.video_processor
-        settings = repr((type(processor).__name__, vp.patch_size, vp.merge_size, vp.temporal_patch_size,
-                         list(vp.image_mean), list(vp.image_std), processor.tokenizer.backend_tokenizer.to_str()))
+        settings = repr(
+            (
+                type(processor).__name__,
+                vp.patch_size,
+                vp.merge_size,
+                vp.temporal_patch_size,
+                list(vp.image_mean),
+                list(vp.image_std),
+                processor.tokenizer.backend_tokenizer.to_str(),
+            )
+        )
         _FINGERPRINTS[processor] = hashlib.sha256(settings.encode()).hexdigest()
     return _FINGERPRINTS[processor]
 
@@ -105,20 +125,31 @@ def clip_key(clip):
 def video_features(processor, clip):
     """The processor's own video outputs for one clip (pixel rows, grid, seconds per grid) and the placeholder text
     its tokens expand to, memoised by the clip's content and sampling."""
+
     def make():
         processed, replacements = processor._process_videos(
-            [resize_frames(clip)], video_metadata=[video_metadata(clip)], do_resize=False, do_sample_frames=False,
-            return_metadata=True, return_tensors="pt")
-        return {k: processed[k] for k in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
-                if k in processed}, replacements[0]
+            [resize_frames(clip)],
+            video_metadata=[video_metadata(clip)],
+            do_resize=False,
+            do_sample_frames=False,
+            return_metadata=True,
+            return_tensors="pt",
+        )
+        return {
+            k: processed[k] for k in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts") if k in processed
+        }, replacements[0]
 
-    return VIDEO_MEMO.get((fingerprint(processor),) + clip_key(clip), make,
-                          lambda v: v[0]["pixel_values_videos"].nbytes + 2 * len(v[1]))
+    return VIDEO_MEMO.get(
+        (fingerprint(processor),) + clip_key(clip), make, lambda v: v[0]["pixel_values_videos"].nbytes + 2 * len(v[1])
+    )
 
 
 def token_ids(processor, text):
-    return TEXT_MEMO.get((fingerprint(processor), text), lambda: processor.tokenizer(text)["input_ids"],
-                         lambda ids: 8 * len(ids) + len(text))
+    return TEXT_MEMO.get(
+        (fingerprint(processor), text),
+        lambda: processor.tokenizer(text)["input_ids"],
+        lambda ids: 8 * len(ids) + len(text),
+    )
 
 
 def build_inputs(processor, examples, completions=None, dtype=None):
@@ -130,8 +161,10 @@ def build_inputs(processor, examples, completions=None, dtype=None):
 
     Returns a dict of tensors: the MODEL_KEYS, plus `completion_mask` (1 on completion tokens) and `labels`
     (completion ids, -100 elsewhere) when `completions` is given."""
-    texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True,
-                                            add_vision_id=e.vision_id) for e in examples]
+    texts = [
+        processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True, add_vision_id=e.vision_id)
+        for e in examples
+    ]
     clips = [e.clips for e in examples]
     videos = [video_features(processor, c) for per_example in clips for c in per_example]
     texts, _ = processor.get_text_with_replacements(texts, [], [v[1] for v in videos], [])
@@ -159,19 +192,29 @@ def build_inputs(processor, examples, completions=None, dtype=None):
 
 def build_inputs_reference(processor, examples):
     """The same inputs from one processor call (what build_inputs must equal; used by tests)."""
-    texts = [processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True,
-                                            add_vision_id=e.vision_id) for e in examples]
+    texts = [
+        processor.apply_chat_template(e.chat, tokenize=False, add_generation_prompt=True, add_vision_id=e.vision_id)
+        for e in examples
+    ]
     clips = [c for e in examples for c in e.clips]
-    out = processor(text=texts, videos=[resize_frames(c) for c in clips],
-                    video_metadata=[video_metadata(c) for c in clips], do_resize=False, do_sample_frames=False,
-                    return_mm_token_type_ids=True, padding=True, padding_side="left", return_tensors="pt")
+    out = processor(
+        text=texts,
+        videos=[resize_frames(c) for c in clips],
+        video_metadata=[video_metadata(c) for c in clips],
+        do_resize=False,
+        do_sample_frames=False,
+        return_mm_token_type_ids=True,
+        padding=True,
+        padding_side="left",
+        return_tensors="pt",
+    )
     return {k: out[k] for k in MODEL_KEYS if k in out}
 
 
 def check_video(processor, batch, clips):
     """Video tokens == features, per sample; grids and seconds-per-grid as the clips say. `clips`: per sample,
     the clips of its video blocks in order."""
-    merge = processor.video_processor.merge_size ** 2
+    merge = processor.video_processor.merge_size**2
     patch = processor.video_processor.patch_size
     grids = batch["video_grid_thw"].tolist()
     if len(grids) != sum(map(len, clips)):
@@ -254,15 +297,24 @@ def expand_rows(batch, copies):
     """Each row of a prompt batch `copies` times in a row (a GRPO group), with its videos' grids and timing but not
     their pixels: the rows share their prompt's features (vauflow.model.vision)."""
     per_video = batch["video_rows"]
-    out = {k: v.repeat_interleave(copies, 0) for k, v in batch.items()
-           if k not in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "video_rows")}
-    order = torch.cat([(per_video == row).nonzero().flatten() for row in range(len(batch["input_ids"]))
-                       for _ in range(copies)])
+    out = {
+        k: v.repeat_interleave(copies, 0)
+        for k, v in batch.items()
+        if k not in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts", "video_rows")
+    }
+    order = torch.cat(
+        [(per_video == row).nonzero().flatten() for row in range(len(batch["input_ids"])) for _ in range(copies)]
+    )
     for k in ("video_grid_thw", "second_per_grid_ts"):
         if k in batch:
             out[k] = batch[k][order]
-    out["video_rows"] = torch.cat([torch.full(((per_video == row).sum(),), row * copies + j)
-                                   for row in range(len(batch["input_ids"])) for j in range(copies)])
+    out["video_rows"] = torch.cat(
+        [
+            torch.full(((per_video == row).sum(),), row * copies + j)
+            for row in range(len(batch["input_ids"]))
+            for j in range(copies)
+        ]
+    )
     return out
 
 

@@ -14,8 +14,10 @@ from vauflow.io import write_json
 # seconds per stage on 2 cores (issue: foundation budget); whole DAG <= 600 s and <= 4 GB
 BUDGET = {"total_s": 600, "peak_rss_mb": 4096}
 STAGES = {
-    "data + frames": (60, ("synth_ball", "synth_vau", "download_videos", "download_annotations", "extract_frames",
-                           "vaubench_build", "vaubench_link", "ball_link")),
+    "data + frames": (
+        60,
+        ("synth_ball", "synth_vau", "download", "extract_frames", "vaubench_build", "vaubench_link", "ball_link"),
+    ),
     "tiny model build": (10, ("build_model",)),
     "SFT": (120, ("sft",)),
     "GRPO (all runs)": (180, ("grpo",)),
@@ -86,8 +88,12 @@ def stage_times(benchmarks_dir):
                         job_s += float(row["s"])
                         rss = max(rss, float(row["max_rss"]) if row["max_rss"] not in ("NA", "-") else 0.0)
         if intervals:
-            out[stage] = {"s": round(union_length(intervals), 2), "job_s": round(job_s, 2),
-                          "max_rss_mb": round(rss, 1), "jobs": len(intervals)}
+            out[stage] = {
+                "s": round(union_length(intervals), 2),
+                "job_s": round(job_s, 2),
+                "max_rss_mb": round(rss, 1),
+                "jobs": len(intervals),
+            }
     return out
 
 
@@ -101,9 +107,14 @@ def run_with_budget(command, report, benchmarks_dir):
     wall = time.monotonic() - t0
     stages = stage_times(benchmarks_dir)
     result = {
-        "command": command, "returncode": rc, "wall_s": round(wall, 2),
-        "peak_rss_mb": round(meter.peak / 2**20, 1), "rss_samples": meter.samples, "sample_hz": SAMPLE_HZ,
-        "budget": BUDGET, "stages": {k: v | {"budget_s": STAGES[k][0]} for k, v in stages.items()},
+        "command": command,
+        "returncode": rc,
+        "wall_s": round(wall, 2),
+        "peak_rss_mb": round(meter.peak / 2**20, 1),
+        "rss_samples": meter.samples,
+        "sample_hz": SAMPLE_HZ,
+        "budget": BUDGET,
+        "stages": {k: v | {"budget_s": STAGES[k][0]} for k, v in stages.items()},
     }
     write_json(report, result)
     print(format_report(result))
@@ -118,8 +129,10 @@ def format_report(r):
         f"[{ok(r['peak_rss_mb'], r['budget']['peak_rss_mb'])}] ({r['rss_samples']} samples at {r['sample_hz']} Hz)"
     ]
     for k, v in r["stages"].items():
-        lines.append(f"budget:   {k:<18} {v['s']:7.1f} s / {v['budget_s']} s [{ok(v['s'], v['budget_s'])}] "
-                     f"({v['jobs']} jobs, {v['job_s']:.1f} job-s, max RSS {v['max_rss_mb']:.0f} MB)")
+        lines.append(
+            f"budget:   {k:<18} {v['s']:7.1f} s / {v['budget_s']} s [{ok(v['s'], v['budget_s'])}] "
+            f"({v['jobs']} jobs, {v['job_s']:.1f} job-s, max RSS {v['max_rss_mb']:.0f} MB)"
+        )
     return "\n".join(lines)
 
 

@@ -10,8 +10,9 @@ import subprocess
 
 def slurm_allocated_gpus(job_id):
     """GPUs SLURM allocated to the job: the count in its GRES / TRES detail lines."""
-    out = subprocess.run(["scontrol", "show", "job", "-d", str(job_id)], capture_output=True, text=True,
-                         check=True).stdout
+    out = subprocess.run(
+        ["scontrol", "show", "job", "-d", str(job_id)], capture_output=True, text=True, check=True
+    ).stdout
     counts = [int(n) for n in re.findall(r"\bGRES=gpu(?::[\w.-]+)?:(\d+)", out)]
     if counts:
         return sum(counts), out
@@ -49,8 +50,10 @@ def check(expected):
     report["cuda_device_count"] = count
     if job:  # inside an allocation: exactly what was asked for, and nothing else, is visible
         if expected > 0 and (visible is None or len(visible) != expected):
-            problems.append(f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r} shows "
-                            f"{'no' if visible is None else len(visible)} device(s), expected {expected}")
+            problems.append(
+                f"CUDA_VISIBLE_DEVICES={os.environ.get('CUDA_VISIBLE_DEVICES')!r} shows "
+                f"{'no' if visible is None else len(visible)} device(s), expected {expected}"
+            )
         if count is not None and count != expected:
             problems.append(f"CUDA sees {count} device(s), expected {expected}")
     else:  # a local run: the launcher uses the first N of what the machine has

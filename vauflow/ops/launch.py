@@ -19,8 +19,21 @@ BACKEND_MODULES = {"DEEPSPEED": "deepspeed", "FSDP": "torch.distributed.fsdp"}
 def command(gpus, accelerate_config, port, args):
     if gpus == 0:
         return [sys.executable, "-m", "vauflow", *args]
-    return ["accelerate", "launch", "--config_file", str(accelerate_config), "--num_processes", str(gpus),
-            "--num_machines", "1", "--main_process_port", str(port), "-m", "vauflow", *args]
+    return [
+        "accelerate",
+        "launch",
+        "--config_file",
+        str(accelerate_config),
+        "--num_processes",
+        str(gpus),
+        "--num_machines",
+        "1",
+        "--main_process_port",
+        str(port),
+        "-m",
+        "vauflow",
+        *args,
+    ]
 
 
 def check_settings(gpus, accelerate_config, args):
@@ -30,16 +43,23 @@ def check_settings(gpus, accelerate_config, args):
         return
     import yaml
 
-    backend = (yaml.safe_load(open(accelerate_config, encoding="utf-8")).get("distributed_type", "MULTI_GPU")
-               if accelerate_config else "MULTI_GPU")
+    backend = (
+        yaml.safe_load(open(accelerate_config, encoding="utf-8")).get("distributed_type", "MULTI_GPU")
+        if accelerate_config
+        else "MULTI_GPU"
+    )
     module = BACKEND_MODULES.get(backend)
     if module and importlib.util.find_spec(module.split(".")[0]) is None:
-        raise UsageError(f"{accelerate_config}: {backend} needs {module}, which this environment lacks (make setup "
-                         "installs it from requirements.lock; the train image has it)")
+        raise UsageError(
+            f"{accelerate_config}: {backend} needs {module}, which this environment lacks (make setup "
+            "installs it from requirements.lock; the train image has it)"
+        )
     stage = args[0] if args else ""
     if stage == "grpo" and backend != "MULTI_GPU":
-        raise UsageError(f"grpo.accelerate {os.path.basename(accelerate_config)}: GRPO runs data parallel (multi_gpu) "
-                         "or shards itself (fsdp); ZeRO is not implemented for it")
+        raise UsageError(
+            f"grpo.accelerate {os.path.basename(accelerate_config)}: GRPO runs data parallel (multi_gpu) "
+            "or shards itself (fsdp); ZeRO is not implemented for it"
+        )
     params = json.loads(args[args.index("--params") + 1]) if "--params" in args else {}
     if stage == "grpo" and params.get("accelerate") == "fsdp" and params.get("method") != "full":
         raise UsageError("grpo.accelerate fsdp shards full fine-tuning; LoRA runs data parallel (multi_gpu)")

@@ -14,8 +14,12 @@ def live_snakemake(workdir):
     for p in psutil.process_iter(["pid", "cmdline", "cwd"]):
         try:
             cmd = p.info["cmdline"] or []
-            if p.info["pid"] != me and any(Path(c).name == "snakemake" or c.endswith("/snakemake") for c in cmd[:2]) \
-                    and p.info["cwd"] and Path(p.info["cwd"]).resolve() == workdir:
+            if (
+                p.info["pid"] != me
+                and any(Path(c).name == "snakemake" or c.endswith("/snakemake") for c in cmd[:2])
+                and p.info["cwd"]
+                and Path(p.info["cwd"]).resolve() == workdir
+            ):
                 found.append(p.info["pid"])
         except (psutil.Error, OSError):
             continue

@@ -19,8 +19,16 @@ OUTPUTS = ("results/vaubench/built", "results/sft/*", "results/grpo/*", "results
 NEVER = ("results/frames", "results/vaubench/linked", "results/ball/linked", "results/eval", "checkpoints")
 MTIMES = ".vauflow-mtimes.json"
 # results/ and resources/ stay ignored, except the .dvc files (and DVC's own .gitignore files) inside them
-GITIGNORE = ("/results/**", "!/results/**/", "!/results/**/*.dvc", "!/results/**/.gitignore",
-             "/resources/**", "!/resources/**/", "!/resources/**/*.dvc", "!/resources/**/.gitignore")
+GITIGNORE = (
+    "/results/**",
+    "!/results/**/",
+    "!/results/**/*.dvc",
+    "!/results/**/.gitignore",
+    "/resources/**",
+    "!/resources/**/",
+    "!/resources/**/*.dvc",
+    "!/resources/**/.gitignore",
+)
 
 
 def targets(workdir, which="all"):

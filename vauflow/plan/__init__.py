@@ -5,31 +5,91 @@ fit). The Snakefile's helpers (workflow/rules/common.smk) import only this packa
 
 from vauflow.commands import Command, arg
 from vauflow.config import ConfigError, compose
-from vauflow.plan.cells import (LEARNING_CHECK_BATCH, cell_name, eval_base, eval_model_folder, eval_models, eval_splits, evaluated_as_is, judged_models,
-                                scored_files, sft_for, table_rows, test_splits)
+from vauflow.plan.cells import (
+    LEARNING_CHECK_BATCH,
+    cell_name,
+    eval_base,
+    eval_model_folder,
+    eval_models,
+    eval_splits,
+    evaluated_as_is,
+    judged_models,
+    scored_files,
+    sft_for,
+    table_rows,
+    test_splits,
+)
 from vauflow.plan.memory import refusal as memory_refusal
-from vauflow.plan.runs import (active_datasets, check_runs, grpo_init_run, grpo_runs, load_config, model_folder,
-                               run_base, run_tasks, sft_runs, validate_config)
+from vauflow.plan.runs import (
+    active_datasets,
+    check_runs,
+    grpo_init_run,
+    grpo_runs,
+    load_config,
+    model_folder,
+    run_base,
+    run_tasks,
+    sft_runs,
+    validate_config,
+)
 from vauflow.settings import grpo_params, sft_params, split_run
 
 # where the link step writes each task source's rows (a task's `source`), relative to the working directory
 LINKED = {"vau": "results/vaubench/linked", "ball": "results/ball/linked"}
 
-__all__ = ["LEARNING_CHECK_BATCH", "LINKED", "ConfigError", "compose", "active_datasets", "cell_name", "check_runs", "eval_base", "eval_model_folder", "eval_models",
-           "eval_splits", "evaluated_as_is", "grpo_init_run", "grpo_params", "grpo_runs", "judged_models", "load_config",
-           "memory_refusal", "model_folder", "run_base", "run_tasks", "scored_files", "sft_for", "sft_params",
-           "sft_runs", "split_run", "table_rows", "test_splits", "validate_config"]
+__all__ = [
+    "LEARNING_CHECK_BATCH",
+    "LINKED",
+    "ConfigError",
+    "compose",
+    "active_datasets",
+    "cell_name",
+    "check_runs",
+    "eval_base",
+    "eval_model_folder",
+    "eval_models",
+    "eval_splits",
+    "evaluated_as_is",
+    "grpo_init_run",
+    "grpo_params",
+    "grpo_runs",
+    "judged_models",
+    "load_config",
+    "memory_refusal",
+    "model_folder",
+    "run_base",
+    "run_tasks",
+    "scored_files",
+    "sft_for",
+    "sft_params",
+    "sft_runs",
+    "split_run",
+    "table_rows",
+    "test_splits",
+    "validate_config",
+]
 
 COMMANDS = [
-    Command(("config", "check"), "validate config file(s) merged left to right", "vauflow.plan.runs:main_check",
-            group_help="configuration", args=(
-                arg("configfile", nargs="+"),
-                arg("--show", action="store_true", help="print the config with defaults filled in"))),
-    Command(("memory",), "the memory plan: each GPU job's peak memory per GPU, before any GPU time",
-            "vauflow.plan.memory:main", args=(
-                arg("--configfile", nargs="+", default=[], help="preset and overlays (default: config.yaml)"),
-                arg("--gpu-gb", type=float, default=80.0, help="memory of one GPU"),
-                arg("--gpus", type=int, default=1, help="GPUs per job (ZeRO-3 shards over them)"),
-                arg("--markdown", action="store_true", help="a table instead of JSON"),
-                arg("--check", action="store_true", help="exit 1 when a job does not fit"))),
+    Command(
+        ("config", "check"),
+        "validate config file(s) merged left to right",
+        "vauflow.plan.runs:main_check",
+        group_help="configuration",
+        args=(
+            arg("configfile", nargs="+"),
+            arg("--show", action="store_true", help="print the config with defaults filled in"),
+        ),
+    ),
+    Command(
+        ("memory",),
+        "the memory plan: each GPU job's peak memory per GPU, before any GPU time",
+        "vauflow.plan.memory:main",
+        args=(
+            arg("--configfile", nargs="+", default=[], help="preset and overlays (default: config.yaml)"),
+            arg("--gpu-gb", type=float, default=80.0, help="memory of one GPU"),
+            arg("--gpus", type=int, default=1, help="GPUs per job (ZeRO-3 shards over them)"),
+            arg("--markdown", action="store_true", help="a table instead of JSON"),
+            arg("--check", action="store_true", help="exit 1 when a job does not fit"),
+        ),
+    ),
 ]

@@ -43,12 +43,18 @@ def table_rows(config, task):
         rows += [(f"ext-{m}", f"{m} (external)") for m in config["eval"]["extra_models"]]
     for other in others:
         run = f"{task}@{other}"
-        rows += [(f"zs-{other}", f"{other}"), (sft_for(config, run), f"{other} + SFT"),
-                 (f"rft-{run}" if run in grpo else None, f"{other} + RFT")]
+        rows += [
+            (f"zs-{other}", f"{other}"),
+            (sft_for(config, run), f"{other} + SFT"),
+            (f"rft-{run}" if run in grpo else None, f"{other} + RFT"),
+        ]
     rows += [("base", "base"), (sft_for(config, task), "+ SFT"), (f"rft-{task}" if task in grpo else None, "+ RFT")]
     if t.table.ablations:
-        rows += [(f"rft-{r}", f"+ RFT w/ {r.upper()}") for r in config["grpo"]["runs"]
-                 if r != task and all(tasks.get(x).source == "vau" for x in run_tasks(config, r))]
+        rows += [
+            (f"rft-{r}", f"+ RFT w/ {r.upper()}")
+            for r in config["grpo"]["runs"]
+            if r != task and all(tasks.get(x).source == "vau" for x in run_tasks(config, r))
+        ]
     return [(m, label) for m, label in rows if m is not None]
 
 
@@ -95,7 +101,6 @@ def eval_model_folder(config, model):
         return model_folder(config, eval_base(config, model))
     kind, run = model.split("-", 1)
     return f"results/{'sft' if kind == 'sft' else 'grpo'}/{run}"
-
 
 
 def scored_files(config, built, data):

@@ -90,34 +90,65 @@ class Architecture:
             v_hidden, v_mlp = v["embed_dim"], int(v["embed_dim"] * v["mlp_ratio"])
         else:
             v_hidden, v_mlp = v["hidden_size"], v["intermediate_size"]
-        return cls(family=family, hidden=text["hidden_size"], intermediate=text["intermediate_size"],
-                   layers=text["num_hidden_layers"], heads=text["num_attention_heads"],
-                   kv_heads=text["num_key_value_heads"], vocab=text["vocab_size"],
-                   tied=bool(cfg.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
-                   v_depth=v["depth"], v_hidden=v_hidden, v_intermediate=v_mlp, v_heads=v["num_heads"],
-                   patch=v.get("patch_size", 14), temporal_patch=v.get("temporal_patch_size", 2),
-                   merge=v.get("spatial_merge_size", 2))
+        return cls(
+            family=family,
+            hidden=text["hidden_size"],
+            intermediate=text["intermediate_size"],
+            layers=text["num_hidden_layers"],
+            heads=text["num_attention_heads"],
+            kv_heads=text["num_key_value_heads"],
+            vocab=text["vocab_size"],
+            tied=bool(cfg.get("tie_word_embeddings", text.get("tie_word_embeddings", False))),
+            v_depth=v["depth"],
+            v_hidden=v_hidden,
+            v_intermediate=v_mlp,
+            v_heads=v["num_heads"],
+            patch=v.get("patch_size", 14),
+            temporal_patch=v.get("temporal_patch_size", 2),
+            merge=v.get("spatial_merge_size", 2),
+        )
 
     def config(self, **extra):
         """The transformers config of this shape (random-weight models: the tests' 3B-width model, gpu-smoke)."""
         import transformers
 
         head = self.head_dim // 2  # M-RoPE sections (temporal, height, width) as the released models split them
-        text = {"vocab_size": self.vocab, "hidden_size": self.hidden, "intermediate_size": self.intermediate,
-                "num_hidden_layers": self.layers, "num_attention_heads": self.heads,
-                "num_key_value_heads": self.kv_heads, "tie_word_embeddings": self.tied,
-                "rope_parameters": {"rope_type": "default", "rope_theta": 1e6,
-                                    "mrope_section": [head - 2 * (3 * head // 8), 3 * head // 8, 3 * head // 8]}}
-        vision = {"depth": self.v_depth, "num_heads": self.v_heads, "patch_size": self.patch,
-                  "temporal_patch_size": self.temporal_patch, "spatial_merge_size": self.merge}
+        text = {
+            "vocab_size": self.vocab,
+            "hidden_size": self.hidden,
+            "intermediate_size": self.intermediate,
+            "num_hidden_layers": self.layers,
+            "num_attention_heads": self.heads,
+            "num_key_value_heads": self.kv_heads,
+            "tie_word_embeddings": self.tied,
+            "rope_parameters": {
+                "rope_type": "default",
+                "rope_theta": 1e6,
+                "mrope_section": [head - 2 * (3 * head // 8), 3 * head // 8, 3 * head // 8],
+            },
+        }
+        vision = {
+            "depth": self.v_depth,
+            "num_heads": self.v_heads,
+            "patch_size": self.patch,
+            "temporal_patch_size": self.temporal_patch,
+            "spatial_merge_size": self.merge,
+        }
         if self.family == "qwen2_5_vl":
             cls = transformers.Qwen2_5_VLConfig
-            vision |= {"hidden_size": self.v_hidden, "intermediate_size": self.v_intermediate,
-                       "out_hidden_size": self.hidden, "fullatt_block_indexes": list(range(7, self.v_depth, 8))}
+            vision |= {
+                "hidden_size": self.v_hidden,
+                "intermediate_size": self.v_intermediate,
+                "out_hidden_size": self.hidden,
+                "fullatt_block_indexes": list(range(7, self.v_depth, 8)),
+            }
         else:
             cls = transformers.Qwen2VLConfig
-            vision |= {"embed_dim": self.v_hidden, "mlp_ratio": self.v_intermediate // self.v_hidden,
-                       "hidden_size": self.hidden}
+            vision |= {
+                "embed_dim": self.v_hidden,
+                "mlp_ratio": self.v_intermediate // self.v_hidden,
+                "hidden_size": self.hidden,
+            }
         return cls(text_config=text, vision_config=vision, tie_word_embeddings=self.tied, **extra)
 
     def parameters(self):
@@ -131,11 +162,14 @@ class Architecture:
         else:  # LayerNorms, fc1/fc2 with biases
             block = 4 * vh + (3 * vh * vh + 3 * vh) + (vh * vh + vh) + (vh * vi + vi) + (vi * vh + vh)
             merger_norm = 2 * vh
-        merged = vh * self.merge ** 2
-        return {"embed_tokens": self.vocab * h, "lm_head": 0 if self.tied else self.vocab * h,
-                "text_layers": self.layers * layer + h,
-                "vision_blocks": self.v_depth * block + 3 * self.temporal_patch * self.patch ** 2 * vh,
-                "merger": merger_norm + merged * merged + merged + merged * h + h}
+        merged = vh * self.merge**2
+        return {
+            "embed_tokens": self.vocab * h,
+            "lm_head": 0 if self.tied else self.vocab * h,
+            "text_layers": self.layers * layer + h,
+            "vision_blocks": self.v_depth * block + 3 * self.temporal_patch * self.patch**2 * vh,
+            "merger": merger_norm + merged * merged + merged + merged * h + h,
+        }
 
     def total(self):
         return sum(self.parameters().values())
@@ -143,16 +177,24 @@ class Architecture:
     def linear_shapes(self):
         """(name, in, out) of the language model's projections, named as transformers names them (LoRA targets)."""
         h, kv, i = self.hidden, self.kv, self.intermediate
-        per = {"self_attn.q_proj": (h, h), "self_attn.k_proj": (h, kv), "self_attn.v_proj": (h, kv),
-               "self_attn.o_proj": (h, h), "mlp.gate_proj": (h, i), "mlp.up_proj": (h, i), "mlp.down_proj": (i, h)}
+        per = {
+            "self_attn.q_proj": (h, h),
+            "self_attn.k_proj": (h, kv),
+            "self_attn.v_proj": (h, kv),
+            "self_attn.o_proj": (h, h),
+            "mlp.gate_proj": (h, i),
+            "mlp.up_proj": (h, i),
+            "mlp.down_proj": (i, h),
+        }
         return [(f"model.language_model.layers.{n}.{k}", a, b) for n in range(self.layers) for k, (a, b) in per.items()]
 
 
 # vau-r1.md §14: the paper's models before a fetch (a fetched folder's config.json wins)
 KNOWN = {
     "Qwen/Qwen2.5-VL-3B-Instruct": Architecture("qwen2_5_vl", 2048, 11008, 36, 16, 2, 151936, True, 32, 1280, 3420, 16),
-    "Qwen/Qwen2.5-VL-7B-Instruct": Architecture("qwen2_5_vl", 3584, 18944, 28, 28, 4, 152064, False, 32, 1280, 3420,
-                                                16),
+    "Qwen/Qwen2.5-VL-7B-Instruct": Architecture(
+        "qwen2_5_vl", 3584, 18944, 28, 28, 4, 152064, False, 32, 1280, 3420, 16
+    ),
     "Qwen/Qwen2-VL-2B-Instruct": Architecture("qwen2_vl", 1536, 8960, 28, 12, 2, 151936, True, 32, 1280, 5120, 16),
 }
 
@@ -165,9 +207,20 @@ def architecture(config, name, root="."):
         return Architecture.from_config(json.loads(cfg.read_text()))
     if spec["source"] == "build":
         s, v = spec["shape"], spec["shape"]["vision"]
-        return Architecture(spec["family"], s["hidden_size"], s["intermediate_size"], s["num_hidden_layers"],
-                            s["num_attention_heads"], s["num_key_value_heads"], s["vocab_size"], False, v["depth"],
-                            v["hidden_size"], v["intermediate_size"], v["num_heads"])
+        return Architecture(
+            spec["family"],
+            s["hidden_size"],
+            s["intermediate_size"],
+            s["num_hidden_layers"],
+            s["num_attention_heads"],
+            s["num_key_value_heads"],
+            s["vocab_size"],
+            False,
+            v["depth"],
+            v["hidden_size"],
+            v["intermediate_size"],
+            v["num_heads"],
+        )
     if spec.get("repo") in KNOWN:
         return KNOWN[spec["repo"]]
     raise ValueError(f"model {name}: no config.json at {cfg} and no known architecture for {spec.get('repo')!r}")
@@ -188,6 +241,7 @@ class Workload:
     """One micro-batch: `rows` sequences of `text` prompt tokens, `visual` tokens per video (`videos` per row) and
     `completion` scored or generated tokens; `passes_videos`: videos through the tower per pass (GRPO: one per
     prompt, not per completion)."""
+
     rows: int
     visual: int
     text: int
@@ -239,18 +293,26 @@ class Plan:
                 # on the host under offload)
                 gathered = 2 * self.b * self.largest_layer()
                 on_gpu = 0 if self.sharding == "zero3_offload" else 1
-                return {"weights (bf16 partition + gathered layers)": self.b * total / n * on_gpu + gathered,
-                        "gradients (partition)": self.b * trainable / n * on_gpu,
-                        "masters + AdamW moments (partition)": 12 * trainable / n * on_gpu,
-                        "reference": self.b * total if reference else 0}, trainable
+                return {
+                    "weights (bf16 partition + gathered layers)": self.b * total / n * on_gpu + gathered,
+                    "gradients (partition)": self.b * trainable / n * on_gpu,
+                    "masters + AdamW moments (partition)": 12 * trainable / n * on_gpu,
+                    "reference": self.b * total if reference else 0,
+                }, trainable
             if self.sharding == "fsdp" and n > 1:  # our GRPO's FSDP2: fp32 masters, gradients, moments in shares
-                return {"weights (fp32 masters, share)": 4 * total / n, "gradients (share)": 4 * trainable / n,
-                        "AdamW moments (share)": 8 * trainable / n,
-                        "reference": self.b * total if reference else 0}, trainable
+                return {
+                    "weights (fp32 masters, share)": 4 * total / n,
+                    "gradients (share)": 4 * trainable / n,
+                    "AdamW moments (share)": 8 * trainable / n,
+                    "reference": self.b * total if reference else 0,
+                }, trainable
             if self.sharding == "zero2":
-                return {"weights (bf16)": self.b * total, "gradients (partition)": self.b * trainable / n,
-                        "masters + AdamW moments (partition)": 12 * trainable / n,
-                        "reference": self.b * total if reference else 0}, trainable
+                return {
+                    "weights (bf16)": self.b * total,
+                    "gradients (partition)": self.b * trainable / n,
+                    "masters + AdamW moments (partition)": 12 * trainable / n,
+                    "reference": self.b * total if reference else 0,
+                }, trainable
             terms = {"weights (fp32 masters)": 4 * trainable + 4 * frozen}
         terms["gradients"] = 4 * trainable
         terms["AdamW moments"] = 8 * trainable
@@ -292,7 +354,7 @@ class Plan:
 
     def padding_mask(self, rows, tokens, attn):
         """sdpa/eager on a padded batch: transformers builds a (rows, 1, S, S) boolean mask (flash-attn needs none)."""
-        return rows * tokens ** 2 if rows > 1 and attn != "flash_attention_2" else 0
+        return rows * tokens**2 if rows > 1 and attn != "flash_attention_2" else 0
 
     def logits(self, rows, positions):
         return rows * positions * self.arch.vocab * LOGIT_BYTES
@@ -313,8 +375,9 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
     plan = Plan(arch, params["dtype"], gpus, params.get("accelerate", "multi_gpu"), device)
     full = params["method"] == "full"
     reference = stage == "grpo" and params.get("beta", 0) > 0
-    state, trainable = plan.training_state(params["method"], params.get("freeze_vision", False), params.get("lora"),
-                                           reference)
+    state, trainable = plan.training_state(
+        params["method"], params.get("freeze_vision", False), params.get("lora"), reference
+    )
     grads = {k: v for k, v in state.items() if k.startswith("gradients") or k.startswith("DDP")}
     static = {k: v for k, v in state.items() if k not in grads}
     sharded = plan.sharding == "fsdp" and gpus > 1
@@ -326,8 +389,11 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
         gathered = {"weights gathered (two layers)": 2 * 4 * plan.largest_layer() * (gpus - 1) / gpus}
     half = plan.b < 4
     # autocast keeps a bf16 copy of every fp32 weight that requires grad until it exits (FSDP's gathered ones too)
-    cache = ({"autocast weight cache (bf16)": 2 * trainable}
-             if half and full and plan.sharding in ("multi_gpu", "fsdp") else {})
+    cache = (
+        {"autocast weight cache (bf16)": 2 * trainable}
+        if half and full and plan.sharding in ("multi_gpu", "fsdp")
+        else {}
+    )
     trains_tower = full and not params.get("freeze_vision", False)
     patches = 4 * work.visual * work.videos_per_pass
     ckpt = params["gradient_checkpointing"]
@@ -338,31 +404,54 @@ def training_job(arch, params, work, stage, gpus=1, device="cuda"):
     # the tower's graph lives from the first chunk's forward to the last backward (GRPO sends the features'
     # gradients through it once, at the end; SFT's backward reaches it last)
     vision = {"activations (vision)": plan.vision_saved(patches, trains_tower, full, ckpt)}
-    acts = {"attention mask": plan.padding_mask(chunk, work.sequence, params["attn_implementation"]),
-            "activations (text)": plan.text_saved(tokens, ckpt), "logits": plan.logits(chunk, work.completion + 1)}
+    acts = {
+        "attention mask": plan.padding_mask(chunk, work.sequence, params["attn_implementation"]),
+        "activations (text)": plan.text_saved(tokens, ckpt),
+        "logits": plan.logits(chunk, work.completion + 1),
+    }
     # the pixels of the micro-batch's videos (SFT: accelerate's data loader holds the next batch too)
     inputs = {"inputs (pixels)": patches * PIXEL_VALUES * 4 * (2 if stage == "sft" else 1)}
     # tied embeddings: the input embedding's dense gradient is built whole, then added to the head's
     tied = {"embedding gradient (tied, transient)": 4 * arch.vocab * arch.hidden} if arch.tied and full else {}
-    phases = {"forward": static | inputs | cache | vision | acts | gathered | (grads if later else {}),
-              "backward": static | inputs | grads | tied | gathered | vision
-              | {"activations (text)": plan.text_saved(tokens, True) if ckpt else 0},
-              "optimizer step": static | grads | optimizer_temporaries(plan, stage, trainable, full)}
+    phases = {
+        "forward": static | inputs | cache | vision | acts | gathered | (grads if later else {}),
+        "backward": static
+        | inputs
+        | grads
+        | tied
+        | gathered
+        | vision
+        | {"activations (text)": plan.text_saved(tokens, True) if ckpt else 0},
+        "optimizer step": static | grads | optimizer_temporaries(plan, stage, trainable, full),
+    }
     if stage == "grpo" and params.get("beta", 0) > 0:
         # the reference pass (no graph) before each policy chunk: one layer's tensors and its logits
-        phases["reference pass"] = static | inputs | vision | (grads if later else {}) | {
-            "prefill (one layer)": plan.prefill(chunk, work.sequence),
-            "logits": plan.logits(chunk, work.completion + 1) * 2 // 3}
+        phases["reference pass"] = (
+            static
+            | inputs
+            | vision
+            | (grads if later else {})
+            | {
+                "prefill (one layer)": plan.prefill(chunk, work.sequence),
+                "logits": plan.logits(chunk, work.completion + 1) * 2 // 3,
+            }
+        )
     if stage == "grpo":  # the rollout: G rows per prompt, the features of the prompt's video shared
         g = work.rows
         prompt = work.visual * work.videos_per_row + work.text
         whole = {"weights gathered for the rollout": 4 * arch.total() * (gpus - 1) / gpus} if sharded else {}
         unsharded = {k: v for k, v in static.items() if k != "weights gathered (root unit)"}  # within `whole`
-        phases["rollout"] = unsharded | cache | whole | {
-            "KV cache": plan.kv_cache(g, prompt + work.completion),
-            "prefill (one layer)": plan.prefill(g, prompt),
-            "vision (one block)": plan.vision_pass(patches),
-            "attention mask": plan.padding_mask(g, prompt, params["attn_implementation"])}
+        phases["rollout"] = (
+            unsharded
+            | cache
+            | whole
+            | {
+                "KV cache": plan.kv_cache(g, prompt + work.completion),
+                "prefill (one layer)": plan.prefill(g, prompt),
+                "vision (one block)": plan.vision_pass(patches),
+                "attention mask": plan.padding_mask(g, prompt, params["attn_implementation"]),
+            }
+        )
     return phases
 
 
@@ -380,14 +469,18 @@ def inference_job(arch, dtype, work, attn="sdpa"):
     plan = Plan(arch, dtype)
     static = {"weights": plan.b * arch.total()}
     prompt = work.visual * work.videos_per_row + work.text
-    return {"prefill": static | {"prefill (one layer)": plan.prefill(work.rows, prompt),
-                                 "KV cache": plan.kv_cache(work.rows, prompt),
-                                 # the tower encodes every video of the batch in one pass
-                                 "vision (one block)": plan.vision_pass(4 * work.visual * work.videos_per_row
-                                                                        * work.rows),
-                                 "attention mask": plan.padding_mask(work.rows, prompt, attn)},
-            "decode": static | {"KV cache": plan.kv_cache(work.rows, prompt + work.completion),
-                                "logits": work.rows * arch.vocab * 4 * 2}}
+    return {
+        "prefill": static
+        | {
+            "prefill (one layer)": plan.prefill(work.rows, prompt),
+            "KV cache": plan.kv_cache(work.rows, prompt),
+            # the tower encodes every video of the batch in one pass
+            "vision (one block)": plan.vision_pass(4 * work.visual * work.videos_per_row * work.rows),
+            "attention mask": plan.padding_mask(work.rows, prompt, attn),
+        },
+        "decode": static
+        | {"KV cache": plan.kv_cache(work.rows, prompt + work.completion), "logits": work.rows * arch.vocab * 4 * 2},
+    }
 
 
 def peak(phases):
@@ -405,11 +498,21 @@ def needed_gb(peak_bytes):
 def training_workload(params, budget, stage, target):
     visual = visual_tokens(budget)
     if stage == "sft":
-        return Workload(rows=params["per_device_batch"], visual=visual, text=TEXT_TOKENS,
-                        completion=TARGET_TOKENS[target], videos_per_pass=params["per_device_batch"])
+        return Workload(
+            rows=params["per_device_batch"],
+            visual=visual,
+            text=TEXT_TOKENS,
+            completion=TARGET_TOKENS[target],
+            videos_per_pass=params["per_device_batch"],
+        )
     g = params["num_generations"]
-    return Workload(rows=params["per_device_batch"] * g, visual=visual, text=TEXT_TOKENS,
-                    completion=params["max_completion_length"], videos_per_pass=params["per_device_batch"])
+    return Workload(
+        rows=params["per_device_batch"] * g,
+        visual=visual,
+        text=TEXT_TOKENS,
+        completion=params["max_completion_length"],
+        videos_per_pass=params["per_device_batch"],
+    )
 
 
 def plan_config(config, gpus=None, root=".", rules=None):
@@ -431,17 +534,27 @@ def plan_config(config, gpus=None, root=".", rules=None):
         for run in runs if rule in rules else []:
             p = params_of(config, run) | {"dtype": config["model"]["dtype"]}
             work = training_workload(p, budgets["train"], rule, p.get("target", "answer"))
-            add(rule, run, run_base(config, run),
-                lambda arch: (training_job(arch, p, work, rule, gpus.get(rule, 1)), work))
+            add(
+                rule,
+                run,
+                run_base(config, run),
+                lambda arch, p=p, work=work, rule=rule: (training_job(arch, p, work, rule, gpus.get(rule, 1)), work),
+            )
     limits = config["eval"]["max_new_tokens"]
     for model, cells in eval_models(config).items() if "evaluate" in rules else []:
-        def worst(arch):
+
+        def worst(arch, cells=cells):
             out = None
             for task, _, think in cells:
                 t = tasks.get(task)
-                work = Workload(rows=config["eval"]["batch_size"], visual=visual_tokens(budgets[t.budget]),
-                                text=TEXT_TOKENS, completion=t.limit(think, limits) * t.turns,
-                                videos_per_pass=config["eval"]["batch_size"], videos_per_row=t.turns)
+                work = Workload(
+                    rows=config["eval"]["batch_size"],
+                    visual=visual_tokens(budgets[t.budget]),
+                    text=TEXT_TOKENS,
+                    completion=t.limit(think, limits) * t.turns,
+                    videos_per_pass=config["eval"]["batch_size"],
+                    videos_per_row=t.turns,
+                )
                 phases = inference_job(arch, config["model"]["dtype"], work, config["model"]["attn_implementation"])
                 if out is None or peak(phases)[0] > peak(out[0])[0]:
                     out = (phases, work)
@@ -450,19 +563,38 @@ def plan_config(config, gpus=None, root=".", rules=None):
         add("evaluate", model, eval_base(config, model), worst)
     if config["learning_check"] and "learning_check" in rules:  # every trained model on held-out clips
         longest = max(t.learning.max_new_tokens for t in tasks.TASKS.values() if t.learning)
-        work = Workload(rows=LEARNING_CHECK_BATCH, visual=visual_tokens(budgets["train"]), text=TEXT_TOKENS,
-                        completion=longest, videos_per_pass=LEARNING_CHECK_BATCH)
-        add("learning_check", "all", config["model"]["base"],
-            lambda arch: (inference_job(arch, config["model"]["dtype"], work,
-                                        config["model"]["attn_implementation"]), work))
+        work = Workload(
+            rows=LEARNING_CHECK_BATCH,
+            visual=visual_tokens(budgets["train"]),
+            text=TEXT_TOKENS,
+            completion=longest,
+            videos_per_pass=LEARNING_CHECK_BATCH,
+        )
+        add(
+            "learning_check",
+            "all",
+            config["model"]["base"],
+            lambda arch: (
+                inference_job(arch, config["model"]["dtype"], work, config["model"]["attn_implementation"]),
+                work,
+            ),
+        )
     return jobs
 
 
 def _job(rule, run, gpus, phases, work):
     total, phase, terms = peak(phases)
-    return {"rule": rule, "run": run, "gpus": gpus, "peak_gb": round(total / GB, 2),
-            "needs_gb": round(needed_gb(total), 2), "phase": phase, "terms_gb": _gb(terms),
-            "sequence_tokens": work.sequence, "rows": work.rows}
+    return {
+        "rule": rule,
+        "run": run,
+        "gpus": gpus,
+        "peak_gb": round(total / GB, 2),
+        "needs_gb": round(needed_gb(total), 2),
+        "phase": phase,
+        "terms_gb": _gb(terms),
+        "sequence_tokens": work.sequence,
+        "rows": work.rows,
+    }
 
 
 def check_fits(jobs, gpu_gb):
@@ -476,19 +608,22 @@ def check_fits(jobs, gpu_gb):
             continue
         j["fits"] = j["needs_gb"] <= gpu_gb
         if not j["fits"] and refusal is None:
-            refusal = (f"{j['rule']} {j['run']}: needs ~{j['needs_gb']:.1f} GB per GPU ({j['phase']}: "
-                       f"{max(j['terms_gb'], key=j['terms_gb'].get)} is the largest term), {gpu_gb:g} GB given; "
-                       + HINTS[j["rule"]])
+            refusal = (
+                f"{j['rule']} {j['run']}: needs ~{j['needs_gb']:.1f} GB per GPU ({j['phase']}: "
+                f"{max(j['terms_gb'], key=j['terms_gb'].get)} is the largest term), {gpu_gb:g} GB given; "
+                + HINTS[j["rule"]]
+            )
     return jobs, refusal
 
 
-HINTS = {"sft": "set sft.gradient_checkpointing, sft.per_device_batch, sft.accelerate (zero3_offload) or sft.method "
-                "(lora), or a larger gpu_mem_gb",
-         "grpo": "set grpo.logprob_chunk, grpo.gradient_checkpointing, grpo.max_completion_length, grpo.method (lora) "
-                 "or grpo.per_device_batch, or a larger gpu_mem_gb",
-         "evaluate": "set eval.batch_size or the inference frame budgets (frames.budgets.infer_*), or a larger "
-                     "gpu_mem_gb",
-         "learning_check": "set frames.budgets.train or learning_check: false, or a larger gpu_mem_gb"}
+HINTS = {
+    "sft": "set sft.gradient_checkpointing, sft.per_device_batch, sft.accelerate (zero3_offload) or sft.method "
+    "(lora), or a larger gpu_mem_gb",
+    "grpo": "set grpo.logprob_chunk, grpo.gradient_checkpointing, grpo.max_completion_length, grpo.method (lora) "
+    "or grpo.per_device_batch, or a larger gpu_mem_gb",
+    "evaluate": "set eval.batch_size or the inference frame budgets (frames.budgets.infer_*), or a larger gpu_mem_gb",
+    "learning_check": "set frames.budgets.train or learning_check: false, or a larger gpu_mem_gb",
+}
 
 
 GPU_RULES = ("sft", "grpo", "evaluate", "learning_check")
@@ -545,9 +680,12 @@ def as_table(jobs):
             lines.append(f"| {j['rule']} | {j['run']} | {j['gpus']} | | | ? | | {j['unplanned']} |")
             continue
         top = sorted(j["terms_gb"].items(), key=lambda kv: -kv[1])[:3]
-        lines.append(f"| {j['rule']} | {j['run']} | {j['gpus']} | {j['peak_gb']:.1f} | {j['needs_gb']:.1f} | "
-                     f"{'yes' if j.get('fits', True) else '**no**'} | {j['phase']} | "
-                     + ", ".join(f"{k} {v:.1f}" for k, v in top) + " |")
+        lines.append(
+            f"| {j['rule']} | {j['run']} | {j['gpus']} | {j['peak_gb']:.1f} | {j['needs_gb']:.1f} | "
+            f"{'yes' if j.get('fits', True) else '**no**'} | {j['phase']} | "
+            + ", ".join(f"{k} {v:.1f}" for k, v in top)
+            + " |"
+        )
     return "\n".join(lines)
 
 

@@ -2,8 +2,7 @@
 (the schema's, then the runs')."""
 
 from vauflow import tasks
-from vauflow.config import ConfigError, check, compose
-from vauflow.config import DEFAULT_PRESET, SCHEMA_PATH
+from vauflow.config import DEFAULT_PRESET, SCHEMA_PATH, ConfigError, check, compose
 from vauflow.settings import grpo_params, sft_params, split_run
 
 
@@ -24,6 +23,13 @@ def load_config(*paths, overrides=None, default=DEFAULT_PRESET):
 def check_runs(config):
     """Every run names a trainable task or a mix; warm starts exist and form no cycle; per-run overrides are valid."""
     trainable = tasks.trainable()
+    for key, lists in (("mixes", config["mixes"]), ("model/other_bases", config["model"]["other_bases"])):
+        for name, names in lists.items():
+            for task in names or []:
+                if task not in trainable:
+                    raise ConfigError(
+                        f"config key '{key}/{name}': '{task}' is not a trainable task ({', '.join(trainable)})"
+                    )
     for stage, key in (("sft", "tasks"), ("grpo", "runs")):
         for name in config[stage][key]:
             if name not in trainable and name not in config["mixes"]:
@@ -38,8 +44,9 @@ def check_runs(config):
         seen = [name]
         while (init := sft_params(config, seen[-1])["init"]) != "base":
             if split_run(init)[0] not in trainable and split_run(init)[0] not in config["mixes"]:
-                raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': '{init}' is neither 'base', a task "
-                                  "nor a mix")
+                raise ConfigError(
+                    f"config key 'sft/per_task/{seen[-1]}/init': '{init}' is neither 'base', a task nor a mix"
+                )
             if init in seen:
                 raise ConfigError(f"config key 'sft/per_task/{seen[-1]}/init': cycle {' -> '.join(seen + [init])}")
             seen.append(init)

@@ -10,16 +10,28 @@ import time
 
 import torch
 
+from vauflow.examples import example, frame_cache, run_rows, target
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import UsageError
 from vauflow.model.inputs import build_inputs, model_inputs
 from vauflow.model.load import load_model, load_processor
 from vauflow.model.logprobs import labelled_logps
 from vauflow.processes import world_size
-from vauflow.examples import example, frame_cache, run_rows, target
-from vauflow.training import (Preempted, SaveBeforeTheEnd, complete_marker_callback, count_trainable, export,
-                              fp32_trainables, freeze_vision_tower, grad_accum, latest_checkpoint, lora_config,
-                              run_dir, save_before_the_end_callback)
+from vauflow.settings import SFTSettings
+from vauflow.training import (
+    Preempted,
+    SaveBeforeTheEnd,
+    complete_marker_callback,
+    count_trainable,
+    export,
+    fp32_trainables,
+    freeze_vision_tower,
+    grad_accum,
+    latest_checkpoint,
+    lora_config,
+    run_dir,
+    save_before_the_end_callback,
+)
 
 log = logging.getLogger("vauflow.sft")
 
@@ -45,8 +57,9 @@ class Collator:
 
     def __call__(self, items):
         rows = [self.rows[it["row"]] for it in items]
-        batch = build_inputs(self.processor, [example(r, self.cache, self.budget) for r in rows],
-                             [self.completion_ids(r) for r in rows])
+        batch = build_inputs(
+            self.processor, [example(r, self.cache, self.budget) for r in rows], [self.completion_ids(r) for r in rows]
+        )
         return model_inputs(batch) | {"labels": batch["labels"]}
 
 
@@ -71,68 +84,111 @@ def prepare_model(base, params, masters=True):
     """fp32 master weights whatever `model.dtype` says: bf16/fp16 is the trainer's autocast (bf16=/fp16= below), the
     checkpoints keep the masters, the export is written in `model.dtype`. `masters=False` loads the weights in
     `model.dtype` itself (the tests' control). The trainer places the model on this rank's device."""
-    full_masters = masters and params["method"] == "full"  # LoRA: a half-precision frozen base, fp32 adapters
-    model, manifest = load_model(base, dtype="float32" if full_masters else params["dtype"],
-                                 attn_implementation=params["attn_implementation"])
-    if params["method"] == "lora":
+    s = SFTSettings.of(params)
+    full_masters = masters and s.method == "full"  # LoRA: a half-precision frozen base, fp32 adapters
+    model, manifest = load_model(
+        base, dtype="float32" if full_masters else s.dtype, attn_implementation=s.attn_implementation
+    )
+    if s.method == "lora":
         from peft import get_peft_model
 
-        model = get_peft_model(model, lora_config(params["lora"]))
+        model = get_peft_model(model, lora_config(s.lora))
         if masters:
             fp32_trainables(model)
-    elif params["method"] == "full":
-        freeze_vision_tower(model, params["freeze_vision"])
+    elif s.method == "full":
+        freeze_vision_tower(model, s.freeze_vision)
     else:
-        raise UsageError(f"sft method {params['method']!r}: expected lora or full")
+        raise UsageError(f"sft method {s.method!r}: expected lora or full")
     return model, manifest
+
+
+def trainer_config(s, run, accum):
+    """TRL's SFTConfig of a run's settings: checkpoints under `run`, `accum` micro-batches per optimizer step."""
+    from trl import SFTConfig
+
+    return SFTConfig(
+        output_dir=str(run),
+        per_device_train_batch_size=s.per_device_batch,
+        gradient_accumulation_steps=accum,
+        learning_rate=s.learning_rate,
+        lr_scheduler_type=s.lr_scheduler,
+        warmup_steps=s.warmup_steps,
+        num_train_epochs=s.epochs,
+        max_steps=s.max_steps or -1,
+        weight_decay=0.0,
+        max_grad_norm=1.0,
+        seed=s.seed,
+        data_seed=s.seed,
+        save_strategy="steps",
+        save_steps=s.save_steps,
+        save_total_limit=2,
+        logging_steps=s.log_steps,
+        report_to=s.report_to,
+        bf16=s.dtype == "bfloat16",
+        fp16=s.dtype == "float16",
+        use_cpu=not torch.cuda.is_available(),
+        gradient_checkpointing=s.gradient_checkpointing,
+        remove_unused_columns=False,
+        dataset_kwargs={"skip_prepare_dataset": True},
+        max_length=None,
+        dataloader_num_workers=0,
+        # seeds make CPU runs bit-identical (tested); torch's deterministic-algorithms mode would halve CPU speed
+        # (measured) and some GPU kernels have no deterministic version
+        disable_tqdm=True,
+        full_determinism=False,
+    )
 
 
 def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(), masters=True):
     """Train one SFT run (a task or a mix); resume from the newest complete checkpoint; export to `out`.
     `callbacks`: extra TrainerCallbacks (tests); `masters`: see prepare_model."""
     from transformers import TrainerState
-    from trl import SFTConfig
 
     t0 = time.time()
-    rows, excluded = run_rows(tasks, data, params["datasets"], params["target"])
+    s = SFTSettings.of(params)
+    params = s.as_dict()  # the JSON form: manifest and run key
+    rows, excluded = run_rows(tasks, data, s.datasets, s.target)
     if not rows:
         raise UsageError(f"sft {name}: no training rows in {data} (excluded: {excluded})")
     processor = load_processor(base)
-    torch.manual_seed(params["seed"])
-    model, base_manifest = prepare_model(base, params, masters)
+    torch.manual_seed(s.seed)
+    model, base_manifest = prepare_model(base, s, masters)
     trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
-    print(f"sft {name}: tasks {tasks}, {len(rows)} rows ({excluded} excluded), method {params['method']}, "
-          f"trainable parameters {trainable:,} of {total:,}", flush=True)
+    print(
+        f"sft {name}: tasks {tasks}, {len(rows)} rows ({excluded} excluded), method {s.method}, "
+        f"trainable parameters {trainable:,} of {total:,}",
+        flush=True,
+    )
 
     run = run_dir(ckpt_root, params | {"tasks": tasks}, base)
-    accum = grad_accum(params["effective_batch"], params["per_device_batch"], world_size())
-    args = SFTConfig(
-        output_dir=str(run), per_device_train_batch_size=params["per_device_batch"],
-        gradient_accumulation_steps=accum, learning_rate=params["learning_rate"],
-        lr_scheduler_type=params["lr_scheduler"], warmup_steps=params["warmup_steps"],
-        num_train_epochs=params["epochs"], max_steps=params["max_steps"] or -1,
-        weight_decay=0.0, max_grad_norm=1.0, seed=params["seed"], data_seed=params["seed"],
-        save_strategy="steps", save_steps=params["save_steps"], save_total_limit=2, logging_steps=params["log_steps"],
-        report_to=params["report_to"], bf16=params["dtype"] == "bfloat16", fp16=params["dtype"] == "float16",
-        use_cpu=not torch.cuda.is_available(),
-        gradient_checkpointing=params["gradient_checkpointing"], remove_unused_columns=False,
-        dataset_kwargs={"skip_prepare_dataset": True}, max_length=None, dataloader_num_workers=0,
-        # seeds make CPU runs bit-identical (tested); torch's deterministic-algorithms mode would halve CPU speed
-        # (measured) and some GPU kernels have no deterministic version
-        disable_tqdm=True, full_determinism=False)
+    accum = grad_accum(s.effective_batch, s.per_device_batch, world_size())
+    args = trainer_config(s, run, accum)
     stopper = save_before_the_end_callback(SaveBeforeTheEnd())
     trainer_cls = completion_trainer()
-    trainer = trainer_cls(model=model, args=args, train_dataset=index_dataset(len(rows)), processing_class=processor,
-                          data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
-                          callbacks=[complete_marker_callback(), stopper, *callbacks])
+    trainer = trainer_cls(
+        model=model,
+        args=args,
+        train_dataset=index_dataset(len(rows)),
+        processing_class=processor,
+        data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
+        callbacks=[complete_marker_callback(), stopper, *callbacks],
+    )
     resume = latest_checkpoint(run)
     # a checkpoint at the last step (killed before the export) is exported as it is: resuming from it, transformers
     # takes one step before it checks max_steps
     saved = TrainerState.load_from_json(str(resume / "trainer_state.json")) if resume else None
     trained = saved is not None and 0 < saved.max_steps <= saved.global_step
-    print(f"sft {name}: checkpoints in {run}; " + (f"{resume.name} is the last step: exporting it" if trained else
-                                                   f"resuming from {resume.name}" if resume else "fresh start"),
-          flush=True)
+    print(
+        f"sft {name}: checkpoints in {run}; "
+        + (
+            f"{resume.name} is the last step: exporting it"
+            if trained
+            else f"resuming from {resume.name}"
+            if resume
+            else "fresh start"
+        ),
+        flush=True,
+    )
     if trained:
         trainer.state = saved
         final = resume
@@ -140,23 +196,40 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
         trainer.train(resume_from_checkpoint=str(resume) if resume else None)
         if stopper.reason:
             trainer.accelerator.wait_for_everyone()  # every process's share of the checkpoint is written
-            raise Preempted(f"sft {name}: saved checkpoint-{trainer.state.global_step} of {trainer.state.max_steps} "
-                            f"({stopper.reason}); the next attempt resumes from it")
+            raise Preempted(
+                f"sft {name}: saved checkpoint-{trainer.state.global_step} of {trainer.state.max_steps} "
+                f"({stopper.reason}); the next attempt resumes from it"
+            )
         final = run / "final"
         trainer.save_model(str(final))  # every rank: gathers ZeRO-3 shards
 
     history = [h for h in trainer.state.log_history if "loss" in h]
-    manifest = {"stage": "sft", "run": name, "tasks": tasks, "base_model": str(base), "params": params, "budget": budget,
-                "rows": len(rows), "excluded": excluded, "trainable_parameters": trainable, "parameters_total": total,
-                "gradient_accumulation_steps": accum, "processes": world_size(),
-                "steps": trainer.state.global_step, "resumed_from": resume.name if resume else None,
-                "final_loss": history[-1]["loss"] if history else None,
-                "loss_curve": [[h["step"], h["loss"]] for h in history]}
+    manifest = {
+        "stage": "sft",
+        "run": name,
+        "tasks": tasks,
+        "base_model": str(base),
+        "params": params,
+        "budget": budget,
+        "rows": len(rows),
+        "excluded": excluded,
+        "trainable_parameters": trainable,
+        "parameters_total": total,
+        "gradient_accumulation_steps": accum,
+        "processes": world_size(),
+        "steps": trainer.state.global_step,
+        "resumed_from": resume.name if resume else None,
+        "final_loss": history[-1]["loss"] if history else None,
+        "loss_curve": [[h["step"], h["loss"]] for h in history],
+    }
     if trainer.accelerator.is_main_process:
         export(final, base, processor, base_manifest, out, manifest)
     trainer.accelerator.wait_for_everyone()
-    print(f"sft {name}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
-          f"loss {json.dumps([round(h['loss'], 3) for h in history[:: max(1, len(history) // 8)]])}", flush=True)
+    print(
+        f"sft {name}: {trainer.state.global_step} steps in {time.time() - t0:.1f} s, "
+        f"loss {json.dumps([round(h['loss'], 3) for h in history[:: max(1, len(history) // 8)]])}",
+        flush=True,
+    )
     return manifest
 
 
@@ -164,4 +237,4 @@ def main(a):
     """`vauflow sft`."""
     from vauflow.commands import data_of
 
-    train(a.run, a.tasks, a.base, data_of(a), a.out, a.checkpoints, a.params, a.budget)
+    train(a.run, a.tasks, a.init, data_of(a), a.out, a.checkpoints, a.params, a.budget)

@@ -158,8 +158,13 @@ def generate(cfg, seed, videos_dir, annotations_dir, llm_client=None):
 
         if llm_client is None:
             raise UsageError("synthetic.ball.cot_source is llm but no LLM client was given")
-        cot_sources = write_rationales([r for rs in rows.values() for r in rs], llm_client, size, n_frames,
-                                       lambda r: cot_text(r["label"], r["_centres"], n_frames))
+        cot_sources = write_rationales(
+            [r for rs in rows.values() for r in rs],
+            llm_client,
+            size,
+            n_frames,
+            lambda r: cot_text(r["label"], r["_centres"], n_frames),
+        )
     for rs in rows.values():
         for r in rs:
             del r["_centres"]

@@ -8,17 +8,23 @@ source and reason, so nothing is replaced silently."""
 from vauflow.tasks.ball import CLASSES, LABELS
 
 SYSTEM = "You write short, factual step-by-step reasoning for a video question-answering dataset."
-DIRECTION_WORDS = {"left_to_right": ("left to right",), "right_to_left": ("right to left",),
-                   "falling": ("falling", "falls", "downward"), "ascending": ("ascending", "ascends", "upward")}
+DIRECTION_WORDS = {
+    "left_to_right": ("left to right",),
+    "right_to_left": ("right to left",),
+    "falling": ("falling", "falls", "downward"),
+    "ascending": ("ascending", "ascends", "upward"),
+}
 
 
 def prompt(row, size, n_frames):
     (x0, y0), (x1, y1) = row["params"]["start"], row["params"]["end"]
-    return (f"A ball moves in a {size}x{size} pixel video of {n_frames} frames (x grows to the right, y grows "
-            f"downwards). In the first frame its centre is at x={x0:.0f}, y={y0:.0f}; in the last frame at "
-            f"x={x1:.0f}, y={y1:.0f}. Question: \"{row['question']}\" The correct answer is "
-            f"\"{row['answer_text']}\". Write two or three sentences of reasoning from these observations that lead "
-            f"to this answer. Reply with the reasoning only, without tags.")
+    return (
+        f"A ball moves in a {size}x{size} pixel video of {n_frames} frames (x grows to the right, y grows "
+        f"downwards). In the first frame its centre is at x={x0:.0f}, y={y0:.0f}; in the last frame at "
+        f'x={x1:.0f}, y={y1:.0f}. Question: "{row["question"]}" The correct answer is '
+        f'"{row["answer_text"]}". Write two or three sentences of reasoning from these observations that lead '
+        f"to this answer. Reply with the reasoning only, without tags."
+    )
 
 
 def names_other_direction(text, cls):

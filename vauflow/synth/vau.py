@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from vauflow.annotation import COLUMNS
 from vauflow.io import sha256_file, write_json, write_text
 from vauflow.synth.encode import write_mp4
-from vauflow.annotation import COLUMNS
 
 # class -> (event sentence, key object, colour, shape)
 EVENTS = {
@@ -178,8 +178,11 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
     for si, name in enumerate(names):
         src = sources[name]
         look = LOOKS[si % len(LOOKS)]
-        plan = [("train", cfg["per_source"]["train"]), ("val", cfg["per_source"]["val"]),
-                (src["test_split"], cfg["per_source"]["test"])]
+        plan = [
+            ("train", cfg["per_source"]["train"]),
+            ("val", cfg["per_source"]["val"]),
+            (src["test_split"], cfg["per_source"]["test"]),
+        ]
         total = sum(n for _, n in plan)
         ids = rng.permutation(total)  # video numbers carry neither split nor class
         k = 0
@@ -200,16 +203,28 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
                     length = max(0.5, round(2 * rng.uniform(*cfg["event_fraction"]) * dur) / 2)
                     start = round(2 * float(rng.uniform(0.0, dur - length))) / 2
                     interval = (start, min(start + length, dur))
-                frames, (cx, cy) = render_clip(look, size, n_frames, fps, None if cls == "Normal" else cls, interval, rng,
-                                               cfg["event_scale"])
+                frames, (cx, cy) = render_clip(
+                    look, size, n_frames, fps, None if cls == "Normal" else cls, interval, rng, cfg["event_scale"]
+                )
                 write_mp4(Path(videos_root) / src["dataset"] / stem, frames, fps)
                 row = _csv_row(cls, look, interval, _location(cx, cy, size), classes, rng, split)
                 row["Video Name"] = stem if is_test else src["prefix"] + stem
                 quirk = _inject_quirks(row, cls, name, split, is_test, quirks, rng)
                 csv_rows[split].append(row)
-                records.append({"source": name, "dataset": src["dataset"], "split": split, "video": stem,
-                                "class": cls, "interval": list(interval), "frames": n_frames, "fps": fps,
-                                "event_centre": [round(float(cx), 1), round(float(cy), 1)], "quirk": quirk})
+                records.append(
+                    {
+                        "source": name,
+                        "dataset": src["dataset"],
+                        "split": split,
+                        "video": stem,
+                        "class": cls,
+                        "interval": list(interval),
+                        "frames": n_frames,
+                        "fps": fps,
+                        "event_centre": [round(float(cx), 1), round(float(cy), 1)],
+                        "quirk": quirk,
+                    }
+                )
     Path(annotations_dir).mkdir(parents=True, exist_ok=True)
     for split, rows in csv_rows.items():
         buf = io.StringIO()
@@ -223,8 +238,9 @@ def generate(cfg, seed, sources, videos_root, annotations_dir):
         "params": cfg,
         "sources": sources,
         "clips": records,
-        "files": {f"{r['dataset']}/{r['video']}": sha256_file(Path(videos_root) / r["dataset"] / r["video"])
-                  for r in records},
+        "files": {
+            f"{r['dataset']}/{r['video']}": sha256_file(Path(videos_root) / r["dataset"] / r["video"]) for r in records
+        },
     }
     write_json(Path(annotations_dir).parent / "vaubench-manifest.json", manifest)
     return manifest
@@ -256,12 +272,17 @@ def _csv_row(cls, look, interval, loc, classes, rng, split):
     if cls == "Normal":
         desc = f"A {look['name']} scene with people walking by. {NORMAL_SENTENCE}."
     else:
-        desc = (f"A {look['name']} scene with people walking by. In the {loc} of the frame "
-                f"{EVENTS[cls][0]} from {interval[0]:.1f} s to {interval[1]:.1f} s.")
+        desc = (
+            f"A {look['name']} scene with people walking by. In the {loc} of the frame "
+            f"{EVENTS[cls][0]} from {interval[0]:.1f} s to {interval[1]:.1f} s."
+        )
     style = "dict" if split in ("test_ecva", "test_ucf_crime") else "markdown"
     return {
         "Question": QUESTIONS[int(rng.integers(len(QUESTIONS)))],
-        "Option 1": options[0], "Option 2": options[1], "Option 3": options[2], "Option 4": options[3],
+        "Option 1": options[0],
+        "Option 2": options[1],
+        "Option 3": options[2],
+        "Option 4": options[3],
         "Correct Option": "ABCD"[pos],
         "Key Object": key,
         "Description": desc,

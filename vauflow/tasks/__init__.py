@@ -2,15 +2,30 @@
 needs to know about it. Stages iterate over `TASKS` or look a task up with `get`; a task's name appears outside this
 package only in config and tests.
 
-Adding a task: a module here that builds its `Task` (rows in `<linked>/<split>/<name>.jsonl`, prompts, targets,
-rewards, metric, baseline, frame budget, table), its entry in `TASKS`, and the config that trains and evaluates it
-(README: "Adding a task")."""
+Adding a task is one module here that defines `TASK` (it is found by its presence: every module of the package that
+defines one is registered) and the config that trains and evaluates it (README: "Adding a task")."""
 
-from vauflow.tasks import ball, cls, qa, reasoning, tag
+import importlib
+import pkgutil
+
 from vauflow.tasks.task import Task
 
-# order: the tables' and the tokenizer corpus's (trained tasks first)
-TASKS: dict[str, Task] = {t.name: t for t in (qa.TASK, tag.TASK, cls.TASK, ball.TASK, reasoning.TASK)}
+# the paper's tasks first, in the tables' order (A, B, C, ball) and then the reasoning (the tokenizer corpus's
+# order too); any other task module after them, by name
+BUILT_IN = ("qa", "tag", "cls", "ball", "reasoning")
+
+
+def _discover():
+    extra = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.name not in BUILT_IN)
+    found = {}
+    for name in (*BUILT_IN, *extra):
+        task = getattr(importlib.import_module(f"{__name__}.{name}"), "TASK", None)
+        if isinstance(task, Task):
+            found[task.name] = task
+    return found
+
+
+TASKS: dict[str, Task] = _discover()
 
 
 def get(name) -> Task:
@@ -33,9 +48,3 @@ def tabled():
 def demo_tasks():
     """Tasks `vauflow demo` can ask of a single video: their prompts need no annotation row."""
     return [n for n, t in TASKS.items() if t.demo_answer is not None]
-
-
-def register(task: Task):
-    """Add a task defined outside the package (a plugin, a test's toy task)."""
-    TASKS[task.name] = task
-    return task

@@ -8,8 +8,8 @@ split), at the training frame budget."""
 import collections
 import re
 
-from vauflow.stats import majority_baseline, responses_by_video, video_key
 from vauflow.parse import first_answer, norm, text_of
+from vauflow.stats import majority_baseline, responses_by_video, video_key
 from vauflow.tasks.qa import format_reward
 from vauflow.tasks.task import LearningCheck, Table, Task, chat, fill, with_rationale
 
@@ -58,8 +58,9 @@ def letter_strict(content, options):
 
 
 def answer_reward(completions, letter, options, **_):
-    return [float(letter_strict(first_answer(text_of(c)), opts) == gt)
-            for c, gt, opts in zip(completions, letter, options)]
+    return [
+        float(letter_strict(first_answer(text_of(c)), opts) == gt) for c, gt, opts in zip(completions, letter, options)
+    ]
 
 
 def correct(row, text):
@@ -75,8 +76,11 @@ def metrics(gt_rows, pred_rows):
         per[g["label"]][0] += hit
         per[g["label"]][1] += 1
     n = sum(v[1] for v in per.values())
-    return {"accuracy": 100 * sum(v[0] for v in per.values()) / n if n else 0.0, "n": n,
-            "per_class": {c: {"accuracy": 100 * k / m, "n": m} for c, (k, m) in sorted(per.items())}}
+    return {
+        "accuracy": 100 * sum(v[0] for v in per.values()) / n if n else 0.0,
+        "n": n,
+        "per_class": {c: {"accuracy": 100 * k / m, "n": m} for c, (k, m) in sorted(per.items())},
+    }
 
 
 def score_cell(gt_rows, pred_rows, settings):
@@ -94,10 +98,21 @@ def demo_answer(text):
 
 
 TASK = Task(
-    name="ball", doc=__doc__, source="ball", eval_split="val", budget="train",
+    name="ball",
+    doc=__doc__,
+    source="ball",
+    eval_split="val",
+    budget="train",
     csv_columns=("Video Name", "Answer"),
-    prompt=prompt, target=target, rationale=rationale, inference=inference, rewards=(format_reward, answer_reward),
-    row_score=correct, baseline=baseline, score_cell=score_cell, demo_answer=demo_answer,
+    prompt=prompt,
+    target=target,
+    rationale=rationale,
+    inference=inference,
+    rewards=(format_reward, answer_reward),
+    row_score=correct,
+    baseline=baseline,
+    score_cell=score_cell,
+    demo_answer=demo_answer,
     table=Table("ball", "Ball: direction accuracy (%)", "ball acc", ("accuracy",)),
     learning=LearningCheck(("none", "shuffle", "blank"), max_new_tokens=20, chance=1 / 4),
 )

@@ -6,12 +6,20 @@ evaluation_cls.py reads a class; the population is the paper's (N = 932) or the 
 
 import re
 
-from vauflow.stats import majority_baseline, responses_by_video, video_key
-from vauflow.parse import first_answer, same_class, text_of
-from vauflow.tasks.qa import format_reward
-from vauflow.tasks.task import (DEFAULT_SYSTEM, LearningCheck, Table, Task, annotation_rationale, chat, fill,
-                                with_rationale)
 from vauflow.annotation import CLASSES, canonical_class, parse_time
+from vauflow.parse import first_answer, same_class, text_of
+from vauflow.stats import majority_baseline, responses_by_video, video_key
+from vauflow.tasks.qa import format_reward
+from vauflow.tasks.task import (
+    DEFAULT_SYSTEM,
+    LearningCheck,
+    Table,
+    Task,
+    annotation_rationale,
+    chat,
+    fill,
+    with_rationale,
+)
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'
@@ -49,13 +57,15 @@ def target(row, target):
 
 
 def inference(row, think):
-    return chat(fill(INFER_THINK if think else INFER, QUESTION, str(CLASSES)), video_first=True,
-                system=DEFAULT_SYSTEM), False
+    return chat(
+        fill(INFER_THINK if think else INFER, QUESTION, str(CLASSES)), video_first=True, system=DEFAULT_SYSTEM
+    ), False
 
 
 # -- parsers -------------------------------------------------------------------------------------------------
-_CLASS_PATTERNS = [(c, re.compile(r"\b" + r"[_\s]*".join(map(re.escape, re.split(r"[_\s]+", c))) + r"\b", re.I))
-                   for c in CLASSES]
+_CLASS_PATTERNS = [
+    (c, re.compile(r"\b" + r"[_\s]*".join(map(re.escape, re.split(r"[_\s]+", c))) + r"\b", re.I)) for c in CLASSES
+]
 
 
 def class_lenient(text):
@@ -67,7 +77,7 @@ def class_lenient(text):
 
 
 def _class_alternation():
-    parts = [r"(?:%s)" % r"[_\s]*".join(map(re.escape, re.split(r"[_\s]+", c))) for c in CLASSES]
+    parts = ["(?:" + r"[_\s]*".join(map(re.escape, re.split(r"[_\s]+", c))) + ")" for c in CLASSES]
     return re.compile(r"\b(" + "|".join(parts) + r")\b", re.I), {re.sub(r"[\s_]+", "_", c.lower()): c for c in CLASSES}
 
 
@@ -130,15 +140,17 @@ def metrics(gt_rows, pred_rows, scoring="upstream", population="upstream"):
 
 
 def score_cell(gt_rows, pred_rows, settings):
-    kw = {"population": settings.get("cls_population", "upstream")}
+    kw = {"population": settings.cls_population}
     return metrics(gt_rows, pred_rows, "upstream", **kw) | {"strict": metrics(gt_rows, pred_rows, "strict", **kw)}
 
 
 def pairs(gt_rows, pred_rows):
     """(GT class, predicted class or None) of every row whose class is one of the 20 (figures, confusion)."""
     preds = responses_by_video(pred_rows)
-    return [(g["class"], class_upstream(preds[video_key(g["video_name"])])
-             if video_key(g["video_name"]) in preds else None) for g in population_rows(gt_rows, "labelled")]
+    return [
+        (g["class"], class_upstream(preds[video_key(g["video_name"])]) if video_key(g["video_name"]) in preds else None)
+        for g in population_rows(gt_rows, "labelled")
+    ]
 
 
 def baseline(train_rows, test_rows):
@@ -172,13 +184,33 @@ def _annotated(row):
 
 
 TASK = Task(
-    from_csv=from_csv, row_fields=ROW_FIELDS,
-    name="cls", doc=__doc__, source="vau", eval_split="test", budget="infer_tag",
+    from_csv=from_csv,
+    row_fields=ROW_FIELDS,
+    name="cls",
+    doc=__doc__,
+    source="vau",
+    eval_split="test",
+    budget="infer_tag",
     csv_columns=("Video Name", "CLS answer"),
-    prompt=prompt, target=target, rationale=annotation_rationale, inference=inference,
-    rewards=(format_reward, answer_reward), row_score=correct, baseline=baseline, population=population_rows,
-    score_cell=score_cell, paper_metrics=metrics, gt_keys=("video_name", "class"), demo_answer=class_lenient,
-    table=Table("C", "Table C: anomaly classification, test splits pooled (%)", "CLS multi acc", ("binary", "multi"),
-                pooled=True, ablations=True),
+    prompt=prompt,
+    target=target,
+    rationale=annotation_rationale,
+    inference=inference,
+    rewards=(format_reward, answer_reward),
+    row_score=correct,
+    baseline=baseline,
+    population=population_rows,
+    score_cell=score_cell,
+    paper_metrics=metrics,
+    gt_keys=("video_name", "class"),
+    demo_answer=class_lenient,
+    table=Table(
+        "C",
+        "Table C: anomaly classification, test splits pooled (%)",
+        "CLS multi acc",
+        ("binary", "multi"),
+        pooled=True,
+        ablations=True,
+    ),
     learning=LearningCheck(("none", "blank"), max_new_tokens=16, chance=1 / len(CLASSES)),
 )

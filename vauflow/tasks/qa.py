@@ -7,11 +7,19 @@ as evaluate_qa.py (@ 3356ef3) does."""
 
 import re
 
-from vauflow.stats import majority_baseline, responses_by_video, video_key
-from vauflow.parse import ANSWER_ONLY, THINK_ANSWER, first_answer, norm, text_of, well_formed
 from vauflow.annotation import answer_letter, is_missing
-from vauflow.tasks.task import (LearningCheck, Table, Task, annotation_rationale, chat, fill, format_rewards,
-                                with_rationale)
+from vauflow.parse import ANSWER_ONLY, THINK_ANSWER, first_answer, norm, text_of, well_formed
+from vauflow.stats import majority_baseline, responses_by_video, video_key
+from vauflow.tasks.task import (
+    LearningCheck,
+    Table,
+    Task,
+    annotation_rationale,
+    chat,
+    fill,
+    format_rewards,
+    with_rationale,
+)
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'
@@ -28,8 +36,16 @@ SFT = (
     "The expected format is:<answer> Output the corresponding letter of the option. (A, B, C, or D) </answer>. "
 )
 # upstream extract_characters_regex strips these before looking for the letter
-ANSWER_PREFIXES = ("The best answer is", "The correct answer is", "The answer is", "The answer",
-                   "The best option is", "The correct option is", "Best answer:", "Best option:")
+ANSWER_PREFIXES = (
+    "The best answer is",
+    "The correct answer is",
+    "The answer is",
+    "The answer",
+    "The best option is",
+    "The correct option is",
+    "Best answer:",
+    "Best option:",
+)
 
 
 def options(row):
@@ -66,10 +82,12 @@ def inference_text(row, think):
         "",
     ]
     if think:
-        lines += ["When the user asks a question, you should first carefully reason through the problem internally, "
-                  "and then present the final option.",
-                  "The expected format is: <think> your detailed reasoning process here </think><answer> Please only "
-                  "output one option letter! (A, B, C, or D) </answer>. "]
+        lines += [
+            "When the user asks a question, you should first carefully reason through the problem internally, "
+            "and then present the final option.",
+            "The expected format is: <think> your detailed reasoning process here </think><answer> Please only "
+            "output one option letter! (A, B, C, or D) </answer>. ",
+        ]
     else:
         lines += ["Please only output one option letter (A, B, C, or D). Please do not output other words."]
     return _indented(lines, 12)
@@ -84,7 +102,7 @@ def strip_prefixes(content):
     c = content.strip()
     for p in ANSWER_PREFIXES:
         if c.startswith(p):
-            c = c[len(p):].strip(" :")
+            c = c[len(p) :].strip(" :")
     return c
 
 
@@ -153,8 +171,10 @@ def format_reward(completions, target=None, **_):
 
 def answer_reward(completions, answer, options=None, **_):
     options = options or [None] * len(completions)
-    return [float((letter := letter_strict(first_answer(text_of(c)), opts)) is not None and letter == gt)
-            for c, gt, opts in zip(completions, answer, options)]
+    return [
+        float((letter := letter_strict(first_answer(text_of(c)), opts)) is not None and letter == gt)
+        for c, gt, opts in zip(completions, answer, options)
+    ]
 
 
 # -- metrics -------------------------------------------------------------------------------------------------
@@ -182,8 +202,13 @@ def metrics(gt_rows, pred_rows, scoring="upstream"):
         valid += bool(letter)
         hits += bool(letter) and hit
     denominator = valid if scoring == "upstream" else n
-    return {"accuracy": 100 * hits / denominator if denominator else 0.0,
-            "accuracy_all": 100 * hits / n if n else 0.0, "n": n, "valid": valid, "correct": hits}
+    return {
+        "accuracy": 100 * hits / denominator if denominator else 0.0,
+        "accuracy_all": 100 * hits / n if n else 0.0,
+        "n": n,
+        "valid": valid,
+        "correct": hits,
+    }
 
 
 def score_cell(gt_rows, pred_rows, settings):
@@ -197,9 +222,11 @@ def baseline(train_rows, test_rows):
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
-ROW_FIELDS = {"question": {"type": "string", "minLength": 1},
-              "options": {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 4},
-              "answer": {"enum": ["A", "B", "C", "D"]}}
+ROW_FIELDS = {
+    "question": {"type": "string", "minLength": 1},
+    "options": {"type": "array", "items": {"type": "string"}, "minItems": 4, "maxItems": 4},
+    "answer": {"enum": ["A", "B", "C", "D"]},
+}
 
 
 def from_csv(row, base):
@@ -210,18 +237,35 @@ def from_csv(row, base):
         return "missing_option"
     if (letter := answer_letter(row["Correct Option"])) is None:
         return "bad_correct_option"
-    return base | {"question": row["Question"].strip(), "options": [row[f"Option {i}"].strip() for i in range(1, 5)],
-                   "answer": letter, "full_text_option": len(row["Correct Option"].strip()) > 1,
-                   # upstream's evaluate_qa.py compares with this cell as it is (case-insensitive)
-                   "correct_option": row["Correct Option"]}
+    return base | {
+        "question": row["Question"].strip(),
+        "options": [row[f"Option {i}"].strip() for i in range(1, 5)],
+        "answer": letter,
+        "full_text_option": len(row["Correct Option"].strip()) > 1,
+        # upstream's evaluate_qa.py compares with this cell as it is (case-insensitive)
+        "correct_option": row["Correct Option"],
+    }
 
 
 TASK = Task(
-    from_csv=from_csv, row_fields=ROW_FIELDS,
-    name="qa", doc=__doc__, source="vau", eval_split="test", budget="infer_qa",
-    csv_columns=("Video Name", "QA answer"), csv_cell=clean_model_answer,  # upstream writes the cleaned letter
-    prompt=prompt, target=target, rationale=annotation_rationale, inference=inference, rewards=(format_reward, answer_reward),
-    row_score=correct, baseline=baseline, score_cell=score_cell, paper_metrics=metrics,
+    from_csv=from_csv,
+    row_fields=ROW_FIELDS,
+    name="qa",
+    doc=__doc__,
+    source="vau",
+    eval_split="test",
+    budget="infer_qa",
+    csv_columns=("Video Name", "QA answer"),
+    csv_cell=clean_model_answer,  # upstream writes the cleaned letter
+    prompt=prompt,
+    target=target,
+    rationale=annotation_rationale,
+    inference=inference,
+    rewards=(format_reward, answer_reward),
+    row_score=correct,
+    baseline=baseline,
+    score_cell=score_cell,
+    paper_metrics=metrics,
     gt_keys=("video_name", "answer"),
     table=Table("A", "Table A: multiple-choice QA accuracy (%)", "QA acc", ("accuracy",), vau_eval=True),
     learning=LearningCheck(("none", "blank"), max_new_tokens=12, chance=1 / 4),

@@ -4,8 +4,8 @@ then an analysis of whether and how an anomaly occurs, with the video attached t
 Judged by VAU-Eval (vauflow.tasks.vau_eval: an LLM judge, or the offline reference-based proxy) against the clip's
 Description and Reasoning annotations, in one mode (no think). Not trained today."""
 
-from vauflow.tasks.task import Task
 from vauflow.annotation import canonical_class, parse_reasoning
+from vauflow.tasks.task import Task
 
 TURNS = (
     "You are an advanced anomaly detector assigned to analyze a video. Please identify any unusual or suspicious "
@@ -20,8 +20,10 @@ def conversation(description=None):
     video again (two copies in one conversation, as upstream)."""
     msgs = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": TURNS[0]}]}]
     if description is not None:
-        msgs += [{"role": "assistant", "content": [{"type": "text", "text": description}]},
-                 {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": TURNS[1]}]}]
+        msgs += [
+            {"role": "assistant", "content": [{"type": "text", "text": description}]},
+            {"role": "user", "content": [{"type": "video"}, {"type": "text", "text": TURNS[1]}]},
+        ]
     return msgs
 
 
@@ -49,9 +51,14 @@ def corpus(row):
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
-ROW_FIELDS = {"description": {"type": "string", "minLength": 1}, "key_object": {"type": "string"},
-              "reasoning": {"type": "object"}, "reasoning_format": {"enum": ["dict", "markdown", "plain"]},
-              "gt_description": {"type": "string"}, "gt_analysis": {"type": "string"}}
+ROW_FIELDS = {
+    "description": {"type": "string", "minLength": 1},
+    "key_object": {"type": "string"},
+    "reasoning": {"type": "object"},
+    "reasoning_format": {"enum": ["dict", "markdown", "plain"]},
+    "gt_description": {"type": "string"},
+    "gt_analysis": {"type": "string"},
+}
 
 
 def from_csv(row, base):
@@ -60,14 +67,32 @@ def from_csv(row, base):
     if not row["Description"].strip() or not row["Reasoning"].strip():
         return "missing_text"
     sections, fmt = parse_reasoning(row["Reasoning"])
-    return base | {"description": row["Description"].strip(), "key_object": row["Key Object"].strip(),
-                   "reasoning": sections or {}, "reasoning_format": fmt, "class": canonical_class(row["Anomaly Class"]),
-                   "gt_description": row["Description"], "gt_analysis": row["Reasoning"]}
+    return base | {
+        "description": row["Description"].strip(),
+        "key_object": row["Key Object"].strip(),
+        "reasoning": sections or {},
+        "reasoning_format": fmt,
+        "class": canonical_class(row["Anomaly Class"]),
+        "gt_description": row["Description"],
+        "gt_analysis": row["Reasoning"],
+    }
 
 
 TASK = Task(
-    from_csv=from_csv, row_fields=ROW_FIELDS,
-    name="reasoning", doc=__doc__, source="vau", eval_split="test", budget="infer_qa", trainable=False,
-    csv_columns=("Video Name", "Description", "Analysis"), prediction_keys=("description", "analysis"),
-    inference=inference, predict=predict, turns=2, generation_limit="reasoning", score_cell=score_cell, corpus=corpus,
+    from_csv=from_csv,
+    row_fields=ROW_FIELDS,
+    name="reasoning",
+    doc=__doc__,
+    source="vau",
+    eval_split="test",
+    budget="infer_qa",
+    trainable=False,
+    csv_columns=("Video Name", "Description", "Analysis"),
+    prediction_keys=("description", "analysis"),
+    inference=inference,
+    predict=predict,
+    turns=2,
+    generation_limit="reasoning",
+    score_cell=score_cell,
+    corpus=corpus,
 )

@@ -10,11 +10,20 @@ import re
 
 import numpy as np
 
-from vauflow.stats import responses_by_video, video_key
-from vauflow.parse import GLUE_ONLY, THINK_ANSWER_GLUE, first_answer, first_glue, text_of, well_formed
-from vauflow.tasks.task import (DEFAULT_SYSTEM, LearningCheck, Table, Task, annotation_rationale, chat, fill,
-                                format_rewards, with_rationale)
 from vauflow.annotation import canonical_class, parse_time
+from vauflow.parse import GLUE_ONLY, THINK_ANSWER_GLUE, first_answer, first_glue, text_of, well_formed
+from vauflow.stats import responses_by_video, video_key
+from vauflow.tasks.task import (
+    DEFAULT_SYSTEM,
+    LearningCheck,
+    Table,
+    Task,
+    annotation_rationale,
+    chat,
+    fill,
+    format_rewards,
+    with_rationale,
+)
 
 RFT = (
     'Answer the question: "[QUESTION]" according to the content of the video. Select the answer from :[OPTION].\n'
@@ -217,8 +226,10 @@ def ious(gt_rows, pred_rows, scoring="upstream"):
 
 
 def score_cell(gt_rows, pred_rows, settings):
-    return metrics(gt_rows, pred_rows, "upstream") | {"strict": metrics(gt_rows, pred_rows, "strict"),
-                                                      "ious": ious(gt_rows, pred_rows)}
+    return metrics(gt_rows, pred_rows, "upstream") | {
+        "strict": metrics(gt_rows, pred_rows, "strict"),
+        "ious": ious(gt_rows, pred_rows),
+    }
 
 
 # -- the baseline: the best constant interval ----------------------------------------------------------------
@@ -245,8 +256,7 @@ def _best_constant_interval_grid(train_rows, test_rows, grid=0.5):
     train = [r["gt"] for r in train_rows if r["scored"]]
     hi = max(e for _, e in train)
     points = [i * grid for i in range(int(hi / grid) + 1)]
-    best = max(((s, e) for s in points for e in points if e > s),
-               key=lambda c: sum(tiou(c, g) for g in train))
+    best = max(((s, e) for s in points for e in points if e > s), key=lambda c: sum(tiou(c, g) for g in train))
     test = [r["gt"] for r in test_rows if r["scored"]]
     return sum(tiou(best, g) for g in test) / max(1, len(test)), best
 
@@ -277,6 +287,7 @@ def _best_pair(points, train, side=64):
     maximum and is dropped; the others are split in four until single candidates remain. Every candidate within
     the margin of the best is then scored with `key` itself, in (i, j) order, so the answer and its tie-breaking
     are the grid search's."""
+
     def key(c):
         return sum(tiou(c, g) for g in train)
 
@@ -329,9 +340,11 @@ def demo_answer(text):
 
 
 # -- rows ----------------------------------------------------------------------------------------------------
-ROW_FIELDS = {"label": {"enum": ["Normal", "Anomaly"]},
-              "gt": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
-              "scored": {"type": "boolean"}}
+ROW_FIELDS = {
+    "label": {"enum": ["Normal", "Anomaly"]},
+    "gt": {"type": "array", "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
+    "scored": {"type": "boolean"},
+}
 
 
 def from_csv(row, base):
@@ -350,17 +363,36 @@ def from_csv(row, base):
         return "unordered_interval"
     normal_interval = s == 0 and e == 0
     label = ("Normal" if cls == "Normal" else "Anomaly") if cls else ("Normal" if normal_interval else "Anomaly")
-    return base | {"label": label, "gt": [-1.0, -1.0] if normal_interval else [s, e], "scored": not normal_interval,
-                   "quirk": "normal_with_interval" if cls == "Normal" and not normal_interval else None}
+    return base | {
+        "label": label,
+        "gt": [-1.0, -1.0] if normal_interval else [s, e],
+        "scored": not normal_interval,
+        "quirk": "normal_with_interval" if cls == "Normal" and not normal_interval else None,
+    }
 
 
 TASK = Task(
-    from_csv=from_csv, row_fields=ROW_FIELDS,
-    name="tag", doc=__doc__, source="vau", eval_split="test", budget="infer_tag",
-    csv_columns=("Video Name", "Temporal Grounding"), has_interval=True,
-    prompt=prompt, target=target, rationale=annotation_rationale, inference=inference,
-    rewards=(format_reward, iou_reward, answer_reward), row_score=iou, graded_by="iou", baseline=baseline,
-    score_cell=score_cell, paper_metrics=metrics, gt_keys=("video_name", "gt", "scored"), demo_answer=demo_answer,
+    from_csv=from_csv,
+    row_fields=ROW_FIELDS,
+    name="tag",
+    doc=__doc__,
+    source="vau",
+    eval_split="test",
+    budget="infer_tag",
+    csv_columns=("Video Name", "Temporal Grounding"),
+    has_interval=True,
+    prompt=prompt,
+    target=target,
+    rationale=annotation_rationale,
+    inference=inference,
+    rewards=(format_reward, iou_reward, answer_reward),
+    row_score=iou,
+    graded_by="iou",
+    baseline=baseline,
+    score_cell=score_cell,
+    paper_metrics=metrics,
+    gt_keys=("video_name", "gt", "scored"),
+    demo_answer=demo_answer,
     table=Table("B", "Table B: temporal anomaly grounding (%)", "TAG mIoU", ("mIoU", "R@0.3", "R@0.5", "R@0.7")),
     learning=LearningCheck(("none", "shuffle", "blank"), max_new_tokens=20, chance=0.0),
 )

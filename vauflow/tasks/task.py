@@ -4,8 +4,8 @@ A stage never asks "which task is this?": it reads the task's record. What diffe
 prompted, what a completion must look like, how it is rewarded and scored, what a model blind to the video would
 reach) is a field here, filled in by the task's own module (vauflow/tasks/<name>.py)."""
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 TARGETS = ("answer", "think")  # SFT/RFT target formats: the answer alone, or <think>…</think> then the answer
 DEFAULT_SYSTEM = "You are a helpful assistant."
@@ -45,7 +45,7 @@ class Task:
     eval_split: str  # "test" (every test split in use) or "val" (the ball set has no test split)
     budget: str  # the frame budget its evaluation and the learning check use (config `frames.budgets`)
     csv_columns: tuple[str, ...]  # the original inference script's CSV header
-    score_cell: Callable  # (gt rows, prediction rows, settings) -> the cell's metrics (tables.json)
+    score_cell: Callable  # (gt rows, prediction rows, EvalSettings) -> the cell's metrics (tables.json)
     inference: Callable  # (row, think) -> (messages, add_vision_id): the paper's inference prompt
     trainable: bool = True
     from_csv: Callable | None = None  # (VAU-Bench CSV row, common fields) -> the task's row, or an exclusion reason

@@ -4,14 +4,12 @@ it is labelled a proxy wherever it appears and is not comparable with the paper'
 
 import re
 
+from vauflow.llm import extract_json
 from vauflow.parse import same_class
 from vauflow.tasks.cls import class_lenient
-from vauflow.llm import extract_json
-from vauflow.io import UsageError
 
 SYSTEM = "You are an expert evaluator for video anomaly detection outputs."
-DIMENSIONS = ("classification_score", "key_matching_score", "fluency_score", "informativeness_score",
-              "factual_score")
+DIMENSIONS = ("classification_score", "key_matching_score", "fluency_score", "informativeness_score", "factual_score")
 PROMPT_LINES = [
     "Below is a ground-truth description and analysis, followed by a model-generated description and analysis. "
     "Please evaluate the model's outputs from the following aspects:",
@@ -54,8 +52,9 @@ PROMPT = "\n" + "\n".join(("        " + line) if line else "" for line in PROMPT
 
 
 def judge_messages(gt_description, gt_analysis, description, analysis):
-    user = PROMPT.format(gt_description=gt_description, gt_analysis=gt_analysis, description=description,
-                         analysis=analysis)
+    user = PROMPT.format(
+        gt_description=gt_description, gt_analysis=gt_analysis, description=description, analysis=analysis
+    )
     return [{"role": "system", "content": SYSTEM}, {"role": "user", "content": user}]
 
 
@@ -87,8 +86,10 @@ def judge(client, gt_description, gt_analysis, description, analysis, attempts=2
 
 
 # -- the offline proxy ----------------------------------------------------------------------------------------
-STOP = set("a an the of in on at to and or is are was were be been it its this that with from by as for while "
-           "there their they he she his her video scene frame".split())
+STOP = set(
+    "a an the of in on at to and or is are was were be been it its this that with from by as for while "
+    "there their they he she his her video scene frame".split()
+)
 
 
 def content_words(text):
@@ -111,8 +112,9 @@ def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=No
     tokens = re.findall(r"[a-z]+", out_text.lower())
     trigrams = list(zip(tokens, tokens[1:], tokens[2:]))
     # unrepeated trigrams, scaled down for fragments (a two-word reply is not fluent reasoning)
-    fluency = (10.0 * (len(set(trigrams)) / len(trigrams) if trigrams else 1.0) * min(1.0, len(tokens) / 20)
-               if tokens else 0.0)
+    fluency = (
+        10.0 * (len(set(trigrams)) / len(trigrams) if trigrams else 1.0) * min(1.0, len(tokens) / 20) if tokens else 0.0
+    )
     informativeness = 10.0 * min(1.0, len(out_words) / len(gt_words)) if gt_words else 0.0
     factual = 10.0 * len(out_set & gt_set) / len(out_set) if out_set else 0.0
     scores = dict(zip(DIMENSIONS, (round(x, 4) for x in (classification, key, fluency, informativeness, factual))))
@@ -121,8 +123,14 @@ def proxy_scores(gt_description, gt_analysis, description, analysis, gt_class=No
 
 
 # -- scoring a model's reasoning outputs -----------------------------------------------------------------------
-COLUMNS = {"classification_score": "CLS", "key_matching_score": "KM", "fluency_score": "FLU",
-           "informativeness_score": "INF", "factual_score": "FAC", "total_score": "Total"}
+COLUMNS = {
+    "classification_score": "CLS",
+    "key_matching_score": "KM",
+    "fluency_score": "FLU",
+    "informativeness_score": "INF",
+    "factual_score": "FAC",
+    "total_score": "Total",
+}
 
 
 def gt_fields(row):
@@ -162,6 +170,7 @@ def proxy_scorer(gt_row, gt_description, gt_analysis_text, description, analysis
 def llm_scorer(client):
     def scorer(gt_row, gt_description, gt_analysis_text, description, analysis):
         return judge(client, gt_description, gt_analysis_text, description, analysis)
+
     return scorer
 
 
@@ -183,7 +192,8 @@ def vau_eval(pred_files, linked, scorer_name, llm=None, cache=None):
         preds = read_jsonl(pred_file)
         out["splits"][split] = score_reasoning(gt, preds, scorer)
     answered = [r for split in out["splits"].values() for r in split["rows"]]
-    out["judge"] = {"models": sorted({str(r.get("judge_model")) for r in answered if "judge_model" in r}),
-                    "system_fingerprints": sorted({str(r.get("system_fingerprint")) for r in answered
-                                                   if "judge_model" in r})}
+    out["judge"] = {
+        "models": sorted({str(r.get("judge_model")) for r in answered if "judge_model" in r}),
+        "system_fingerprints": sorted({str(r.get("system_fingerprint")) for r in answered if "judge_model" in r}),
+    }
     return out

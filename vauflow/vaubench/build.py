@@ -13,8 +13,8 @@ from pathlib import Path
 from jsonschema import Draft202012Validator
 
 from vauflow import tasks
-from vauflow.io import UsageError, write_json, write_jsonl
 from vauflow.annotation import COLUMNS, parse_time
+from vauflow.io import UsageError, write_json, write_jsonl
 
 PAPER_SOURCES = {
     "msad": {"prefix": "msad_", "test_split": "test_msad", "dataset": "msad"},
@@ -23,15 +23,24 @@ PAPER_SOURCES = {
 }
 
 _COMMON = {
-    "id": {"type": "string"}, "split": {"type": "string"}, "video_name": {"type": "string"},
-    "dataset": {"type": "string"}, "video": {"type": "string", "minLength": 1},
-    "start": {"type": "number"}, "end": {"type": "number"},
+    "id": {"type": "string"},
+    "split": {"type": "string"},
+    "video_name": {"type": "string"},
+    "dataset": {"type": "string"},
+    "video": {"type": "string", "minLength": 1},
+    "start": {"type": "number"},
+    "end": {"type": "number"},
 }
 # the tasks whose rows come from the VAU-Bench CSVs, each with its own fields (vauflow/tasks/<task>.py)
 CSV_TASKS = [t for t in tasks.TASKS.values() if t.from_csv is not None]
 VALIDATORS = {
-    t.name: Draft202012Validator({"type": "object", "properties": _COMMON | t.row_fields,
-                                  "required": sorted(_COMMON.keys() - {"start", "end"}) + sorted(t.row_fields)})
+    t.name: Draft202012Validator(
+        {
+            "type": "object",
+            "properties": _COMMON | t.row_fields,
+            "required": sorted(_COMMON.keys() - {"start", "end"}) + sorted(t.row_fields),
+        }
+    )
     for t in CSV_TASKS
 }
 
@@ -62,7 +71,7 @@ def route(split, name, sources):
     else:
         for src in sources.values():
             if name.startswith(src["prefix"]):
-                dataset, video = src["dataset"], name[len(src["prefix"]):]
+                dataset, video = src["dataset"], name[len(src["prefix"]) :]
                 break
         else:
             raise ValueError("unknown_source")
@@ -113,8 +122,13 @@ def build(annotations_dir, out_dir, sources=None):
                     except ValueError as e:
                         reason = str(e)
                     else:
-                        base = {"id": f"{split}/{name}", "split": split, "video_name": name,
-                                "dataset": dataset, "video": video}
+                        base = {
+                            "id": f"{split}/{name}",
+                            "split": split,
+                            "video_name": name,
+                            "dataset": dataset,
+                            "video": video,
+                        }
                         for k, field in (("start", "Start Time"), ("end", "End Time")):
                             try:
                                 base[k] = parse_time(row[field])
@@ -134,8 +148,11 @@ def build(annotations_dir, out_dir, sources=None):
             write_jsonl(Path(out_dir) / split / f"{t}.jsonl", rows[t])
         summary[split] = {
             "rows": n,
-            "usable": {t: len(rows[t]) for t in rows} | {"tag_scored": sum(r["scored"] for r in rows["tag"]),
-                                                           "cls_labelled": sum(r["labelled"] for r in rows["cls"])},
+            "usable": {t: len(rows[t]) for t in rows}
+            | {
+                "tag_scored": sum(r["scored"] for r in rows["tag"]),
+                "cls_labelled": sum(r["labelled"] for r in rows["cls"]),
+            },
             "excluded": {t: dict(sorted(excluded[t].items())) for t in rows},
         }
     write_json(Path(out_dir) / "summary.json", summary)

@@ -30,8 +30,18 @@ def link_rows(rows, cache, tolerance=END_TOLERANCE_S, relative_to=None, check_in
             excluded["interval_past_end"] += 1
             continue
         shard = os.path.relpath(shard, relative_to) if relative_to is not None else str(shard)
-        linked.append(r | {"frames": {"shard": shard, "key": meta["key"], "duration": meta["duration"],
-                                      "fps": meta["fps"], "total_frames": meta["total_frames"]}})
+        linked.append(
+            r
+            | {
+                "frames": {
+                    "shard": shard,
+                    "key": meta["key"],
+                    "duration": meta["duration"],
+                    "fps": meta["fps"],
+                    "total_frames": meta["total_frames"],
+                }
+            }
+        )
     return linked, excluded
 
 
@@ -57,21 +67,28 @@ def link_vaubench(annotations_dir, frames, out_dir, tolerance=END_TOLERANCE_S, o
             rows = read_jsonl(path)
             dropped = sum(r["dataset"] in off for r in rows)
             rows_on = [r for r in rows if r["dataset"] not in off]
-            linked, excluded = link_rows(rows_on, cache, tolerance, relative_to=out_dir,
-                                         check_interval=tasks.get(path.stem).has_interval)
+            linked, excluded = link_rows(
+                rows_on, cache, tolerance, relative_to=out_dir, check_interval=tasks.get(path.stem).has_interval
+            )
             if dropped:
                 excluded["dataset_off"] = dropped
             for r in rows_on:
                 wanted[r["dataset"]].append(r["video"])
             found.update(r["dataset"] for r in rows_on if cache.resolve(r["dataset"], r["video"]) is not None)
             write_jsonl(Path(out_dir) / split / path.name, linked)
-            summary[split][path.stem] = {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
+            summary[split][path.stem] = {
+                "rows": len(rows),
+                "linked": len(linked),
+                "excluded": dict(sorted(excluded.items())),
+            }
     for dataset, videos in sorted(wanted.items()):
         if dataset in cache.folders and not found[dataset]:
             folders = ", ".join(sorted(cache.folders[dataset]))
-            raise UsageError(f"dataset {dataset}: none of its {len(set(videos))} videos is under {folders} "
-                             f"({sum(k[0] == dataset for k in cache.entries)} videos there); expected names like "
-                             f"{sorted(set(videos))[0]!r} (set datasets.{dataset}.path to the folder holding them)")
+            raise UsageError(
+                f"dataset {dataset}: none of its {len(set(videos))} videos is under {folders} "
+                f"({sum(k[0] == dataset for k in cache.entries)} videos there); expected names like "
+                f"{sorted(set(videos))[0]!r} (set datasets.{dataset}.path to the folder holding them)"
+            )
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
 
@@ -84,8 +101,9 @@ def link_ball(annotations_dir, frames, out_dir):
         rows = [r | {"dataset": "ball"} for r in read_jsonl(Path(annotations_dir) / split / "ball.jsonl")]
         linked, excluded = link_rows(rows, cache, relative_to=out_dir)
         write_jsonl(Path(out_dir) / split / "ball.jsonl", linked)
-        summary[split] = {"ball": {"rows": len(rows), "linked": len(linked),
-                                   "excluded": dict(sorted(excluded.items()))}}
+        summary[split] = {
+            "ball": {"rows": len(rows), "linked": len(linked), "excluded": dict(sorted(excluded.items()))}
+        }
     write_json(Path(out_dir) / "summary.json", summary)
     return summary
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from vauflow.annotation import COLUMNS, parse_time
 from vauflow.io import UsageError, write_json, write_text
 from vauflow.vaubench.build import route
-from vauflow.annotation import COLUMNS, parse_time
 
 TRAIN_FROM_VAL = ("msad_", "ecva_")  # val rows that become training rows (TAG's sources)
 CLIP_FPS = 1  # placeholder frame rate: a 94-minute ECVA clip is 5,640 small frames
@@ -53,8 +53,11 @@ def splits_of(source):
     if missing:
         raise UsageError(f"rehearsal source {source}: missing {', '.join(missing)} (the public VAU-Bench annotations)")
     val = read_rows(source / "val.csv")
-    out = {"train": read_rows(source / "ucf_subset_train.csv") + [r for r in val if r["Video Name"].startswith(
-        TRAIN_FROM_VAL)], "val": [r for r in val if not r["Video Name"].startswith(TRAIN_FROM_VAL)]}
+    out = {
+        "train": read_rows(source / "ucf_subset_train.csv")
+        + [r for r in val if r["Video Name"].startswith(TRAIN_FROM_VAL)],
+        "val": [r for r in val if not r["Video Name"].startswith(TRAIN_FROM_VAL)],
+    }
     for path in sorted(source.glob("test_*.csv")):
         out[path.stem] = read_rows(path)
     return out
@@ -91,8 +94,7 @@ def placeholder_frames(seconds, seed):
         yield np.roll(base, t % w, axis=1)
 
 
-def prepare(source, annotations_dir, videos_root, sources, rows_per_split, seed, nested=("ucf_crime",),
-            datasets=None):
+def prepare(source, annotations_dir, videos_root, sources, rows_per_split, seed, nested=("ucf_crime",), datasets=None):
     """Write the rehearsal's annotation CSVs and placeholder clips; returns the manifest (also written beside the
     annotations): sampled rows per split, clips per dataset, and the names shared between splits."""
     from vauflow.synth.encode import write_mp4
@@ -124,22 +126,32 @@ def prepare(source, annotations_dir, videos_root, sources, rows_per_split, seed,
     for dataset in datasets if datasets is not None else {s["dataset"] for s in sources.values()}:
         (Path(videos_root) / dataset).mkdir(parents=True, exist_ok=True)
     overlaps = {f"{d}/{v}": sorted(s) for (d, v), s in sorted(shared.items()) if len(s) > 1}
-    manifest = {"source": str(source), "seed": seed, "rows_per_split": rows_per_split,
-                "rows": {s: len(r) for s, r in splits.items()}, "sampled": sampled,
-                "clips": {f"{d}/{rel}": round(sec, 1) for (d, rel), sec in sorted(clips.items())},
-                "names_in_several_splits": overlaps}
+    manifest = {
+        "source": str(source),
+        "seed": seed,
+        "rows_per_split": rows_per_split,
+        "rows": {s: len(r) for s, r in splits.items()},
+        "sampled": sampled,
+        "clips": {f"{d}/{rel}": round(sec, 1) for (d, rel), sec in sorted(clips.items())},
+        "names_in_several_splits": overlaps,
+    }
     write_json(Path(annotations_dir).parent / "rehearsal.json", manifest)
     return manifest
 
 
 def summary_line(manifest):
     longest = max(manifest["clips"].values()) if manifest["clips"] else 0
-    return (f"rehearsal: {sum(map(len, manifest['sampled'].values()))} sampled rows of "
-            f"{json.dumps(manifest['rows'])}; {len(manifest['clips'])} placeholder clips (longest {longest:.0f} s); "
-            f"{len(manifest['names_in_several_splits'])} video names in several splits")
+    return (
+        f"rehearsal: {sum(map(len, manifest['sampled'].values()))} sampled rows of "
+        f"{json.dumps(manifest['rows'])}; {len(manifest['clips'])} placeholder clips (longest {longest:.0f} s); "
+        f"{len(manifest['names_in_several_splits'])} video names in several splits"
+    )
 
 
 def main(a):
     """`vauflow rehearsal`."""
-    print(summary_line(prepare(a.source, a.annotations, a.videos_root, a.sources, a.rows_per_split, a.seed,
-                               datasets=a.datasets)))
+    print(
+        summary_line(
+            prepare(a.source, a.annotations, a.videos_root, a.sources, a.rows_per_split, a.seed, datasets=a.datasets)
+        )
+    )

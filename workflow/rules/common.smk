@@ -132,31 +132,48 @@ def eval_model_dir(wildcards):
     return model_dir(eval_base(config, m)) if evaluated_as_is(m) else eval_model_folder(config, m)
 
 
-def sft_base(wildcards):
+def sft_init(wildcards):
+    """The model an SFT run starts from: its base, or the SFT run it continues (sft init)."""
     init = sft_params(config, wildcards.run)["init"]
     return model_dir(run_base(config, wildcards.run)) if init == "base" else f"results/sft/{init}"
 
 
-def sft_settings(wildcards):
-    return as_json(sft_params(config, wildcards.run))
-
-
-def grpo_settings(wildcards):
-    return as_json(grpo_params(config, wildcards.run))
-
-
-def tasks_of(wildcards):
-    return " ".join(run_tasks(config, wildcards.run))
-
-
 def grpo_init(wildcards):
+    """The model a GRPO run starts from: its base, or the SFT run it warm-starts from."""
     init = grpo_init_run(config, wildcards.run)
     return model_dir(run_base(config, wildcards.run)) if init is None else f"results/sft/{init}"
 
 
-def accelerate_config(stage):
-    return str(
-        Path(workflow.basedir) / "workflow" / "accelerate" / f"{config[stage]['accelerate']}.yaml"
+TRAINING_SETTINGS = {"sft": sft_params, "grpo": grpo_params}
+
+
+def training_params(stage):
+    """The params of the training jobs (sft, grpo), the run's tasks, resolved settings (JSON), frame budget, accelerate
+    config, rendezvous port and checkpoint folder."""
+    return {
+        "tasks": lambda wc: " ".join(run_tasks(config, wc.run)),
+        "settings": lambda wc: as_json(TRAINING_SETTINGS[stage](config, wc.run)),
+        "budget": as_json(config["frames"]["budgets"]["train"]),
+        "accelerate": str(
+            Path(workflow.basedir)
+            / "workflow"
+            / "accelerate"
+            / f"{config[stage]['accelerate']}.yaml"
+        ),
+        "port": lambda wc: job_port(wc, stage),
+        "checkpoints": lambda wc: f"checkpoints/{stage}/{wc.run}",
+    }
+
+
+def training_shell(stage):
+    """The shell line of the training jobs, `vauflow <stage>` through `vauflow launch` on the job's GPUs."""
+    return (
+        "OMP_NUM_THREADS={threads} vauflow launch --gpus {resources.gpu} "
+        "--accelerate-config {params.accelerate:q} --port {params.port} -- "
+        f"{stage} --run {{wildcards.run}} --tasks {{params.tasks}} --init {{input.init:q}} "
+        "--vau-data {input.vau:q} --ball-data {input.ball:q} --out {output:q} "
+        "--checkpoints {params.checkpoints:q} --params {params.settings:q} --budget {params.budget:q} "
+        "> {log:q} 2>&1"
     )
 
 

@@ -46,6 +46,8 @@ rule vau_eval:
         "benchmarks/vau_eval/{model}.tsv"
     conda:
         "../../envs/data.yaml"
+    container:
+        config["containers"]["data"]
     params:
         splits=as_json(test_splits(config)),
         scorer=config["eval"]["judge"]["scorer"],
@@ -58,8 +60,8 @@ rule vau_eval:
 
 rule tables:
     input:
-        expand("results/eval/{model}", model=EVAL_MODELS),
-        expand("results/vau_eval/{model}.json", model=JUDGED_MODELS),
+        evals=expand("results/eval/{model}", model=EVAL_MODELS),
+        judged=expand("results/vau_eval/{model}.json", model=JUDGED_MODELS),
         built="results/vaubench/built",
         vau="results/vaubench/linked",
         ball="results/ball/linked",
@@ -74,14 +76,20 @@ rule tables:
         "benchmarks/tables.tsv"
     conda:
         "../../envs/data.yaml"
+    container:
+        config["containers"]["data"]
     params:
         config=as_json(config),
         repo=workflow.basedir,
         seed=config["seed"],
+        eval_dir=lambda wc, input: str(Path(input.evals[0]).parent),
+        # (no judged model when eval.reasoning is off: the folder is then not read)
+        vau_eval_dir=lambda wc, input: str(Path(input.judged[0]).parent) if input.judged else "-",
+        out=lambda wc, output: str(Path(output.md).parent),
     shell:
-        "vauflow eval tables --config {params.config:q} --eval results/eval --vau-eval results/vau_eval "
-        "--built {input.built:q} --vau-data {input.vau:q} "
-        "--ball-data {input.ball:q} --repo {params.repo:q} --seed {params.seed} --out results/tables "
+        "vauflow eval tables --config {params.config:q} --eval {params.eval_dir:q} "
+        "--vau-eval {params.vau_eval_dir:q} --built {input.built:q} --vau-data {input.vau:q} "
+        "--ball-data {input.ball:q} --repo {params.repo:q} --seed {params.seed} --out {params.out:q} "
         "> {log:q} 2>&1"
 
 
@@ -115,7 +123,9 @@ rule plots:
         "../../envs/report.yaml"
     params:
         config=as_json(config),
+        eval_dir=lambda wc, input: str(Path(input.evals[0]).parent),
+        out=lambda wc, output: str(Path(output.training).parent),
     shell:
-        "vauflow report --config {params.config:q} --tables {input.tables:q} --eval results/eval "
-        "--built {input.built:q} --sft {input.sft:q} --grpo {input.grpo:q} --out results/report "
+        "vauflow report --config {params.config:q} --tables {input.tables:q} --eval {params.eval_dir:q} "
+        "--built {input.built:q} --sft {input.sft:q} --grpo {input.grpo:q} --out {params.out:q} "
         "> {log:q} 2>&1"

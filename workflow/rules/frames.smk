@@ -9,6 +9,8 @@ rule extract_frames:
         "benchmarks/extract_frames/{dataset}/shard-{shard}.tsv"
     conda:
         "../../envs/data.yaml"
+    container:
+        config["containers"]["data"]
     threads: 1
     params:
         shards=config["frames"]["shards"],

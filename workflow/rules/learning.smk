@@ -26,7 +26,11 @@ rule learning_check:
         budget=as_json(config["frames"]["budgets"]["train"]),
         seed=config["seed"],
         dtype=config["model"]["dtype"],
+        # (no SFT folder when every GRPO run starts from its base: the folder is then not read)
+        sft_root=lambda wc, input: str(Path(input.sft[0]).parent) if input.sft else "-",
+        grpo_root=lambda wc, input: str(Path(input.grpo[0]).parent),
+        out=lambda wc, output: str(Path(output.json).parent),
     shell:
-        "vauflow learning --runs {params.runs:q} --sft results/sft --grpo results/grpo --vau-data {input.vau:q} "
-        "--ball-data {input.ball:q} --budget {params.budget:q} --seed {params.seed} --dtype {params.dtype} "
-        "--out results/learning > {log:q} 2>&1"
+        "vauflow learning --runs {params.runs:q} --sft {params.sft_root:q} --grpo {params.grpo_root:q} "
+        "--vau-data {input.vau:q} --ball-data {input.ball:q} --budget {params.budget:q} --seed {params.seed} "
+        "--dtype {params.dtype} --out {params.out:q} > {log:q} 2>&1"

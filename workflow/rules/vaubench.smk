@@ -9,6 +9,8 @@ rule vaubench_build:
         "benchmarks/vaubench_build/build.tsv"
     conda:
         "../../envs/data.yaml"
+    container:
+        config["containers"]["data"]
     params:
         sources=as_json(SOURCES),
     shell:
@@ -28,6 +30,8 @@ rule vaubench_link:
         "benchmarks/vaubench_link/link.tsv"
     conda:
         "../../envs/data.yaml"
+    container:
+        config["containers"]["data"]
     params:
         off=["--off", *OFF_DATASETS] if OFF_DATASETS else [],  # names match ^[a-z][a-z0-9_]*$ (schema)
     shell:
@@ -47,6 +51,8 @@ rule ball_link:
         "benchmarks/ball_link/link.tsv"
     conda:
         "../../envs/data.yaml"
+    container:
+        config["containers"]["data"]
     shell:
         "vauflow ball link --annotations {input.annotations:q} --frames {input.frames:q} "
         "--out {output:q} > {log:q} 2>&1"
