@@ -66,25 +66,29 @@ def schema_defaults(node):
 
 
 def paper_settings():
-    """(GRPO settings of the paper preset's qa run, its training frame budget): the schema's defaults, the preset's
-    grpo section, its per-run qa overrides (what vauflow.config.grpo_params composes)."""
+    """(SFT and GRPO settings of the paper preset's qa runs, its training frame budget): the schema's defaults, the
+    preset's sections, their per-run qa overrides (what vauflow.settings.sft_params / grpo_params compose)."""
     import yaml
 
     schema = yaml.safe_load((REPO / "workflow/schemas/config.schema.yaml").read_text())["properties"]
     preset = yaml.safe_load((REPO / "presets/paper.yaml").read_text())
-    grpo = schema_defaults(schema["grpo"])
-    for key, value in preset["grpo"].items():
-        grpo[key] = value | grpo.get(key, {}) if isinstance(value, dict) and key == "lora" else value
-    grpo |= preset["grpo"].get("per_run", {}).get("qa", {})
-    params = {k: v for k, v in grpo.items() if k not in ("runs", "per_run")}
-    params |= {
+    carried = {
         "attn_implementation": preset["model"]["attn_implementation"],
         "dtype": preset["model"]["dtype"],
         "seed": 0,
     }
+
+    def stage(name, runs, overrides):
+        section = schema_defaults(schema[name])
+        for key, value in preset[name].items():
+            section[key] = section.get(key, {}) | value if isinstance(value, dict) and key == "lora" else value
+        for key, value in preset[name].get(overrides, {}).get("qa", {}).items():
+            section[key] = section.get(key, {}) | value if isinstance(value, dict) and key == "lora" else value
+        return {k: v for k, v in section.items() if k not in (runs, overrides)} | carried
+
     # the paper's budgets are the schema's defaults (the preset may override them)
     budgets = schema_defaults(schema["frames"])["budgets"] | preset["frames"].get("budgets", {})
-    return params, budgets["train"]
+    return stage("sft", "tasks", "per_task"), stage("grpo", "runs", "per_run"), budgets["train"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -370,7 +374,7 @@ def main(argv=None):
         print("skipped: no CUDA device")
         return 0
     device, scale = ("cpu", TOY) if a.cpu else ("cuda", GPU)
-    paper, budget = paper_settings()
+    paper_sft, paper, budget = paper_settings()
     t_start = time.perf_counter()
     meter = Meter(device)
     with tempfile.TemporaryDirectory() as tmp:
@@ -378,7 +382,7 @@ def main(argv=None):
             model_dir = build_model(scale, Path(tmp) / "model", device)
             rows = build_rows(scale, tmp)
         common = {"dtype": "bfloat16", "attn_implementation": "sdpa", "gradient_checkpointing": True, "seed": 0}
-        sft_params = {"method": "full", "freeze_vision": False, "learning_rate": 2e-5, "lora": None} | common
+        sft_params = paper_sft | common  # full fine-tuning at 2e-5, as the paper's SFT
         sft_s, sft_work, sft_loss = sft_step(model_dir, rows, sft_params, budget, device, meter)
         # the paper preset's GRPO, one step of one prompt
         params = (

@@ -94,13 +94,13 @@ def test_gpu_smoke_skips_without_cuda_and_runs_on_the_cpu_without_what_the_gpu_i
 
 def test_gpu_smoke_reads_the_paper_presets_grpo_settings_as_the_workflow_does():
     """The smoke composes the paper preset without jsonschema (absent on the GPU machine): the same settings as
-    vauflow.config.grpo_params."""
+    vauflow.settings.sft_params / grpo_params."""
     sys.path.insert(0, str(REPO / "bench"))
     from gpu_smoke import paper_settings
 
-    from vauflow.plan import grpo_params, load_config
+    from vauflow.plan import grpo_params, load_config, sft_params
 
     config = load_config(REPO / "presets/paper.yaml")
-    params, budget = paper_settings()
-    assert params == grpo_params(config, "qa") | {"dtype": config["model"]["dtype"]}
+    sft, grpo, budget = paper_settings()
+    assert sft == sft_params(config, "qa") and grpo == grpo_params(config, "qa")
     assert budget == config["frames"]["budgets"]["train"]

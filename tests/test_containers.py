@@ -1,9 +1,11 @@
 """Container specs, checked without an engine (none exists on our machines; nothing here claims an image ran):
 hadolint, the Dockerfile structure, pins equal to the lock, every GPU rule in a container, and `make pin-images`."""
 
+import os
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 import yaml
@@ -85,14 +87,38 @@ def test_package_versions_equal_the_lock(dockerfile):
     assert {"deepspeed", "tensorboard", "wandb"} <= set(locked)
 
 
-def test_conda_envs_equal_the_lock():
-    """Every conda env pins what the lock pins and installs vauflow itself (the checkout, editable)."""
+def test_conda_envs_equal_the_lock(tmp_path):
+    """Every conda env pins what the lock pins and installs vauflow itself: the checkout, editable, through the
+    variable the workflow sets (conda's pip gets the env's pip list as a requirements file, and pip expands it: no
+    conda here, the pip part is run for real)."""
     locked = lock()
     for env in (REPO / "envs").glob("*.yaml"):
         pip = next(d["pip"] for d in yaml.safe_load(env.read_text())["dependencies"] if isinstance(d, dict))
         for name, version in pins_in("\n".join(pip)).items():
             assert locked.get(name) == version, (env.name, name, version)
-        assert pip[-1] == "-e ..", env.name
+        assert pip[-1] == "-e ${VAUFLOW_CHECKOUT}", env.name
+    assert 'os.environ["VAUFLOW_CHECKOUT"] = str(workflow.basedir)' in (REPO / "workflow/rules/common.smk").read_text()
+    requirements = tmp_path / "requirements.txt"
+    requirements.write_text(pip[-1] + "\n")
+    p = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--dry-run",
+            "--no-deps",
+            "--no-build-isolation",
+            "-r",
+            str(requirements),
+        ],
+        capture_output=True,
+        text=True,
+        env=os.environ | {"VAUFLOW_CHECKOUT": str(REPO)},
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert p.returncode == 0 and "Would install vauflow" in p.stdout, p.stderr[-2000:]
 
 
 def test_every_gpu_rule_runs_in_its_image():

@@ -155,7 +155,7 @@ def rows(path):
 
 def test_real_test_sets_with_fixed_predictors(real_built):
     """The paper's populations and the upstream quirks' effects on the real test CSVs, with fixed predictors (the
-    README's Evaluation section quotes these numbers)."""
+    docs/evaluation.md quotes these numbers)."""
     msad = rows(real_built / "test_msad/qa.jsonl")
     oracle = [{"video": r["video_name"], "response": f"<answer>{r['answer']}</answer>"} for r in msad]
     m = qa_metrics(msad, oracle)  # the 8 full-text Correct Options never equal a letter upstream

@@ -8,7 +8,7 @@ import os
 from vauflow import tasks
 from vauflow.frames.cache import FrameCache
 from vauflow.io import read_jsonl
-from vauflow.tasks.task import chat
+from vauflow.tasks.task import annotation_rationale, chat
 
 
 def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelled=False):
@@ -18,10 +18,10 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelle
     t = tasks.get(task)
     excluded = collections.Counter()
     rows = read_jsonl(t.rows_file(linked_dir, split))
+    # a VAU task's think rationale comes from the clip's reasoning annotation (missing: the run stops, as without rows)
     reasoning_file = tasks.get("reasoning").rows_file(linked_dir, split)
-    reasons = (
-        {r["id"]: r for r in read_jsonl(reasoning_file)} if target == "think" and os.path.exists(reasoning_file) else {}
-    )
+    from_annotation = target == "think" and t.rationale is annotation_rationale
+    reasons = {r["id"]: r for r in read_jsonl(reasoning_file)} if from_annotation else {}
     out = []
     for r in rows:
         if datasets is not None and r["dataset"] not in datasets:

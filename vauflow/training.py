@@ -277,3 +277,25 @@ def any_process(flag):
     t = torch.tensor([1.0 if flag else 0.0], device=collective_device())
     dist.all_reduce(t)
     return bool(t.item())
+
+
+def training_command(stage, run, init_help):
+    """`vauflow sft` / `vauflow grpo`: one run (a task or a mix) from a model folder, with its resolved settings."""
+    from vauflow import tasks
+    from vauflow.commands import Command, arg, data_args, json_value
+
+    return Command(
+        (stage,),
+        f"{stage.upper()} of one run (a task or a mix of tasks)",
+        run,
+        args=(
+            arg("--run", required=True, help="run name (a task or a mix name)"),
+            arg("--tasks", required=True, nargs="+", choices=tasks.trainable()),
+            arg("--init", required=True, help=init_help),
+            *data_args(),
+            arg("--out", required=True),
+            arg("--checkpoints", required=True, help="checkpoint root, outside Snakemake outputs"),
+            arg("--params", type=json_value, required=True, help=f"JSON resolved {stage} settings of this run"),
+            arg("--budget", type=json_value, required=True, help="JSON video budget (frames.budgets.train)"),
+        ),
+    )

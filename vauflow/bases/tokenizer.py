@@ -5,6 +5,8 @@ from pathlib import Path
 
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+from vauflow.model import VISION_TOKENS
+
 # Qwen2-VL / Qwen2.5-VL special tokens, in Qwen's order (ids 0.. here; 151643.. in the real vocabulary)
 SPECIAL_TOKENS = [
     "<|endoftext|>",
@@ -16,11 +18,7 @@ SPECIAL_TOKENS = [
     "<|box_end|>",
     "<|quad_start|>",
     "<|quad_end|>",
-    "<|vision_start|>",
-    "<|vision_end|>",
-    "<|vision_pad|>",
-    "<|image_pad|>",
-    "<|video_pad|>",
+    *VISION_TOKENS,
 ]
 
 

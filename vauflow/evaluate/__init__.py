@@ -42,7 +42,7 @@ COMMANDS = [
     Command(
         ("eval", "tables"),
         "tables A, B, C and the ball table from the evaluation jobs",
-        "vauflow.evaluate.tables:main",
+        "vauflow.evaluate.scoring:main_tables",
         args=(
             arg("--config", type=json_value, required=True, help="JSON of the validated config"),
             arg("--eval", required=True, help="results/eval"),

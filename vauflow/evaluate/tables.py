@@ -5,20 +5,17 @@ baseline, the published VAU-R1 numbers in a separate labelled block, and a prove
 
 import collections
 import csv
-import hashlib
 import io
-import json
 from pathlib import Path
 
 import yaml
 
 from vauflow import tasks
+from vauflow.plan import cell_name, eval_splits, table_rows
+from vauflow.stats import bootstrap_mean, wilson
 
 # the published VAU-R1 numbers (package data: a link to workflow/report/published.yaml in a checkout)
 PUBLISHED = Path(__file__).resolve().parents[1] / "data" / "published.yaml"
-from vauflow.io import read_jsonl
-from vauflow.plan import cell_name, eval_splits, model_folder, table_rows, test_splits
-from vauflow.stats import bootstrap_mean, wilson
 
 
 def losses(linked_summary, split, task):
@@ -49,28 +46,6 @@ def miou_cell(m, seed, lost=None):
     return f"{m['miou']:.2f} [{100 * lo:.1f}, {100 * hi:.1f}] (n={m['n']}{lost_text(lost or {})})"
 
 
-def baselines(config, task, built, data, population="upstream"):
-    """The task's reference blind to the video, from the training split (as the learning check's): the training
-    majority letter / class / direction, or the best constant interval, scored on each test split (pooled tables:
-    on the pooled population). `built` holds the VAU rows before linking; the ball's training rows are its linked
-    ones."""
-    t = tasks.get(task)
-    train_file = Path(t.rows_file(built if t.source == "vau" else data[t.source], "train"))
-    if not train_file.is_file():
-        return {}
-    train = read_jsonl(train_file)
-    if not train:
-        return {}
-    gts = {split: read_jsonl(t.rows_file(data[t.source], split)) for split in eval_splits(config, task)}
-    if t.table.pooled:
-        gts = {"pooled": [g for gt in gts.values() for g in t.population(gt, population)]}
-    out = {}
-    for split, gt in gts.items():
-        name, value, n, _ = t.baseline(train, gt)
-        out[split] = (name, 100 * value, n)
-    return out
-
-
 def vau_eval_cells(judged, split, seed):
     """Table A's VAU-Eval columns for one model and split: the five means and the total with its bootstrap
     interval and n (skipped / failed rows named beside it)."""
@@ -90,16 +65,16 @@ HOW = {"paper": "inference prompts verbatim, video first", "training": "the prom
 VAU_EVAL_COLUMNS = ("CLS", "KM", "FLU", "INF", "FAC", "Total")
 
 
-def render(config, results, built, data, provenance, seed=0, vau_eval=None):
-    """(markdown, json object, rows for csv/tex) of every table. `data` maps a task source to its linked folder;
-    `vau_eval`: {model: `vauflow eval judge` output}. Accuracies are scored as the original scripts score them (QA
-    over its `valid` rows); tables.json carries the accuracy over all rows and our stricter parsers' numbers beside
-    them."""
+def render(config, results, baselines, summaries, overlaps, provenance, seed=0, vau_eval=None):
+    """(markdown, json object, rows for csv/tex) of every table, from what vauflow.evaluate.scoring gathered:
+    `results` {model: {cell: metrics}}, `baselines` {task: {split: (name, %, n)}}, `summaries` {task source: the
+    link step's counts}, `overlaps` [test videos also named in train/val], `vau_eval` {model: `vauflow eval judge`
+    output}. Accuracies are scored as the original scripts score them (QA over its `valid` rows); tables.json
+    carries the accuracy over all rows and our stricter parsers' numbers beside them."""
     population = config["eval"]["cls_population"]
-    summaries = {source: json.loads((Path(folder) / "summary.json").read_text()) for source, folder in data.items()}
     md = [
         f"Evaluation prompts: {config['eval']['prompts']} ({HOW[config['eval']['prompts']]}). Scored as the "
-        f"original VAU-R1 scripts score (README, Evaluation); CLS population: {population}.",
+        f"original VAU-R1 scripts score (docs/evaluation.md); CLS population: {population}.",
         "",
     ]
     out, flat = {}, []
@@ -108,7 +83,7 @@ def render(config, results, built, data, provenance, seed=0, vau_eval=None):
         out[t.table.key] = {}
         draw = pooled_table if t.table.pooled else split_table
         md += draw(config, t, results, summaries[t.source], out[t.table.key], flat, seed, vau_eval)
-        base = baselines(config, t.name, built, data, population)
+        base = baselines.get(t.name, {})
         out[t.table.key]["baselines"] = base
         md += [
             "",
@@ -119,7 +94,8 @@ def render(config, results, built, data, provenance, seed=0, vau_eval=None):
             ),
             "",
         ]
-    md += [overlap_footer(built, config)] if overlap_footer(built, config) else []
+    if overlaps:
+        md += ["Test videos also named in train/val (not removed): " + ", ".join(overlaps) + "\n"]
     md += reference_block(config) + [""]
     md += ["## Provenance", ""] + [f"- {k}: {v}" for k, v in provenance.items()]
     out["provenance"] = provenance
@@ -214,25 +190,6 @@ def pooled_table(config, t, results, linked_summary, table_json, flat, seed, vau
     return md
 
 
-def overlap_footer(built, config):
-    """Test videos whose name also appears in a training or validation split (flagged, not removed)."""
-    names = {}
-    for split in ("train", "val"):
-        f = Path(built) / split / "cls.jsonl"
-        if f.exists():
-            names |= {(r["dataset"], r["video"]): split for r in read_jsonl(f)}
-    hits = []
-    for split in test_splits(config):
-        f = Path(built) / split / "cls.jsonl"
-        if f.exists():
-            hits += [
-                f"{split}/{r['video']} (also in {names[(r['dataset'], r['video'])]})"
-                for r in read_jsonl(f)
-                if (r["dataset"], r["video"]) in names
-            ]
-    return ("Test videos also named in train/val (not removed): " + ", ".join(hits) + "\n") if hits else ""
-
-
 def tables_csv(flat):
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -309,90 +266,3 @@ def reference_block(config):
                 + " |"
             )
     return lines
-
-
-def model_provenance(folder):
-    """A base model's revision and folder hash: the locked commit of a fetched model, else a hash of the folder's
-    configs and weights (sizes only for weights over 64 MB: a local 7B folder is not read through for a table)."""
-    from vauflow.model.folder import MANIFEST
-
-    folder = Path(folder)
-    if not folder.is_dir():
-        return "absent"
-    made = json.loads((folder / MANIFEST).read_text()) if (folder / MANIFEST).is_file() else {}
-    if made.get("commit"):
-        return (
-            f"{made['source']} revision {made['revision']} = commit {made['commit']}, folder sha256 "
-            f"{made['folder_sha256'][:16]}"
-        )
-    h = hashlib.sha256()
-    for f in sorted(folder.iterdir()):
-        if f.is_file() and f.suffix in (".json", ".safetensors", ".jinja"):
-            big = f.suffix == ".safetensors" and f.stat().st_size > 64 << 20
-            h.update(f.name.encode() + (str(f.stat().st_size).encode() if big else f.read_bytes()))
-    return f"{made.get('source', 'local folder')} folder sha256 {h.hexdigest()[:16]}"
-
-
-def provenance(config, repo_dir, data_files):
-    """What produced the tables: code, config, data and package versions (no timestamps)."""
-    import importlib.metadata
-    import subprocess
-
-    try:
-        sha = subprocess.run(
-            ["git", "-C", str(repo_dir), "rev-parse", "HEAD"], capture_output=True, text=True, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "-C", str(repo_dir), "status", "--porcelain", "--untracked-files=no"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        sha += " (with uncommitted changes)" if dirty else ""
-    except (OSError, subprocess.CalledProcessError):
-        sha = "unknown (not a git checkout)"
-    blob = json.dumps(config, sort_keys=True, default=str).encode()
-    out = {"git": sha, "config sha256": hashlib.sha256(blob).hexdigest()}
-    for f in sorted(map(str, data_files)):
-        out[f"data {f}"] = hashlib.sha256(Path(f).read_bytes()).hexdigest()[:16]
-    bases = [
-        config["model"]["base"],
-        *config["model"]["other_bases"],
-        *config["eval"]["zero_shot"],
-        *config["eval"]["extra_models"],
-    ]
-    for name in dict.fromkeys(bases):
-        out[f"model {name}"] = model_provenance(model_folder(config, name))
-    for pkg in ("vauflow", "torch", "transformers", "trl", "peft"):
-        try:
-            out[pkg] = importlib.metadata.version(pkg)
-        except importlib.metadata.PackageNotFoundError:
-            out[pkg] = "not installed"
-    return out
-
-
-def write_tables(config, eval_dir, vau_eval_dir, built, data, repo, out, seed=0):
-    """Every table of the config's models from their metrics.json (and VAU-Eval files): tables.md, .json, .csv and
-    .tex under `out`; returns the markdown."""
-    from vauflow.io import write_json, write_text
-    from vauflow.plan import eval_models, judged_models, scored_files
-
-    results = {m: json.loads((Path(eval_dir) / m / "metrics.json").read_text())["cells"] for m in eval_models(config)}
-    judged = {m: json.loads((Path(vau_eval_dir) / f"{m}.json").read_text()) for m in judged_models(config)}
-    data_files = [f for f in scored_files(config, built, data) if Path(f).exists()]
-    md, obj, flat = render(
-        config, results, built, data, provenance(config, repo, data_files), seed=seed, vau_eval=judged
-    )
-    obj["vau_eval_scorer"] = {m: {k: j.get(k) for k in ("scorer", "label", "judge")} for m, j in judged.items()}
-    write_text(Path(out) / "tables.md", md)
-    write_json(Path(out) / "tables.json", obj)
-    write_text(Path(out) / "tables.csv", tables_csv(flat))
-    write_text(Path(out) / "tables.tex", tables_tex(flat))
-    return md
-
-
-def main(a):
-    """`vauflow eval tables`."""
-    from vauflow.commands import data_of
-
-    print(write_tables(a.config, a.eval, a.vau_eval, a.built, data_of(a), a.repo, a.out, a.seed))

@@ -17,9 +17,7 @@ import torch
 from torchvision.transforms import InterpolationMode
 from torchvision.transforms import functional as TF
 
-# Qwen2-VL / Qwen2.5-VL vision tokens (the tiny tokenizer has them too: vauflow.bases.tokenizer)
-VISION_TOKENS = ["<|vision_start|>", "<|vision_end|>", "<|vision_pad|>", "<|image_pad|>", "<|video_pad|>"]
-
+from vauflow.model import VISION_TOKENS
 
 MODEL_KEYS = (
     "input_ids",

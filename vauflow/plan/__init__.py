@@ -34,12 +34,8 @@ from vauflow.plan.runs import (
 )
 from vauflow.settings import grpo_params, sft_params, split_run
 
-# where the link step writes each task source's rows (a task's `source`), relative to the working directory
-LINKED = {"vau": "results/vaubench/linked", "ball": "results/ball/linked"}
-
 __all__ = [
     "LEARNING_CHECK_BATCH",
-    "LINKED",
     "ConfigError",
     "compose",
     "active_datasets",

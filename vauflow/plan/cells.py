@@ -53,7 +53,7 @@ def table_rows(config, task):
         rows += [
             (f"rft-{r}", f"+ RFT w/ {r.upper()}")
             for r in config["grpo"]["runs"]
-            if r != task and all(tasks.get(x).source == "vau" for x in run_tasks(config, r))
+            if r != task and any(tasks.get(x).source == "vau" for x in run_tasks(config, r))
         ]
     return [(m, label) for m, label in rows if m is not None]
 

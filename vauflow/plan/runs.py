@@ -25,10 +25,10 @@ def check_runs(config):
     trainable = tasks.trainable()
     for key, lists in (("mixes", config["mixes"]), ("model/other_bases", config["model"]["other_bases"])):
         for name, names in lists.items():
-            for task in names or []:
+            for i, task in enumerate(names or []):
                 if task not in trainable:
                     raise ConfigError(
-                        f"config key '{key}/{name}': '{task}' is not a trainable task ({', '.join(trainable)})"
+                        f"config key '{key}/{name}/{i}': '{task}' is not a trainable task ({', '.join(trainable)})"
                     )
     for stage, key in (("sft", "tasks"), ("grpo", "runs")):
         for name in config[stage][key]:
