@@ -466,7 +466,7 @@ def best_constant_interval_s(repeats):
     """Seconds of one TAG best-constant-interval baseline call on the real VAU-Bench annotations, trained on the
     MSAD + ECVA rows of val.csv (as TAG trains): the slowest of the test splits."""
     from vauflow.io import read_jsonl
-    from vauflow.stats import best_constant_interval
+    from vauflow.tasks.tag import best_constant_interval
     from vauflow.vaubench.build import build
 
     ann, built = WORK / "vau-bench" / "annotations", WORK / "vau-bench" / "built"
