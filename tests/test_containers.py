@@ -97,7 +97,8 @@ def test_conda_envs_equal_the_lock(tmp_path):
         for name, version in pins_in("\n".join(pip)).items():
             assert locked.get(name) == version, (env.name, name, version)
         assert pip[-1] == "-e ${VAUFLOW_CHECKOUT}", env.name
-    assert 'os.environ["VAUFLOW_CHECKOUT"] = str(workflow.basedir)' in (REPO / "workflow/rules/common.smk").read_text()
+    common = (REPO / "workflow/rules/common.smk").read_text()
+    assert "os.environ.update(VAUFLOW_CHECKOUT=str(workflow.basedir))" in common
     requirements = tmp_path / "requirements.txt"
     requirements.write_text(pip[-1] + "\n")
     p = subprocess.run(

@@ -33,7 +33,7 @@ min_version("9.27")
 
 # the conda envs install vauflow itself from this checkout (envs/*.yaml: `-e ${VAUFLOW_CHECKOUT}`): Snakemake builds
 # an env from a copy of its file, so the path comes from the environment conda's pip inherits
-os.environ["VAUFLOW_CHECKOUT"] = str(workflow.basedir)
+os.environ.update(VAUFLOW_CHECKOUT=str(workflow.basedir))
 
 
 # The effective config: one preset (the one among the --configfile files, else config.yaml) with the overlays and
