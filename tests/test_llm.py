@@ -124,16 +124,30 @@ def test_judge_prompt_parse_and_retry(server):
     assert J.judge(client(server), "a", "b", "c2", "d") is None
 
 
+REFERENCE_TEXTS = [
+    "Two people fight in the street while others watch.",
+    "A man walks his dog in the park and nothing unusual happens.",
+    "A car crashes into a pole at the crossing and the driver gets out.",
+    "People fight near the shop; the fight is an anomaly.",
+]
+
+
 def test_proxy_is_deterministic_and_reference_based():
+    reference = J.ProxyReference.of(REFERENCE_TEXTS)
     gt_d, gt_a = "Two people fight in the street.", "The video shows fighting, an anomaly."
-    same = J.proxy_scores(gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
-    assert same == J.proxy_scores(gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
+    same = J.proxy_scores(reference, gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
+    assert same == J.proxy_scores(reference, gt_d, gt_a, gt_d, gt_a, gt_class="Fighting")
     assert same["classification_score"] == same["key_matching_score"] == same["factual_score"] == 10.0
     wrong = J.proxy_scores(
-        gt_d, gt_a, "A car crash.", "Traffic accident, traffic accident, traffic accident.", gt_class="Fighting"
+        reference,
+        gt_d,
+        gt_a,
+        "A car crash.",
+        "Traffic accident, traffic accident, traffic accident.",
+        gt_class="Fighting",
     )
     assert wrong["classification_score"] == 0.0 and wrong["total_score"] < same["total_score"]
-    empty = J.proxy_scores(gt_d, gt_a, "", "", gt_class="Fighting")
+    empty = J.proxy_scores(reference, gt_d, gt_a, "", "", gt_class="Fighting")
     assert empty["total_score"] == 0.0
 
 
@@ -280,12 +294,13 @@ def test_vau_eval_proxy_ranks_a_faithful_output_above_a_wrong_one(tmp_path):
         {"video": g["video_name"], "description": g["description"] or "x", "analysis": g["gt_analysis"]} for g in gt
     ]
     wrong = [{"video": g["video_name"], "description": "A car drives by.", "analysis": "Normal traffic."} for g in gt]
-    good = J.score_reasoning(gt, faithful, J.proxy_scorer)
-    bad = J.score_reasoning(gt, wrong, J.proxy_scorer)
+    scorer = J.proxy_scorer(J.ProxyReference.of(REFERENCE_TEXTS + [g["gt_analysis"] for g in gt]))
+    good = J.score_reasoning(gt, faithful, scorer)
+    bad = J.score_reasoning(gt, wrong, scorer)
     assert good["n"] == bad["n"] == 2 and good["skipped"] == ["b.mp4"]
     row = {r["video"]: r["total_score"] for r in good["rows"]}, {r["video"]: r["total_score"] for r in bad["rows"]}
     assert row[0]["a.mp4"] > row[1]["a.mp4"] + 15 and good["means"]["Total"] > bad["means"]["Total"]
-    assert good == J.score_reasoning(gt, faithful, J.proxy_scorer)
+    assert good == J.score_reasoning(gt, faithful, scorer)
 
 
 def test_ball_rationales_written_by_the_llm_through_the_cli(server, tmp_path):

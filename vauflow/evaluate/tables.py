@@ -48,16 +48,25 @@ def miou_cell(m, seed, lost=None):
 
 def vau_eval_cells(judged, split, seed):
     """Table A's VAU-Eval columns for one model and split: the five means and the total with its bootstrap
-    interval and n (skipped / failed rows named beside it)."""
+    interval and n (skipped / failed rows counted beside it, and the Total with skipped rows as 0)."""
     r = (judged or {}).get("splits", {}).get(split)
     if r is None or r["n"] == 0:
         return ["n/a"] * 6, None
     means = r["means"]
     lo, hi = bootstrap_mean([row["total_score"] for row in r["rows"]], seed)
     extra = "".join(f", {k} {len(r[k])}" for k in ("skipped", "failed") if r[k])
+    if r["skipped"]:  # empty answers: upstream leaves them out of the mean; the Total with them as 0 beside it
+        extra += f"; {r['total_with_skipped']:.2f} with skipped as 0"
     cells = [f"{means[c]:.2f}" for c in ("CLS", "KM", "FLU", "INF", "FAC")]
     cells.append(f"{means['Total']:.2f} [{lo:.1f}, {hi:.1f}] (n={r['n']}{extra})")
-    return cells, {"means": means, "n": r["n"], "skipped": len(r["skipped"]), "failed": len(r["failed"])}
+    summary = {
+        "means": means,
+        "n": r["n"],
+        "skipped": len(r["skipped"]),
+        "failed": len(r["failed"]),
+        "total_with_skipped": r["total_with_skipped"],
+    }
+    return cells, summary
 
 
 MODE_NAME = {False: "w/o think", True: "w/ think"}

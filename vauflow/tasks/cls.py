@@ -63,7 +63,7 @@ def inference(row, think):
 
 
 # -- parsers -------------------------------------------------------------------------------------------------
-_CLASS_PATTERNS = [
+CLASS_PATTERNS = [
     (c, re.compile(r"\b" + r"[_\s]*".join(map(re.escape, re.split(r"[_\s]+", c))) + r"\b", re.I)) for c in CLASSES
 ]
 
@@ -72,7 +72,7 @@ def class_lenient(text):
     """The first of the 20 class names found in the first <answer> (or the whole text without one)."""
     content = first_answer(text)
     content = text if content is None else content
-    hits = [(m.start(), c) for c, p in _CLASS_PATTERNS if (m := p.search(content))]
+    hits = [(m.start(), c) for c, p in CLASS_PATTERNS if (m := p.search(content))]
     return min(hits)[1] if hits else None
 
 
