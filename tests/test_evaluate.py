@@ -78,6 +78,18 @@ def test_learning_check_statistics_and_verdict():
         "qa: blanked frames fall back to baseline (grpo)": False,
         "qa: GRPO lowers no held-out score beyond noise": False,
     }
+    # w/ think (a run trained to think): the same criteria on the "think/" modes
+    report["qa"]["stages"]["grpo"] |= {"think/none": chance, "think/blank": chance}
+    v = learning.verdict(report)
+    assert not v["qa: reads the video w/ think (held-out score above baseline)"]
+    assert v["qa: blanked frames fall back to baseline w/ think (grpo)"]
+    # margins (issue 20): the largest p of a criterion that holds, mIoU's from its interval (normal approximation)
+    assert learning.interval_p({"score": 0.5, "ci95": [0.45, 0.55]}, 0.347) < 1e-8  # z = 6.0
+    assert 0.3 < learning.interval_p({"score": 0.36, "ci95": [0.30, 0.42]}, 0.347) < 0.4  # z = 0.42
+    summary = {"runs": {"qa": {"tasks": {"qa": report["qa"] | {"baseline": base}}}}}
+    assert learning.margins(summary).startswith(
+        f"Margins: largest p of a score above its baseline {above['p_vs_baseline']:.2g}"
+    )
 
 
 def test_the_model_matrix_follows_the_config():

@@ -199,6 +199,14 @@ def test_per_task_overrides_are_validated():
     bad["sft"]["per_task"]["cls"] = {"method": "lorax"}
     with pytest.raises(ConfigError, match="sft/per_task/cls/method"):
         validate_config(bad)
+    # the reasoning trains by SFT only: a GRPO run over it has no reward to follow (one line); in a mix SFT it is fine
+    mixed = json.loads(json.dumps(cfg))
+    mixed["mixes"]["qa-reasoning"] = ["qa", "reasoning"]
+    mixed["sft"]["tasks"] = ["qa-reasoning"]
+    validate_config(mixed)
+    mixed["grpo"]["runs"] = ["qa-reasoning"]
+    with pytest.raises(ConfigError, match="run 'qa-reasoning' includes reasoning, which no GRPO reward"):
+        validate_config(mixed)
 
 
 def test_launcher_commands_and_gpu_check(smoke_models):
@@ -391,3 +399,60 @@ def test_launch_reports_a_save_before_the_end_through_accelerate(monkeypatch):
         ) + "raise SystemExit(1)"
         monkeypatch.setattr(launch, "command", lambda *a, script=script: [sys.executable, "-c", script])
         assert launch.launch(2, None, 29555, ["sft"]) == want
+
+
+def test_reasoning_trains_both_turns_in_the_evaluations_form(smoke_models):
+    """Issue 20: each annotated clip gives two SFT examples, the description (turn 1) and the analysis (turn 2, after
+    the GT description, the video again), in exactly the conversation the evaluation builds; "-1" texts give none."""
+    from vauflow.examples import run_rows
+    from vauflow.tasks import reasoning
+
+    cfg = smoke_config()
+    budget = VideoBudget.from_dict(cfg["frames"]["budgets"]["train"])
+    data = {"vau": smoke_models / "results/vaubench/linked"}
+    rows, excluded = run_rows(["reasoning"], data, None, "both")  # "both": the reasoning has no think target
+    linked, _ = load_rows("reasoning", data["vau"], "train")
+    assert len(rows) == 2 * len(linked) and excluded == {"reasoning": {}}
+    assert [r["turn"] for r in rows[:4]] == [1, 2, 1, 2] and {r["target"] for r in rows} == {"answer"}
+    assert reasoning.training_rows(linked[0] | {"description": "-1"}) == []  # control: nothing to learn
+    rows = rows[:4]
+    processor = load_processor(smoke_models / "resources/models/tiny")
+    collate = Collator(rows, processor, frame_cache(rows), budget)
+    batch = collate([{"row": i} for i in range(len(rows))])
+    for i, row in enumerate(rows):
+        supervised = batch["labels"][i][batch["labels"][i] != -100]
+        want = row["description"] if row["turn"] == 1 else row["gt_analysis"].strip()
+        assert processor.tokenizer.decode(supervised) == want + "<|im_end|>"
+        unlabelled = batch["attention_mask"][i].bool() & (batch["labels"][i] == -100)
+        prompt = processor.tokenizer.decode(batch["input_ids"][i][unlabelled])
+        assert prompt.count("<|vision_start|>") == row["turn"] and "Video 1:" in prompt
+        assert (row["description"] in prompt) == (row["turn"] == 2)
+    # the evaluation's two turns (vauflow.tasks.reasoning.predict), its model answering turn 1 with the GT text
+    asked = []
+
+    def generate(items):
+        asked.extend(items)
+        return [row["description"] for row in rows[:1]] * len(items)
+
+    reasoning.predict(generate, rows[:1], [None], False, "training")
+    for (messages, _, vision_id), row in zip(asked, rows[:2]):
+        assert (messages, vision_id) == reasoning.training_chat(row)
+
+
+def test_checkpoints_of_a_run_are_not_resumed_from_another_starting_model(tmp_path):
+    """A GRPO run resumed from checkpoints of its previous SFT start (same path, same config.json, retrained weights)
+    trains on from the wrong model: the checkpoint folder is keyed by the starting model's weights too."""
+    import os
+
+    from vauflow.training import run_dir
+
+    init = tmp_path / "results/sft/qa-tag-cls"
+    init.mkdir(parents=True)
+    (init / "config.json").write_text('{"model_type": "qwen2_5_vl"}')
+    (init / "model.safetensors").write_bytes(b"first")
+    params = {"max_steps": 40}
+    first = run_dir(tmp_path / "ckpt", params, init)
+    assert run_dir(tmp_path / "ckpt", params, init) == first  # the same start resumes (a killed run)
+    (init / "model.safetensors").write_bytes(b"again")  # the SFT run redone: same size, new weights
+    os.utime(init / "model.safetensors", ns=(1, 1))
+    assert run_dir(tmp_path / "ckpt", params, init) != first

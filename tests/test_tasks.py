@@ -67,7 +67,7 @@ TASK = Task(
     inference=lambda row, think: (chat(QUESTION, video_first=True), False), rewards=(format_reward, answer_reward),
     row_score=correct, baseline=baseline, score_cell=score_cell,
     table=Table("normal", "Toy: normal or anomaly (%)", "normal acc", ("accuracy",)),
-    learning=LearningCheck(("none", "blank"), max_new_tokens=8, chance=0.5),
+    learning=LearningCheck(("none", "blank"), max_new_tokens=8, think_tokens=32, chance=0.5),
 )
 '''
 TOY_CONFIG = {"sft": {"tasks": ["normal"]}, "grpo": {"runs": ["normal"]}, "eval": {"think": [False]}}

@@ -104,3 +104,21 @@ def test_empty_answers_are_skipped_and_cannot_rank_a_model_up(real_built):
     assert one["total_with_skipped"] < every["total_with_skipped"]
     nothing = vau_eval.score_reasoning(gt, [a | {"description": "", "analysis": ""} for a in answers_all], scorer)
     assert nothing["n"] == 0 and nothing["total_with_skipped"] == 0
+
+
+def test_the_reasoning_learning_check_scores_against_a_blind_majority(real_built):
+    """The learning check's reasoning numbers (vauflow.tasks.reasoning.learning_scores) on the real test GT: the GT
+    itself names its class far more often than an analysis naming the training majority class does; empty
+    answers score 0; the baseline is what that constant analysis earns."""
+    from vauflow.tasks import reasoning
+    from vauflow.tasks.vau_eval import proxy_scorer, reference_of
+
+    train = read_jsonl(real_built / "val" / "reasoning.jsonl")  # (the public files have no train split)
+    test = read_jsonl(real_built / "test_ucf_crime" / "reasoning.jsonl")
+    scorer = proxy_scorer(reference_of(real_built))
+    gt = [{"description": r["gt_description"], "analysis": r["gt_analysis"]} for r in test]
+    own = reasoning.learning_scores(test, gt, train, scorer)
+    empty = reasoning.learning_scores(test, [{"description": "", "analysis": ""}] * len(test), train, scorer)
+    assert own["majority"] == empty["majority"] and 0 < own["baseline"] == empty["baseline"] < 0.5
+    assert sum(own["named"]) / len(test) > own["baseline"] + 0.3
+    assert sum(own["total"]) / len(test) >= 30 and sum(empty["total"]) == sum(empty["named"]) == 0

@@ -48,12 +48,19 @@ def load_rows(task, linked_dir, split, datasets=None, target="answer", unlabelle
 
 def run_rows(task_names, data, datasets, target):
     """Training rows of every task of a run (a task or a mix): (rows, {task: excluded counts}). `data` maps a task's
-    source ("vau", "ball") to its linked folder; `datasets` maps a task to the datasets it trains on."""
+    source ("vau", "ball") to its linked folder; `datasets` maps a task to the datasets it trains on. Target "both":
+    every row twice, with its answer target and with its think target (the prompt says which: each row's format
+    follows its prompt), for the tasks that have think targets. A task's `training_rows` expands a row into its
+    examples (the reasoning's two turns)."""
     rows, excluded = [], {}
     for task in task_names:
-        r, ex = load_rows(
-            task, data[tasks.get(task).source], "train", datasets=(datasets or {}).get(task), target=target
-        )
+        t = tasks.get(task)
+        r, ex = [], collections.Counter()
+        both = ("answer", "think") if t.rationale is not None else ("answer",)
+        for each in both if target == "both" else (target,):
+            got, lost = load_rows(task, data[t.source], "train", datasets=(datasets or {}).get(task), target=each)
+            r += [x for row in got for x in t.training_rows(row)] if t.training_rows else got
+            ex.update(lost)
         rows += r
         excluded[task] = dict(ex)
         sources = collections.Counter(x["dataset"] for x in r)  # e.g. TAG: MSAD + ECVA, or ECVA alone without MSAD
@@ -74,7 +81,11 @@ def example(row, cache, budget):
     from vauflow.model.inputs import Example  # torch: not needed to read rows
 
     clip = cache.clip(row["dataset"], row["video"], budget)
-    return Example(chat=chat(tasks.get(row["task"]).prompt(row, row["target"])), clip=clip)
+    t = tasks.get(row["task"])
+    if t.training_chat is not None:
+        messages, vision_id = t.training_chat(row)
+        return Example(chat=messages, clip=clip, vision_id=vision_id)
+    return Example(chat=chat(t.prompt(row, row["target"])), clip=clip)
 
 
 def target(row):

@@ -114,6 +114,7 @@ class TrainingSettings:
 @dataclass(frozen=True)
 class SFTSettings(TrainingSettings):
     warmup_steps: int
+    max_target_tokens: int | None
 
 
 @dataclass(frozen=True)

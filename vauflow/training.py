@@ -75,10 +75,12 @@ def count_trainable(model):
 
 
 def run_dir(root, params, base_model):
-    """Checkpoints of one training run: keyed by its parameters and base model, so a changed config never
-    resumes from another run's checkpoint."""
-    cfg = Path(base_model) / "config.json"
-    key = stable_hash(json.dumps(params, sort_keys=True) + str(base_model) + (cfg.read_text() if cfg.exists() else ""))
+    """Checkpoints of one training run: keyed by its parameters and its starting model's folder (path, configs,
+    weights' sizes and times), so neither a changed config nor a retrained starting model (an SFT run redone at
+    the same path) resumes from another run's checkpoint."""
+    from vauflow.model.folder import identity
+
+    key = stable_hash(json.dumps(params, sort_keys=True) + str(base_model) + identity(base_model))
     return Path(root) / f"run-{key:016x}"
 
 

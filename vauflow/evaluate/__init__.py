@@ -86,6 +86,13 @@ COMMANDS = [
             ),
             arg("--sft", required=True, help="folder of SFT run outputs (results/sft)"),
             arg("--grpo", required=True, help="folder of GRPO run outputs (results/grpo)"),
+            arg(
+                "--sft-alone",
+                type=json_value,
+                default={},
+                help='JSON {sft run: {"tasks": [...], "base": base model folder}}: SFT-only tasks (the reasoning) '
+                "checked against the untrained base",
+            ),
             *data_args(),
             arg("--budget", type=json_value, required=True, help="JSON video budget (frames.budgets.train)"),
             arg("--seed", type=int, default=0),

@@ -17,6 +17,7 @@ from vauflow.evaluate import predict
 from vauflow.examples import frame_cache, load_rows
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import read_jsonl, stable_hash, write_jsonl, write_text
+from vauflow.model.folder import identity
 from vauflow.model.inputs import Example
 from vauflow.plan import cell_name
 from vauflow.tasks.task import chat
@@ -66,19 +67,6 @@ def predict_batch(model, processor, task, rows, clips, think, prompts, limit, re
     return [{"response": text} for text in generate(items)]
 
 
-def model_identity(model_dir):
-    """What a model folder's predictions depend on: its configs and weights (hashes when its manifest has them,
-    else file sizes and times)."""
-    parts = []
-    for f in sorted(Path(model_dir).glob("*")):
-        if f.suffix == ".json":
-            parts.append(f.name + f.read_text(encoding="utf-8"))
-        elif f.suffix == ".safetensors":
-            st = f.stat()
-            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
-    return "\n".join(parts)
-
-
 def run_cells(
     model_dir,
     cells,
@@ -120,7 +108,7 @@ def run_cells(
             },
             sort_keys=True,
         )
-        + model_identity(model_dir)
+        + identity(model_dir)
     )
     partial_dir = Path(partial_dir) / f"run-{key:016x}"
     partial_dir.mkdir(parents=True, exist_ok=True)

@@ -11,7 +11,7 @@ import collections
 import numpy as np
 
 from vauflow import stats, tasks
-from vauflow.examples import load_rows
+from vauflow.examples import frame_cache, load_rows
 from vauflow.io import read_jsonl
 from vauflow.plan import LEARNING_CHECK_BATCH
 from vauflow.stats import bootstrap_mean, wilson
@@ -68,9 +68,12 @@ def train_reward(grpo_dir, frac=0.2):
     return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
 
 
-def check_run(run, task_names, models, data, budget, seed=0, batch_size=LEARNING_CHECK_BATCH, dtype="float32"):
-    """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run. On the job's GPU the
-    models compute in `dtype` (model.dtype), on the CPU in float32."""
+def check_run(
+    run, task_names, models, data, budget, seed=0, batch_size=LEARNING_CHECK_BATCH, dtype="float32", think=False
+):
+    """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run; with `think` (a run
+    trained to think) also with the think prompt, as "think/<frames>". On the job's GPU the models compute in `dtype`
+    (model.dtype), on the CPU in float32."""
     import torch
 
     from vauflow.evaluate.predict import predict  # torch: not at import (the memory plan reads this module's sizes)
@@ -91,21 +94,25 @@ def check_run(run, task_names, models, data, budget, seed=0, batch_size=LEARNING
         raw = {}
         for stage, model in loaded.items():
             entry["stages"][stage] = {}
-            for how in t.learning.transforms:
-                texts = predict(
-                    models[stage],
-                    test,
-                    budget,
-                    batch_size=batch_size,
-                    max_new_tokens=t.learning.max_new_tokens,
-                    transform=how,
-                    seed=seed,
-                    model=model,
-                )
-                scores = row_scores(t, test, texts)
-                raw[stage, how] = scores
-                entry["stages"][stage][how] = summarise(task, scores, base, seed)
-                entry["stages"][stage][how]["example"] = texts[0][:80] if texts else ""
+            modes = [("", test, t.learning.max_new_tokens)]
+            if think:  # the same rows with the think prompt (the rows' targets pick the training prompt)
+                modes.append(("think/", [r | {"target": "think"} for r in test], t.learning.think_tokens))
+            for prefix, rows, limit in modes:
+                for how in t.learning.transforms:
+                    texts = predict(
+                        models[stage],
+                        rows,
+                        budget,
+                        batch_size=batch_size,
+                        max_new_tokens=limit,
+                        transform=how,
+                        seed=seed,
+                        model=model,
+                    )
+                    scores = row_scores(t, rows, texts)
+                    raw[stage, prefix + how] = scores
+                    entry["stages"][stage][prefix + how] = summarise(task, scores, base, seed)
+                    entry["stages"][stage][prefix + how]["example"] = texts[0][:80] if texts else ""
         if "sft" in loaded and "grpo" in loaded:
             diff = [g - s for g, s in zip(raw["grpo", "none"], raw["sft", "none"])]
             entry["grpo_minus_sft"] = {
@@ -122,25 +129,103 @@ def verdict(report):
     for task, e in report.items():
         final = e["stages"].get("grpo") or e["stages"]["sft"]
         out[f"{task}: reads the video (held-out score above baseline)"] = final["none"]["above_baseline"]
-        for how, done in (("shuffle", "shuffled"), ("blank", "blanked")):
-            for stage, by in e["stages"].items():
-                if how in by:
-                    out[f"{task}: {done} frames fall back to baseline ({stage})"] = not by[how]["above_baseline"]
+        if "think/none" in final:
+            out[f"{task}: reads the video w/ think (held-out score above baseline)"] = final["think/none"][
+                "above_baseline"
+            ]
+        for prefix, mode in (("", ""), ("think/", " w/ think")):
+            for how, done in (("shuffle", "shuffled"), ("blank", "blanked")):
+                for stage, by in e["stages"].items():
+                    if prefix + how in by:
+                        out[f"{task}: {done} frames fall back to baseline{mode} ({stage})"] = not by[prefix + how][
+                            "above_baseline"
+                        ]
         if "grpo_minus_sft" in e:
             out[f"{task}: GRPO lowers no held-out score beyond noise"] = e["grpo_minus_sft"]["ci95"][1] >= 0
     return out
 
 
-def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32"):
+def check_alone(task, models, data, budget, seed=0, batch_size=LEARNING_CHECK_BATCH, dtype="float32"):
+    """A task no reward trains (the reasoning, two turns), scored by VAU-Eval's offline proxy on the held-out rows:
+    models {"base": the untrained base, "sft": the SFT model}; the SFT model also with blanked frames. Per stage:
+    the proxy Total (bootstrap interval) and how often the class is named (Wilson interval, p against an analysis
+    naming the training majority class)."""
+    import torch
+
+    from vauflow.evaluate.infer import predict_batch
+    from vauflow.evaluate.predict import transform_clip
+    from vauflow.frames.budget import VideoBudget
+    from vauflow.model.load import load_model, load_processor
+    from vauflow.tasks.vau_eval import proxy_scorer, reference_of
+
+    t = tasks.get(task)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    train, test = load_rows(task, data[t.source], "train")[0], heldout_rows(task, data)
+    scorer, cache = proxy_scorer(reference_of(data[t.source])), frame_cache(test)
+    video_budget = VideoBudget.from_dict(budget)
+    entry = {"stages": {}}
+    for stage, folder in models.items():
+        model = load_model(folder, dtype=dtype if device == "cuda" else "float32", device=device)[0].eval()
+        processor = load_processor(folder)
+        entry["stages"][stage] = {}
+        for how in t.learning.transforms if stage == "sft" else ("none",):
+            predictions = []
+            for start in range(0, len(test), batch_size):
+                chunk = test[start : start + batch_size]
+                clips = [
+                    transform_clip(cache.clip(r["dataset"], r["video"], video_budget), how, seed + start + k)
+                    for k, r in enumerate(chunk)
+                ]
+                predictions += predict_batch(
+                    model, processor, task, chunk, clips, False, "training", t.learning.max_new_tokens, 1.0
+                )
+            got = t.learning.scores(test, predictions, train, scorer)
+            entry["baseline"] = {"kind": f"names {got['majority']} (train majority)", "value": got["baseline"]}
+            k, n = int(sum(got["named"])), len(got["named"])
+            entry["stages"][stage][how] = {
+                "n": n,
+                "total": float(np.mean(got["total"])) if n else 0.0,
+                "total_ci95": bootstrap_mean(got["total"], seed),
+                "named": k,
+                "score": k / n if n else 0.0,
+                "ci95": wilson(k, n),
+                "p_vs_baseline": stats.binomial_p_above(k, n, got["baseline"]),
+                "example": (predictions[0]["analysis"] or "")[:80] if predictions else "",
+            }
+            entry["stages"][stage][how]["above_baseline"] = entry["stages"][stage][how]["p_vs_baseline"] < ALPHA
+    return entry
+
+
+def verdict_alone(task, e):
+    """The criteria of a task checked against the untrained base (check_alone)."""
+    sft, base = e["stages"]["sft"], e["stages"]["base"]["none"]
+    out = {
+        f"{task}: proxy Total above the untrained base's (95 % intervals apart)": sft["none"]["total_ci95"][0]
+        > base["total_ci95"][1],
+        f"{task}: names the class above the majority baseline": sft["none"]["above_baseline"],
+    }
+    for how, done in (("shuffle", "shuffled"), ("blank", "blanked")):
+        if how in sft:
+            out[f"{task}: {done} frames fall back to baseline (sft)"] = not sft[how]["above_baseline"]
+    return out
+
+
+def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32", alone=None):
     """runs: {GRPO run: {"tasks": [...], "sft": the SFT run it started from or None}}; each GRPO model is compared
-    with that SFT model on the run's tasks."""
+    with that SFT model on the run's tasks. alone: {SFT run: {"tasks", "base"}}: tasks SFT alone trains, each
+    compared with the untrained base (check_alone)."""
     from pathlib import Path
 
-    out = {"alpha": ALPHA, "runs": {}}
+    out = {"alpha": ALPHA, "runs": {}, "sft_alone": {}}
+    for run, spec in (alone or {}).items():
+        models = {"base": spec["base"], "sft": Path(sft_root) / run}
+        report = {task: check_alone(task, models, data, budget, seed, dtype=dtype) for task in spec["tasks"]}
+        verdicts = {k: v for task, e in report.items() for k, v in verdict_alone(task, e).items()}
+        out["sft_alone"][run] = {"tasks": report, "verdict": verdicts}
     for run, spec in runs.items():
         task_names = spec["tasks"]
         models = ({"sft": Path(sft_root) / spec["sft"]} if spec["sft"] else {}) | {"grpo": Path(grpo_root) / run}
-        report = check_run(run, task_names, models, data, budget, seed, dtype=dtype)
+        report = check_run(run, task_names, models, data, budget, seed, dtype=dtype, think=spec.get("think", False))
         reward = train_reward(models["grpo"])
         out["runs"][run] = {
             "sft_run": spec["sft"],
@@ -151,6 +236,39 @@ def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32"):
     rewards = [r["grpo_train_reward"] for r in out["runs"].values() if r["grpo_train_reward"]]
     out["grpo_raised_train_reward_somewhere"] = any(r["last"] > r["first"] for r in rewards)
     return out
+
+
+def interval_p(s, baseline):
+    """One-sided p of a mean (mIoU) at or below `baseline`, from its bootstrap interval's normal approximation (the
+    2,000 resamples cannot resolve p below 5e-4 themselves)."""
+    import math
+
+    se = (s["ci95"][1] - s["ci95"][0]) / (2 * 1.96)
+    return 0.5 * math.erfc((s["score"] - baseline) / se / math.sqrt(2)) if se > 0 else float(s["score"] <= baseline)
+
+
+def margins(summary):
+    """How far the criteria of the final models (GRPO, else SFT) are from flipping: the largest p of a score above
+    its baseline (mIoU: interval_p), the smallest p of a control that must not be (blanked, shuffled), the closest
+    mIoU interval to its baseline."""
+    above, controls, gaps = [], [], []
+    groups = [*summary["runs"].values(), *summary.get("sft_alone", {}).values()]
+    for e in (e for r in groups for e in r["tasks"].values()):
+        final, base = e["stages"].get("grpo") or e["stages"]["sft"], e["baseline"]["value"]
+        for how, s in final.items():
+            if "p_vs_baseline" in s and not how.endswith("none"):
+                controls.append(s["p_vs_baseline"])
+            elif "p_vs_baseline" in s and s["above_baseline"]:
+                above.append(s["p_vs_baseline"])
+            elif how.endswith("none") and "p_vs_baseline" not in s:
+                gaps.append(s["ci95"][0] - base)
+                if s["above_baseline"]:
+                    above.append(interval_p(s, base))
+    return (
+        f"Margins: largest p of a score above its baseline {max(above, default=0):.2g} (criterion p < {ALPHA}); "
+        f"smallest p of a frame control {min(controls, default=1):.2g}; closest mIoU interval to its baseline "
+        f"{min(gaps, default=0):+.3f}."
+    )
 
 
 def markdown(summary):
@@ -184,10 +302,30 @@ def markdown(summary):
         )
         rw = r["grpo_train_reward"]
         lines.append(f"| {run} | {diffs} | {rw['first']:.3f} -> {rw['last']:.3f} |" if rw else f"| {run} | {diffs} | |")
-    failed = [f"{run}: {k}" for run, r in summary["runs"].items() for k, ok in r["verdict"].items() if not ok]
+    if summary.get("sft_alone"):
+        lines += [
+            "",
+            "| SFT run | task | stage | frames | n | proxy Total (0-50) | 95% interval | class named | 95% interval "
+            "| baseline | p | above |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        ]
+        for run, r in summary["sft_alone"].items():
+            for task, e in r["tasks"].items():
+                for stage, by in e["stages"].items():
+                    for how, s in by.items():
+                        lines.append(
+                            f"| {run} | {task} | {stage} | {how} | {s['n']} | {s['total']:.2f} | "
+                            f"[{s['total_ci95'][0]:.2f}, {s['total_ci95'][1]:.2f}] | {s['score']:.3f} | "
+                            f"[{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}] | {e['baseline']['value']:.3f} "
+                            f"({e['baseline']['kind']}) | {s['p_vs_baseline']:.2g} | "
+                            f"{'yes' if s['above_baseline'] else 'no'} |"
+                        )
+    verdicts = [*summary["runs"].items(), *summary.get("sft_alone", {}).items()]
+    failed = [f"{run}: {k}" for run, r in verdicts for k, ok in r["verdict"].items() if not ok]
     if not summary["grpo_raised_train_reward_somewhere"]:
         failed.append("GRPO raised the mean training reward of no run")
     lines += ["", "All criteria hold." if not failed else "Criteria that do not hold:", *[f"- {f}" for f in failed]]
+    lines += ["", margins(summary)]
     return "\n".join(lines) + "\n"
 
 
@@ -198,7 +336,7 @@ def main(a):
     from vauflow.commands import data_of
     from vauflow.io import write_json, write_text
 
-    summary = check_all(a.runs, a.sft, a.grpo, data_of(a), a.budget, seed=a.seed, dtype=a.dtype)
+    summary = check_all(a.runs, a.sft, a.grpo, data_of(a), a.budget, seed=a.seed, dtype=a.dtype, alone=a.sft_alone)
     write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))
     print(markdown(summary))

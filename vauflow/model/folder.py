@@ -39,3 +39,17 @@ def read_manifest(model_dir):
         raise UsageError(f"{model_dir}: a {family!r} model; vauflow runs {', '.join(FAMILIES)}")
     arch = (folder.get("architectures") or [FAMILIES[family][0]])[0]
     return {"class": arch, "processor": FAMILIES[family][1], "family": family, "source": str(model_dir)}
+
+
+def identity(model_dir):
+    """What a model folder's outputs depend on: its configs (the manifest too) and weights (their sizes and times):
+    the key of evaluation resume files and of training checkpoints, so a retrained folder at the same path is never
+    taken for the one a checkpoint or prediction came from."""
+    parts = []
+    for f in sorted(Path(model_dir).glob("*")):
+        if f.suffix == ".json":
+            parts.append(f.name + f.read_text(encoding="utf-8"))
+        elif f.suffix == ".safetensors":
+            st = f.stat()
+            parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
+    return "\n".join(parts)

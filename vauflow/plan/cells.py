@@ -113,3 +113,14 @@ def scored_files(config, built, data):
     if config["eval"]["reasoning"]:
         files += [tasks.get("reasoning").rows_file(data["vau"], s) for s in test_splits(config)]
     return files
+
+
+def sft_checked_alone(config):
+    """{SFT run: {"tasks", "base"}}: the SFT runs the learning check compares with their untrained base, on their
+    tasks that no reward trains and VAU-Eval's proxy scores (the reasoning)."""
+    out = {}
+    for run in sft_runs(config):
+        names = [t for t in run_tasks(config, run) if tasks.get(t).learning and tasks.get(t).learning.scores]
+        if names:
+            out[run] = {"tasks": names, "base": run_base(config, run)}
+    return out

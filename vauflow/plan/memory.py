@@ -28,7 +28,7 @@ from pathlib import Path
 from vauflow import tasks
 from vauflow.frames.budget import VideoBudget
 from vauflow.plan.cells import LEARNING_CHECK_BATCH, eval_base, eval_models
-from vauflow.plan.runs import grpo_runs, model_folder, run_base, sft_runs
+from vauflow.plan.runs import grpo_runs, model_folder, run_base, run_tasks, sft_runs
 from vauflow.settings import grpo_params, sft_params
 
 GB = 1e9
@@ -38,7 +38,7 @@ RESERVE_SHARE = 0.05  # allocator fragmentation
 # the frame a plan assumes for a video of unknown size (the budget caps the pixels; this sets the aspect)
 FRAME_HW = (720, 1280)
 TEXT_TOKENS = 512  # a prompt's text (system, question, options), an upper bound of the paper prompts
-TARGET_TOKENS = {"answer": 128, "think": 512}  # an SFT target's tokens
+TARGET_TOKENS = {"answer": 128, "think": 512, "both": 512}  # an SFT target's tokens (both: the longer)
 PIXEL_VALUES = 3 * 2 * 14 * 14  # floats per patch (channels x temporal patch x patch x patch)
 
 # Bytes autograd keeps per token of one decoder layer, per width unit (hidden, key/value, intermediate), by compute
@@ -495,7 +495,9 @@ def needed_gb(peak_bytes):
 
 
 # -- the jobs of a config ---------------------------------------------------------------------------------------
-def training_workload(params, budget, stage, target):
+def training_workload(params, budget, stage, target, turns=1):
+    """`turns`: the most turns of the run's tasks (an SFT example of the reasoning's second turn holds the video
+    twice)."""
     visual = visual_tokens(budget)
     if stage == "sft":
         return Workload(
@@ -503,7 +505,8 @@ def training_workload(params, budget, stage, target):
             visual=visual,
             text=TEXT_TOKENS,
             completion=TARGET_TOKENS[target],
-            videos_per_pass=params["per_device_batch"],
+            videos_per_pass=params["per_device_batch"] * turns,
+            videos_per_row=turns,
         )
     g = params["num_generations"]
     return Workload(
@@ -533,7 +536,8 @@ def plan_config(config, gpus=None, root=".", rules=None):
     for rule, runs, params_of in (("sft", sft_runs(config), sft_params), ("grpo", grpo_runs(config), grpo_params)):
         for run in runs if rule in rules else []:
             p = params_of(config, run) | {"dtype": config["model"]["dtype"]}
-            work = training_workload(p, budgets["train"], rule, p.get("target", "answer"))
+            turns = max(tasks.get(t).turns for t in run_tasks(config, run))
+            work = training_workload(p, budgets["train"], rule, p.get("target", "answer"), turns)
             add(
                 rule,
                 run,

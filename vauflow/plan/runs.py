@@ -37,6 +37,12 @@ def check_runs(config):
     for task in config["sft"]["per_task"]:
         sft_params(config, task)
     for name in config["grpo"]["runs"]:
+        unrewarded = [t for t in run_tasks(config, name) if not tasks.get(t).rewards]
+        if unrewarded:
+            raise ConfigError(
+                f"config key 'grpo/runs': run '{name}' includes {', '.join(unrewarded)}, which no GRPO reward "
+                "scores (SFT trains it: add it to an SFT run's mix)"
+            )
         init = grpo_init_run(config, name)
         if init is not None and init not in trainable and init not in config["mixes"]:
             raise ConfigError(f"config key 'grpo/init' of run '{name}': '{init}' is neither a task nor a mix")

@@ -47,13 +47,17 @@ def index_dataset(n):
 class Collator:
     """rows → model inputs + labels, through build_inputs."""
 
-    def __init__(self, rows, processor, cache, budget):
+    def __init__(self, rows, processor, cache, budget, max_target_tokens=None):
         self.rows, self.processor, self.cache, self.budget = rows, processor, cache, budget
         tok = processor.tokenizer
         self.eos = tok.convert_tokens_to_ids("<|im_end|>")
+        self.cap = max_target_tokens
 
     def completion_ids(self, row):
-        return self.processor.tokenizer(target(row), add_special_tokens=False)["input_ids"] + [self.eos]
+        """The target's tokens and the end of turn; with a cap, the target's first `cap` tokens (no end: the model
+        is not taught to stop there)."""
+        ids = self.processor.tokenizer(target(row), add_special_tokens=False)["input_ids"] + [self.eos]
+        return ids[: self.cap] if self.cap else ids
 
     def __call__(self, items):
         rows = [self.rows[it["row"]] for it in items]
@@ -170,7 +174,7 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
         args=args,
         train_dataset=index_dataset(len(rows)),
         processing_class=processor,
-        data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget)),
+        data_collator=Collator(rows, processor, frame_cache(rows), VideoBudget.from_dict(budget), s.max_target_tokens),
         callbacks=[complete_marker_callback(), stopper, *callbacks],
     )
     resume = latest_checkpoint(run)

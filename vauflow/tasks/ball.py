@@ -114,5 +114,5 @@ TASK = Task(
     score_cell=score_cell,
     demo_answer=demo_answer,
     table=Table("ball", "Ball: direction accuracy (%)", "ball acc", ("accuracy",)),
-    learning=LearningCheck(("none", "shuffle", "blank"), max_new_tokens=20, chance=1 / 4),
+    learning=LearningCheck(("none", "shuffle", "blank"), max_new_tokens=20, think_tokens=64, chance=1 / 4),
 )

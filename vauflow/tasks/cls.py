@@ -212,5 +212,5 @@ TASK = Task(
         pooled=True,
         ablations=True,
     ),
-    learning=LearningCheck(("none", "blank"), max_new_tokens=16, chance=1 / len(CLASSES)),
+    learning=LearningCheck(("none", "blank"), max_new_tokens=16, think_tokens=48, chance=1 / len(CLASSES)),
 )

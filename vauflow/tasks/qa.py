@@ -268,5 +268,5 @@ TASK = Task(
     paper_metrics=metrics,
     gt_keys=("video_name", "answer"),
     table=Table("A", "Table A: multiple-choice QA accuracy (%)", "QA acc", ("accuracy",), vau_eval=True),
-    learning=LearningCheck(("none", "blank"), max_new_tokens=12, chance=1 / 4),
+    learning=LearningCheck(("none", "blank"), max_new_tokens=12, think_tokens=48, chance=1 / 4),
 )

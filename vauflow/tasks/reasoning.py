@@ -2,10 +2,17 @@
 then an analysis of whether and how an anomaly occurs, with the video attached to both turns (as upstream).
 
 Judged by VAU-Eval (vauflow.tasks.vau_eval: an LLM judge, or the offline reference-based proxy) against the clip's
-Description and Reasoning annotations, in one mode (no think). Not trained today."""
+Description and Reasoning annotations, in one mode (no think).
+
+Trained by SFT in the same two-turn form (our deviation from upstream's `sft_description.py`, which fine-tunes one
+turn, the description): each annotated clip gives two examples, turn 1 (target: its Description) and turn 2 (the
+GT description as the history, the video again, target: its Reasoning cell). No GRPO reward: the judge is the
+only scorer, and an LLM judge in the loop is not what the paper trains."""
+
+from collections import Counter
 
 from vauflow.annotation import canonical_class, parse_reasoning
-from vauflow.tasks.task import Task
+from vauflow.tasks.task import LearningCheck, Task
 
 TURNS = (
     "You are an advanced anomaly detector assigned to analyze a video. Please identify any unusual or suspicious "
@@ -38,6 +45,41 @@ def predict(generate, rows, clips, think, prompts):
     descriptions = generate([(conversation(), c, True) for c in clips])
     analyses = generate([(conversation(d), c, True) for d, c in zip(descriptions, clips)])
     return [{"description": d, "analysis": a} for d, a in zip(descriptions, analyses)]
+
+
+# -- training (SFT) ------------------------------------------------------------------------------------------
+def training_rows(row):
+    """Both turns of an annotated clip; none for a clip whose texts are "-1" (nothing to learn)."""
+    if row["description"] == "-1" or row["gt_analysis"].strip() == "-1":
+        return []
+    return [row | {"turn": 1}, row | {"turn": 2}]
+
+
+def training_chat(row):
+    """The evaluation's conversation: turn 2 carries the GT description as the model's turn 1."""
+    return conversation(row["description"] if row["turn"] == 2 else None), True
+
+
+def target(row, target):
+    return row["description"] if row["turn"] == 1 else row["gt_analysis"].strip()
+
+
+def learning_scores(gt_rows, predictions, train_rows, scorer):
+    """The learning check's numbers (held-out rows, the offline proxy): per row the Total (an empty answer scores
+    0: a model that answers nothing cannot look good) and whether the class is named; and the baseline of a model
+    blind to the video, an analysis naming the training majority class, scored by the same proxy."""
+    from vauflow.tasks.vau_eval import gt_fields
+
+    majority = Counter(r["class"] for r in train_rows if r.get("class") not in (None, "-1")).most_common(1)[0][0]
+    totals, named, blind = [], [], []
+    for g, p in zip(gt_rows, predictions):
+        fields = (p.get("description") or "", p.get("analysis") or "")
+        s = scorer(g, *gt_fields(g), *fields) if all(fields) else None
+        totals.append(s["total_score"] if s else 0.0)
+        named.append(float(bool(s) and s["classification_score"] == 10.0))
+        constant = scorer(g, *gt_fields(g), majority, f"Specific Anomaly Type: {majority}")
+        blind.append(float(constant["classification_score"] == 10.0))
+    return {"total": totals, "named": named, "baseline": sum(blind) / len(blind), "majority": majority}
 
 
 def score_cell(gt_rows, pred_rows, settings):
@@ -86,7 +128,9 @@ TASK = Task(
     source="vau",
     eval_split="test",
     budget="infer_qa",
-    trainable=False,
+    training_rows=training_rows,
+    training_chat=training_chat,
+    target=target,
     csv_columns=("Video Name", "Description", "Analysis"),
     prediction_keys=("description", "analysis"),
     inference=inference,
@@ -95,4 +139,6 @@ TASK = Task(
     generation_limit="reasoning",
     score_cell=score_cell,
     corpus=corpus,
+    # SFT only, checked against the untrained base (its proxy Total) and the majority class (the class named)
+    learning=LearningCheck(("none", "blank"), max_new_tokens=40, think_tokens=0, chance=0.0, scores=learning_scores),
 )

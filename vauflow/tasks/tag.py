@@ -394,5 +394,5 @@ TASK = Task(
     gt_keys=("video_name", "gt", "scored"),
     demo_answer=demo_answer,
     table=Table("B", "Table B: temporal anomaly grounding (%)", "TAG mIoU", ("mIoU", "R@0.3", "R@0.5", "R@0.7")),
-    learning=LearningCheck(("none", "shuffle", "blank"), max_new_tokens=20, chance=0.0),
+    learning=LearningCheck(("none", "shuffle", "blank"), max_new_tokens=20, think_tokens=56, chance=0.0),
 )

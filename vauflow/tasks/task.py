@@ -30,7 +30,11 @@ class LearningCheck:
 
     transforms: tuple[str, ...]  # frames as they are, then controls that must fall back to the baseline
     max_new_tokens: int
+    think_tokens: int  # the same with the think prompt (a rationale first)
     chance: float  # 1 / number of answers (accuracy tasks); 0 for interval tasks
+    # a task scored by VAU-Eval's proxy (the reasoning): (gt rows, predictions, train rows, scorer) -> per-row
+    # "total" and "named" (class named 1/0), and the blind "baseline" rate of naming the class
+    scores: Callable | None = None
 
 
 @dataclass(frozen=True)
@@ -51,6 +55,10 @@ class Task:
     from_csv: Callable | None = None  # (VAU-Bench CSV row, common fields) -> the task's row, or an exclusion reason
     row_fields: dict | None = None  # JSON-schema properties of its rows' own fields (checked at the build step)
     prompt: Callable | None = None  # (row, target) -> the user text of a training prompt (SFT and RFT)
+    # (row) -> (messages, add_vision_id) of a training example, for a task whose prompt is more than one user text
+    # (the reasoning's two turns); None: `prompt` in one user turn
+    training_chat: Callable | None = None
+    training_rows: Callable | None = None  # (row) -> its training examples (the reasoning: one per turn); None: itself
     target: Callable | None = None  # (row, target) -> the assistant text SFT learns
     rationale: Callable | None = None  # (row, reasoning row or None) -> the <think> text of a think target, or None
     rewards: tuple[Callable, ...] = ()  # TRL style: f(completions, **columns) -> [float]

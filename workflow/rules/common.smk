@@ -23,6 +23,7 @@ from vauflow.plan import (
     model_folder,
     run_base,
     run_tasks,
+    sft_checked_alone,
     sft_params,
     sft_runs,
     test_splits,
@@ -78,6 +79,8 @@ GRPO_RUNS = grpo_runs(config)
 SFT_RUNS = sft_runs(config)
 # the learning check compares each GRPO run with the SFT model it started from, where there is one
 GRPO_INIT_SFT = {run: grpo_init_run(config, run) for run in GRPO_RUNS}
+# SFT runs the learning check also compares with their untrained base (the reasoning task)
+SFT_ALONE = sft_checked_alone(config)
 # the evaluation matrix: every model a table needs, with its cells (task, split, think)
 EVAL_MODELS = eval_models(config)
 # GPU stages wait for the GPU canary when it is on (a wrong allocation fails in seconds, not after a queue wait)
