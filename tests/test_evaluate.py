@@ -173,3 +173,26 @@ def test_cells_show_n_and_what_was_lost():
     ]
     tex = tables_tex(flat)
     assert r"test\_ucf\_crime & + SFT & w/o think & accuracy & 50.00 & 212 \\" in tex and tex.count(r"\toprule") == 2
+
+
+def test_a_task_trained_alone_is_checked_against_the_untrained_base():
+    """verdict_alone (the reasoning): Total intervals apart from the base's, the class named above the majority,
+    blanked frames back at the baseline and lowering the Total; each criterion fails when its numbers say so."""
+    from vauflow.evaluate import learning
+
+    def stage(total_ci, above):
+        return {"total_ci95": total_ci, "above_baseline": above}
+
+    entry = {
+        "stages": {
+            "base": {"none": stage([0.8, 1.6], False)},
+            "sft": {"none": stage([27.0, 30.0], True), "blank": stage([12.0, 15.0], False)},
+        },
+        "blank_minus_none": {"mean": -15.0, "ci95": [-16.0, -14.0]},
+    }
+    assert all(learning.verdict_alone("reasoning", entry).values())
+    entry["stages"]["base"]["none"] = stage([20.0, 28.0], False)  # intervals overlap
+    entry["stages"]["sft"]["blank"] = stage([12.0, 15.0], True)  # blanked still names the class
+    entry["blank_minus_none"]["ci95"] = [-3.0, 0.5]  # blanked no lower
+    v = learning.verdict_alone("reasoning", entry)
+    assert [k for k, ok in v.items() if ok] == ["reasoning: names the class above the majority baseline"]

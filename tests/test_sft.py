@@ -456,3 +456,68 @@ def test_checkpoints_of_a_run_are_not_resumed_from_another_starting_model(tmp_pa
     (init / "model.safetensors").write_bytes(b"again")  # the SFT run redone: same size, new weights
     os.utime(init / "model.safetensors", ns=(1, 1))
     assert run_dir(tmp_path / "ckpt", params, init) != first
+    # a folder this workflow wrote is known by its manifest's hashes: a copy with new times resumes, new bytes do not
+    (init / "manifest.json").write_text(json.dumps({"weights_sha256": {"model.safetensors": "aa"}}))
+    hashed = run_dir(tmp_path / "ckpt", params, init)
+    os.utime(init / "model.safetensors", ns=(2, 2))
+    assert run_dir(tmp_path / "ckpt", params, init) == hashed
+    (init / "manifest.json").write_text(json.dumps({"weights_sha256": {"model.safetensors": "bb"}}))
+    assert run_dir(tmp_path / "ckpt", params, init) != hashed
+
+
+def test_a_target_cap_cuts_long_targets_only_and_never_an_answer(smoke_models):
+    """sft.max_target_tokens: a target longer than the cap keeps its first `cap` tokens and no end of turn; one that
+    fits keeps its end; cutting a task with rewards (a think target would lose its answer) is a one-line error,
+    cutting the reasoning's analyses is counted."""
+    from vauflow.examples import run_rows
+    from vauflow.sft.train import truncated_targets
+
+    processor = load_processor(smoke_models / "resources/models/tiny")
+    tok = processor.tokenizer
+    data = {"vau": smoke_models / "results/vaubench/linked"}
+    rows, _ = run_rows(["tag", "reasoning"], data, None, "both")
+    lengths = [len(tok(target(r), add_special_tokens=False)["input_ids"]) for r in rows]
+    analysis = max(range(len(rows)), key=lengths.__getitem__)  # the longest: a reasoning turn 2
+    assert rows[analysis]["task"] == "reasoning" and rows[analysis]["turn"] == 2
+    cap = max(n for r, n in zip(rows, lengths) if r["task"] == "tag")  # exactly the longest TAG target
+    collate = Collator(rows, processor, frame_cache(rows), None, max_target_tokens=cap)
+    eos = tok.convert_tokens_to_ids("<|im_end|>")
+    longest_tag = lengths.index(cap)
+    assert collate.completion_ids(rows[longest_tag])[-1] == eos  # fits exactly: kept whole, with its end
+    assert len(collate.completion_ids(rows[longest_tag])) == cap + 1
+    cut = collate.completion_ids(rows[analysis])
+    assert len(cut) == cap and eos not in cut
+    counted = truncated_targets(rows, tok, cap)
+    assert set(counted) == {"reasoning"} and counted["reasoning"] == sum(
+        n > cap for r, n in zip(rows, lengths) if r["task"] == "reasoning"
+    )
+    with pytest.raises(UsageError, match=r"max_target_tokens \d+ cuts \d+ tag targets"):
+        truncated_targets(rows, tok, cap - 1)
+    assert truncated_targets(rows, tok, None) == {}
+
+
+def test_both_targets_pair_each_prompt_with_its_format_and_count_exclusions_once(smoke_models, tmp_path):
+    """target "both": every QA/TAG/CLS row once with the answer prompt and target, once with the think prompt and a
+    <think> target; a row excluded from both passes is counted once; a reasoning clip with "-1" texts is counted."""
+    import shutil
+
+    from vauflow import tasks as registry
+    from vauflow.examples import run_rows
+    from vauflow.io import read_jsonl, write_jsonl
+
+    linked = tmp_path / "linked"
+    shutil.copytree(smoke_models / "results/vaubench/linked", linked)
+    reasoning = read_jsonl(linked / "train" / "reasoning.jsonl")
+    write_jsonl(linked / "train" / "reasoning.jsonl", [reasoning[0] | {"description": "-1"}, *reasoning[1:]])
+    datasets = {"tag": ["msad", "ecva"]}
+    one, one_lost = run_rows(["tag"], {"vau": linked}, datasets, "answer")
+    both, lost = run_rows(["tag", "qa", "reasoning"], {"vau": linked}, datasets, "both")
+    assert lost["tag"] == one_lost["tag"] and one_lost["tag"]["other_dataset"] > 0  # counted once, not per pass
+    assert lost["reasoning"] == {"no_training_text": 1}
+    tag = [r for r in both if r["task"] == "tag"]
+    assert len(tag) == 2 * len(one)
+    for r in (r for r in both if r["task"] in ("tag", "qa")):
+        t = registry.get(r["task"])
+        assert target(r).startswith("<think>") == (r["target"] == "think")  # the target in its prompt's format
+        assert t.prompt(r, "think") != t.prompt(r, "answer")  # and the prompt says which
+    assert {r["target"] for r in both if r["task"] == "qa"} == {"answer", "think"}

@@ -130,7 +130,7 @@ def test_default_workflow_within_budget_then_noop(workdir, capsys):
     for name, checked in learning["runs"].items():
         assert all(e["stages"]["grpo"]["none"]["n"] >= 64 for e in checked["tasks"].values())
         assert all(set(e["stages"]) == {"sft", "grpo"} for e in checked["tasks"].values())
-        if name in ("qa", "tag", "cls"):  # GRPO with the think format, checked w/ think
+        if name in ("qa", "tag", "cls", "qa-tag"):  # GRPO with the think format, checked w/ think
             assert grpo_params(cfg, name)["target"] != "answer"
             assert any("w/ think" in k for k in checked["verdict"]), checked["verdict"]
     assert learning["grpo_raised_train_reward_somewhere"]

@@ -57,12 +57,16 @@ def run_rows(task_names, data, datasets, target):
         t = tasks.get(task)
         r, ex = [], collections.Counter()
         both = ("answer", "think") if t.rationale is not None else ("answer",)
-        for each in both if target == "both" else (target,):
+        for k, each in enumerate(both if target == "both" else (target,)):
             got, lost = load_rows(task, data[t.source], "train", datasets=(datasets or {}).get(task), target=each)
-            r += [x for row in got for x in t.training_rows(row)] if t.training_rows else got
-            ex.update(lost)
+            # a row left out of both passes counts once; the think pass adds only its own reason
+            ex.update(lost if k == 0 else {"no_rationale": lost.get("no_rationale", 0)})
+            for row in got:
+                examples = t.training_rows(row) if t.training_rows else [row]
+                r += examples
+                ex["no_training_text"] += not examples  # (the reasoning's "-1" texts)
         rows += r
-        excluded[task] = dict(ex)
+        excluded[task] = {reason: n for reason, n in ex.items() if n}
         sources = collections.Counter(x["dataset"] for x in r)  # e.g. TAG: MSAD + ECVA, or ECVA alone without MSAD
         print(
             f"{task}: trains on {', '.join(f'{d} ({n} rows)' for d, n in sorted(sources.items())) or 'no rows'}"

@@ -50,8 +50,11 @@ def vau_eval_cells(judged, split, seed):
     """Table A's VAU-Eval columns for one model and split: the five means and the total with its bootstrap
     interval and n (skipped / failed rows counted beside it, and the Total with skipped rows as 0)."""
     r = (judged or {}).get("splits", {}).get(split)
-    if r is None or r["n"] == 0:
+    if r is None:
         return ["n/a"] * 6, None
+    if r["n"] == 0:  # nothing judged: every answer empty (or failed); the Total with them as 0 is 0, not n/a
+        lost = ", ".join(f"{k} {len(r[k])}" for k in ("skipped", "failed") if r[k])
+        return ["—"] * 5 + [f"0.00 (n=0, {lost or 'no rows'})"], None
     means = r["means"]
     lo, hi = bootstrap_mean([row["total_score"] for row in r["rows"]], seed)
     extra = "".join(f", {k} {len(r[k])}" for k in ("skipped", "failed") if r[k])

@@ -42,14 +42,17 @@ def read_manifest(model_dir):
 
 
 def identity(model_dir):
-    """What a model folder's outputs depend on: its configs (the manifest too) and weights (their sizes and times):
-    the key of evaluation resume files and of training checkpoints, so a retrained folder at the same path is never
-    taken for the one a checkpoint or prediction came from."""
+    """What a model folder's outputs depend on: its configs (the manifest too) and weights (the manifest's hashes of
+    a folder this workflow wrote, else their sizes and times): the key of evaluation resume files and of training
+    checkpoints, so a retrained folder at the same path is never taken for the one a checkpoint or prediction came
+    from, while a copy that keeps the bytes (cp, rsync, snakemake --touch) still is."""
+    manifest = Path(model_dir) / "manifest.json"
+    hashed = manifest.is_file() and "weights_sha256" in json.loads(manifest.read_text(encoding="utf-8"))
     parts = []
     for f in sorted(Path(model_dir).glob("*")):
         if f.suffix == ".json":
             parts.append(f.name + f.read_text(encoding="utf-8"))
-        elif f.suffix == ".safetensors":
+        elif f.suffix == ".safetensors" and not hashed:
             st = f.stat()
             parts.append(f"{f.name}:{st.st_size}:{st.st_mtime_ns}")
     return "\n".join(parts)

@@ -12,7 +12,7 @@ import psutil
 from vauflow.io import write_json
 
 # seconds per stage on 2 cores; whole DAG <= 600 s and <= 4 GB. Re-balanced when think and reasoning were trained
-# (issue 20; measured 142 s SFT, 96 s GRPO, 197 s eval of a 389-s run): SFT 120 -> 180, eval 150 -> 250
+# (issue 20; measured 142 s SFT, 79 s GRPO, 151 s eval of a 340-s run): SFT 120 -> 180, eval 150 -> 250
 BUDGET = {"total_s": 600, "peak_rss_mb": 4096}
 STAGES = {
     "data + frames": (

@@ -566,13 +566,16 @@ def plan_config(config, gpus=None, root=".", rules=None):
 
         add("evaluate", model, eval_base(config, model), worst)
     if config["learning_check"] and "learning_check" in rules:  # every trained model on held-out clips
-        longest = max(t.learning.max_new_tokens for t in tasks.TASKS.values() if t.learning)
+        # the longest generation (think prompts included) and the most videos per row (the reasoning's two turns)
+        checked = [t for t in tasks.TASKS.values() if t.learning]
+        turns = max(t.turns for t in checked)
         work = Workload(
             rows=LEARNING_CHECK_BATCH,
             visual=visual_tokens(budgets["train"]),
             text=TEXT_TOKENS,
-            completion=longest,
-            videos_per_pass=LEARNING_CHECK_BATCH,
+            completion=max(max(t.learning.max_new_tokens, t.learning.think_tokens) * t.turns for t in checked),
+            videos_per_pass=LEARNING_CHECK_BATCH * turns,
+            videos_per_row=turns,
         )
         add(
             "learning_check",

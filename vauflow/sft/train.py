@@ -4,12 +4,14 @@ TRL's own VLM collator handles images, not our cached video frames; so TRL prepa
 (`skip_prepare_dataset`) and our collator builds every batch. Labels cover the assistant turn only
 (target + <|im_end|>): prompt, video and padding tokens are -100."""
 
+import collections
 import json
 import logging
 import time
 
 import torch
 
+from vauflow import tasks as tasks_registry  # (`tasks` names a run's task list below)
 from vauflow.examples import example, frame_cache, run_rows, target
 from vauflow.frames.budget import VideoBudget
 from vauflow.io import UsageError
@@ -54,10 +56,10 @@ class Collator:
         self.cap = max_target_tokens
 
     def completion_ids(self, row):
-        """The target's tokens and the end of turn; with a cap, the target's first `cap` tokens (no end: the model
-        is not taught to stop there)."""
-        ids = self.processor.tokenizer(target(row), add_special_tokens=False)["input_ids"] + [self.eos]
-        return ids[: self.cap] if self.cap else ids
+        """The target's tokens and the end of turn; a target longer than the cap: its first `cap` tokens, without
+        the end (the model is not taught to stop there)."""
+        ids = self.processor.tokenizer(target(row), add_special_tokens=False)["input_ids"]
+        return ids[: self.cap] if self.cap and len(ids) > self.cap else ids + [self.eos]
 
     def __call__(self, items):
         rows = [self.rows[it["row"]] for it in items]
@@ -65,6 +67,23 @@ class Collator:
             self.processor, [example(r, self.cache, self.budget) for r in rows], [self.completion_ids(r) for r in rows]
         )
         return model_inputs(batch) | {"labels": batch["labels"]}
+
+
+def truncated_targets(rows, tokenizer, cap):
+    """{task: targets longer than `cap` tokens}. A task with rewards must keep its targets whole: a cut think target
+    loses its answer, and its format reward then asks for what SFT never showed (a one-line error)."""
+    if not cap:
+        return {}
+    cut = collections.Counter(
+        r["task"] for r in rows if len(tokenizer(target(r), add_special_tokens=False)["input_ids"]) > cap
+    )
+    rewarded = sorted(t for t in cut if tasks_registry.get(t).rewards)
+    if rewarded:
+        raise UsageError(
+            f"sft.max_target_tokens {cap} cuts {', '.join(f'{cut[t]} {t}' for t in rewarded)} targets (a task with "
+            "rewards must keep its answer): raise it, or leave it unset"
+        )
+    return dict(cut)
 
 
 def completion_trainer():
@@ -155,11 +174,13 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
     if not rows:
         raise UsageError(f"sft {name}: no training rows in {data} (excluded: {excluded})")
     processor = load_processor(base)
+    truncated = truncated_targets(rows, processor.tokenizer, s.max_target_tokens)
     torch.manual_seed(s.seed)
     model, base_manifest = prepare_model(base, s, masters)
     trainable, total = count_trainable(model), sum(p.numel() for p in model.parameters())
     print(
-        f"sft {name}: tasks {tasks}, {len(rows)} rows ({excluded} excluded), method {s.method}, "
+        f"sft {name}: tasks {tasks}, {len(rows)} rows ({excluded} excluded; targets cut to their first "
+        f"{s.max_target_tokens} tokens: {truncated}), method {s.method}, "
         f"trainable parameters {trainable:,} of {total:,}",
         flush=True,
     )
@@ -217,6 +238,7 @@ def train(name, tasks, base, data, out, ckpt_root, params, budget, callbacks=(),
         "budget": budget,
         "rows": len(rows),
         "excluded": excluded,
+        "truncated_targets": truncated,
         "trainable_parameters": trainable,
         "parameters_total": total,
         "gradient_accumulation_steps": accum,
