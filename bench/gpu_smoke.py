@@ -59,7 +59,7 @@ def schema_defaults(node):
         out = dict(node.get("default") or {})
         for key, sub in node["properties"].items():
             value = schema_defaults(sub)
-            if value is not None:
+            if value is not None or "default" in sub:  # an explicit null default is a value (max_target_tokens)
                 out[key] = value if not isinstance(value, dict) else value | out.get(key, {})
         return out
     return node.get("default")

@@ -120,7 +120,9 @@ def test_ball_rewards(completion, ans):
 def test_conversational_completions_and_totals():
     conv = [[{"role": "assistant", "content": "<think>x</think><answer>A</answer>"}]]
     assert sum(fn(conv, answer=["A"], options=[OPTS])[0] for fn in tasks.get("qa").rewards) == 2.0
-    assert set(tasks.trainable()) == {"qa", "tag", "cls", "ball"}
+    assert set(tasks.trainable()) == {"qa", "tag", "cls", "ball", "reasoning"}
+    # every trainable task but the reasoning (SFT only: no reward, issue 20) has rewards for GRPO
+    assert {n for n in tasks.trainable() if tasks.get(n).rewards} == {"qa", "tag", "cls", "ball"}
 
 
 def test_metric_parsers_lenient_chain():

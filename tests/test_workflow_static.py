@@ -106,12 +106,12 @@ def test_other_base_repeats_its_runs(workdir, tmp_path):
     total, out = dry_run_total(extra, workdir=workdir)
     assert total == expected_jobs(load_merged(extra)), out[-3000:]
     jobs = re.split(r"\n(?=\[)", out)
-    sft = next(j for j in jobs if "output: results/sft/qa-tag-cls@tiny-qwen2vl" in j)
+    sft = next(j for j in jobs if "output: results/sft/qa-tag-cls-reasoning@tiny-qwen2vl" in j)
     assert "input: results/sft/tag@tiny-qwen2vl," in sft  # its warm start, on the same base
     sft = next(j for j in jobs if "output: results/sft/tag@tiny-qwen2vl" in j)
     assert "input: resources/models/tiny-qwen2vl," in sft
     grpo = next(j for j in jobs if "output: results/grpo/qa@tiny-qwen2vl" in j)
-    assert "results/sft/qa-tag-cls@tiny-qwen2vl" in grpo
+    assert "results/sft/qa-tag-cls-reasoning@tiny-qwen2vl" in grpo
     assert any("output: results/grpo/ball@tiny-qwen2vl" in j for j in jobs)
     assert not any("output: results/grpo/tag@tiny-qwen2vl" in j for j in jobs)  # tag is not among its tasks
 
@@ -155,7 +155,7 @@ def test_partial_target_data(workdir):
         ("vaubench: {sources: {x: {prefix: x_, test_split: test_x, dataset: nope}}}", "vaubench/sources/x/dataset"),
         ("grpo: {init: 'sft:nope'}", "grpo/init"),
         ("grpo: {init: warm}", "grpo/init"),
-        ("sft: {per_task: {tag: {init: qa-tag-cls}}}", "sft/per_task/tag/init"),  # a cycle of warm starts
+        ("sft: {per_task: {tag: {init: qa-tag-cls-reasoning}}}", "sft/per_task/tag/init"),  # a cycle of warm starts
         ("model: {other_bases: {gpt-9: [qa]}}", "model/other_bases"),
         ("model: {other_bases: {tiny: [qa]}}", "model/other_bases"),  # the base itself
         ("model: {other_bases: {tiny-qwen2vl: [vqa]}}", "model/other_bases/tiny-qwen2vl/0"),

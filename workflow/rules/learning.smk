@@ -1,6 +1,9 @@
 rule learning_check:
     input:
-        sft=[f"results/sft/{run}" for run in sorted(set(GRPO_INIT_SFT.values()) - {None} | set(SFT_ALONE))],
+        sft=[
+            f"results/sft/{run}"
+            for run in sorted(set(GRPO_INIT_SFT.values()) - {None} | set(SFT_ALONE))
+        ],
         bases=[model_dir(SFT_ALONE[run]["base"]) for run in sorted(SFT_ALONE)],
         grpo=expand("results/grpo/{run}", run=GRPO_RUNS),
         vau="results/vaubench/linked",
