@@ -200,7 +200,7 @@ def test_sharding_partitions_the_videos(corpus, tmp_path):
 
 @pytest.mark.parametrize("consumer", sorted(paper_budgets()))
 def test_derived_clip_equals_direct_decode(consumer, ffmpeg, tmp_path, monkeypatch):
-    """Cache -> consumer clip vs qwen_vl_utils decoding the file itself at that budget."""
+    """Cache -> consumer clip vs qwen_vl_utils decoding the file itself at that budget; the sized cache's clip too."""
     monkeypatch.setenv("FORCE_QWENVL_VIDEO_READER", "decord")
     import torch
     from qwen_vl_utils import vision_process as vp
@@ -232,6 +232,9 @@ def test_derived_clip_equals_direct_decode(consumer, ffmpeg, tmp_path, monkeypat
         antialias=True,
     ).float()
     assert (ours - ref).abs().max().item() <= 1.0
+    vauflow("frames", "size", "--frames", tmp_path / "cache", "--out", tmp_path / "sized")
+    sized = FrameCache([tmp_path / "sized"]).clip("v dir", "clip.mp4", budget)
+    assert torch.equal(torch.from_numpy(sized.frames).permute(0, 3, 1, 2).float(), ours)
 
 
 def test_budget_rejects_too_short():
@@ -248,3 +251,63 @@ def test_data_stages_never_import_torch(corpus, tmp_path):
     )
     p = run(["python", "-c", code])
     assert "no torch" in p.stdout
+
+
+@pytest.mark.parametrize(
+    "frames, hw",
+    [((37, 240, 320), (168, 224)), ((4, 240, 320), (392, 532)), ((6, 64, 64), (56, 56)), ((5, 56, 84), (56, 84))],
+)
+def test_resize_is_qwen_vl_utils_torchvision_call_bit_for_bit(frames, hw):
+    """vauflow.frames.resize (contiguous float, 16 frames at a time) against the call qwen_vl_utils makes on uint8
+    frames; control: the same interpolation without antialiasing differs."""
+    import torch
+    from torchvision.transforms import InterpolationMode
+    from torchvision.transforms import functional as TF
+
+    from vauflow.frames.resize import resize
+
+    video = np.random.default_rng(0).integers(0, 256, (*frames, 3), dtype=np.uint8)
+    ref = TF.resize(torch.from_numpy(video).permute(0, 3, 1, 2), list(hw), InterpolationMode.BICUBIC, antialias=True)
+    ours = resize(video, hw)
+    assert ours.dtype == torch.uint8 and torch.equal(ours.permute(0, 3, 1, 2), ref)
+    if hw != frames[1:]:
+        plain = TF.resize(
+            torch.from_numpy(video).permute(0, 3, 1, 2), list(hw), InterpolationMode.BICUBIC, antialias=False
+        )
+        assert not torch.equal(plain, ref)
+
+
+@pytest.fixture(scope="module")
+def sized(extracted):
+    native, _ = extracted
+    out = native.parent / "sized-0"
+    return out, vauflow("frames", "size", "--frames", native, "--out", out)
+
+
+def test_sized_cache_holds_each_consumers_clip_resized(extracted, sized):
+    """Every consumer's clip from the sized cache = its clip from the extracted cache, resized; counts reconcile."""
+    from vauflow.frames.resize import resize
+    from vauflow.io import UsageError
+
+    native, _ = extracted
+    out, p = sized
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["videos"] == summary["extracted"] + summary["quarantined"]
+    assert summary["extracted"] == len(json.loads((native / "index.json").read_text())) > 5
+    assert f"{summary['extracted']} sized for infer_qa, infer_tag, train" in p.stdout
+    a, b = FrameCache([native]), FrameCache([out])
+    assert sorted(a.entries) == sorted(b.entries) and a.quarantined == b.quarantined
+    budgets = paper_budgets()
+    files = list((out / "frames").iterdir())
+    assert len(files) == len(budgets) * summary["extracted"]
+    for ds, rel in sorted(b.entries):
+        for budget in budgets.values():
+            want, got = a.clip(ds, rel, budget), b.clip(ds, rel, budget)
+            assert got.frames.shape[1:3] == got.resized_hw == want.resized_hw
+            assert np.array_equal(got.frames, resize(want.frames, want.resized_hw).numpy()), rel
+            assert (got.indices, got.times, got.sample_fps) == (want.indices, want.times, want.sample_fps)
+    with pytest.raises(UsageError, match="is none of them") as e:
+        b.clip(*sorted(b.entries)[0], VideoBudget(fps=3.0))
+    assert "\n" not in str(e.value)
+    again = vauflow("frames", "size", "--frames", out, "--out", out.parent / "twice", check=False)
+    assert again.returncode == 2 and "already sized" in again.stderr

@@ -351,6 +351,29 @@ def test_builder_equals_one_processor_call_also_from_its_memo(loaded, examples, 
     )
 
 
+@pytest.mark.parametrize("name", MODELS)
+def test_uint8_path_equals_the_processor_and_stops_when_it_differs(loaded, examples, name, monkeypatch):
+    """video_features (uint8 patches, normalised on the way out) = the processor's own outputs, bit for bit, for clips
+    of even and odd length (the processor repeats the last frame) and frames of another size (resized here). Control:
+    a normalisation that differs by one grey level is caught by the first-clip check."""
+    _, processor, _ = loaded[name]
+    clip = examples[0].clip
+    odd = dataclasses.replace(clip, frames=clip.frames[:-1], indices=clip.indices[:-1])
+    big = dataclasses.replace(clip, frames=np.repeat(np.repeat(clip.frames, 2, axis=1), 2, axis=2))
+    for c in (clip, odd, big):
+        inputs.VIDEO_MEMO.clear()
+        ours, text = inputs.video_features(processor, c)
+        want, want_text = inputs.processor_features(processor, c)
+        assert text == want_text and sorted(ours) == sorted(want)
+        for k in want:
+            assert torch.equal(torch.as_tensor(ours[k]), torch.as_tensor(want[k])), k
+    mean, std = inputs.normalizer(processor.video_processor)
+    monkeypatch.setattr(inputs, "normalizer", lambda vp: (mean + 1, std))
+    monkeypatch.setattr(inputs, "_CHECKED", set())
+    with pytest.raises(VideoMismatch, match="pixel_values_videos differs"):
+        inputs.video_features(processor, clip)
+
+
 def test_memo_is_bounded():
     memo = inputs.Memo(100)
     for i in range(10):

@@ -24,4 +24,14 @@ COMMANDS = [
             arg("--jpeg-quality", type=int, default=95, choices=range(1, 101), metavar="1-100"),
         ),
     ),
+    Command(
+        ("frames", "size"),
+        "store each consumer's frames of the extracted cache --frames at its own size under --out",
+        "vauflow.frames.size:main",
+        args=(
+            arg("--frames", required=True, help="an extracted cache (vauflow frames extract --out)"),
+            arg("--out", required=True),
+            arg("--threads", type=int, default=1),
+        ),
+    ),
 ]

@@ -1,7 +1,9 @@
 """Read the frame cache and derive one consumer's clip from it (no torch).
 
 Frames are stored per video either raw (`<key>.npy`, memory-mapped) or encoded one image per frame (`<key>.npz`
-of PNG or JPEG bytes, `frames.codec`), so a consumer decodes only the frames it takes."""
+of PNG or JPEG bytes, `frames.codec`), so a consumer decodes only the frames it takes. An extracted cache holds the
+union of the consumers' frames at native size; a sized cache (vauflow.frames.size) holds each consumer's frames at
+its own size (`<key>.<consumer>.npy`), which the input builder then takes as they are."""
 
 import collections
 import io
@@ -11,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from vauflow.frames.budget import TEMPORAL_PATCH_SIZE, VideoBudget
+from vauflow.frames.budget import TEMPORAL_PATCH_SIZE, VideoBudget, parse_budgets
 from vauflow.io import UsageError
 
 SUFFIX = {"raw": ".npy", "png": ".npz", "jpeg": ".npz"}  # frames.codec -> file suffix
@@ -19,7 +21,7 @@ SUFFIX = {"raw": ".npy", "png": ".npz", "jpeg": ".npz"}  # frames.codec -> file 
 
 @dataclass
 class Clip:
-    frames: np.ndarray  # [T, H, W, 3] uint8, stored resolution
+    frames: np.ndarray  # [T, H, W, 3] uint8, stored resolution (a sized cache's: resized_hw)
     indices: list  # source frame indices
     times: list  # seconds
     sample_fps: float
@@ -38,9 +40,12 @@ class FrameCache:
         self.quarantined = {}
         self.by_name = collections.defaultdict(list)  # (dataset, file name) -> relpaths
         self.folders = collections.defaultdict(set)  # dataset -> the video folders its shards were extracted from
+        self.sized = {}  # sized shard dir -> {consumer: VideoBudget}
         for d in map(Path, shard_dirs):
             summary = json.loads((d / "summary.json").read_text())
             ds = summary["dataset"]
+            if summary.get("sized_from"):
+                self.sized[d] = parse_budgets(summary["budgets"])
             self.folders[ds].add(summary.get("videos_dir", str(d)))
             for rel, meta in json.loads((d / "index.json").read_text()).items():
                 self.entries[(ds, rel)] = (d, meta)
@@ -75,16 +80,26 @@ class FrameCache:
 
     def clip(self, dataset, relpath, budget: VideoBudget):
         d, meta = self.lookup(dataset, relpath)
-        return derive_clip(load_frames(d, meta), meta, budget)
+        if d not in self.sized:
+            return derive_clip(load_frames(d, meta), meta, budget)
+        names = [name for name, b in self.sized[d].items() if b == budget]
+        if not names:
+            raise UsageError(
+                f"frame cache {d} holds frames sized for {', '.join(self.sized[d])}; {budget} is none of them: "
+                "add it to frames.budgets and re-run the frames stage"
+            )
+        return sized_clip(d, meta, names[0], budget)
 
 
-def frames_path(shard_dir, meta):
-    return Path(shard_dir) / "frames" / f"{meta['key']}{SUFFIX[meta.get('storage', 'raw')]}"
+def frames_path(shard_dir, meta, consumer=None):
+    name = meta["key"] if consumer is None else f"{meta['key']}.{consumer}"
+    return Path(shard_dir) / "frames" / f"{name}{SUFFIX[meta.get('storage', 'raw')]}"
 
 
-def load_frames(shard_dir, meta):
-    """The stored frames of one video, indexable by a list of positions: a memory map, or lazily decoded images."""
-    path = frames_path(shard_dir, meta)
+def load_frames(shard_dir, meta, consumer=None):
+    """The stored frames of one video (a sized cache: one consumer's), indexable by a list of positions: a memory
+    map, or lazily decoded images."""
+    path = frames_path(shard_dir, meta, consumer)
     if meta.get("storage", "raw") == "raw":
         return np.load(path, mmap_mode="r")
     return EncodedFrames(path)
@@ -110,17 +125,39 @@ class EncodedFrames:
 
 
 def derive_clip(frames, meta, budget: VideoBudget):
-    total, fps = meta["total_frames"], meta["fps"]
-    want = budget.indices(total, fps)
+    """One consumer's clip from an extracted cache's frames (native size; the input builder resizes)."""
+    want, sel = _positions(meta, budget)
+    return _clip(np.asarray(frames[sel]), want, sel, meta, budget)
+
+
+def sized_clip(shard_dir, meta, consumer, budget: VideoBudget):
+    """One consumer's clip from a sized cache: its frames as stored, already at the size the model sees."""
+    want, sel = _positions(meta, budget)
+    if want != meta["consumers"][consumer]:
+        raise KeyError(f"frame cache sized {consumer} at other indices than budget {budget}: re-run the frames stage")
+    clip = _clip(np.asarray(load_frames(shard_dir, meta, consumer)[list(range(len(want)))]), want, sel, meta, budget)
+    if clip.frames.shape[1:3] != clip.resized_hw:
+        raise KeyError(
+            f"frame cache sized {consumer} at {clip.frames.shape[1:3]}, budget {budget} needs {clip.resized_hw}"
+        )
+    return clip
+
+
+def _positions(meta, budget):
+    """The budget's frame indices and their positions among the extracted (union) frames."""
+    want = budget.indices(meta["total_frames"], meta["fps"])
     pos = {idx: k for k, idx in enumerate(meta["indices"])}
     missing = [i for i in want if i not in pos]
     if missing:
         raise KeyError(f"frame cache lacks indices {missing[:3]} for budget {budget}: re-run the frames stage")
-    sel = [pos[i] for i in want]
-    sample_fps = budget.sample_fps(total, fps)
+    return want, [pos[i] for i in want]
+
+
+def _clip(frames, want, sel, meta, budget):
+    sample_fps = budget.sample_fps(meta["total_frames"], meta["fps"])
     h, w = meta["native_hw"]
     return Clip(
-        frames=np.asarray(frames[sel]),
+        frames=frames,
         indices=want,
         times=[meta["times"][k] for k in sel],
         sample_fps=sample_fps,

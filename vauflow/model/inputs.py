@@ -1,11 +1,14 @@
 """The one model-input builder. SFT, GRPO rollouts, every log-prob pass, evaluation and the demo call
 `build_inputs`; nothing else turns frames into model inputs.
 
-Frames come from the cache (vauflow.frames.cache.Clip), resized exactly as qwen_vl_utils.fetch_video does, and the
-processor only patchifies them (`do_resize=False`). The sampled fps travels in `video_metadata`, so
-`second_per_grid_ts` is exact (the processor's fall-back assumes 24 fps). `mm_token_type_ids` is always returned:
-without it transformers 5.x silently falls back to 1-D positions. Batches are left-padded, the layout generation
-needs, so generate-time and loss-time positions agree."""
+Frames come from the cache (vauflow.frames.cache.Clip): a sized cache stores them at each consumer's size, else they are
+resized here exactly as qwen_vl_utils.fetch_video does. The processor's own steps after that (rescale, normalise,
+patchify) are done here on the uint8 frames: patchifying is a permutation and normalising is elementwise, so the
+memo keeps uint8 patches (a quarter of the processor's float32) and normalises on the way out; the first clip per
+processor is checked bit for bit against `processor._process_videos` (`check_fast_path`). The sampled fps travels in
+`video_metadata`, so `second_per_grid_ts` is exact (the processor's fall-back assumes 24 fps). `mm_token_type_ids`
+is always returned: without it transformers 5.x silently falls back to 1-D positions. Batches are left-padded, the
+layout generation needs, so generate-time and loss-time positions agree."""
 
 import collections
 import hashlib
@@ -14,9 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from torchvision.transforms import InterpolationMode
-from torchvision.transforms import functional as TF
 
+from vauflow.frames.resize import resize
 from vauflow.model import VISION_TOKENS
 
 MODEL_KEYS = (
@@ -55,10 +57,38 @@ class Example:
         return [self.clip] * n
 
 
+def sized_frames(clip):
+    """[T, H, W, 3] uint8 at the budget's size: a sized cache's frames as stored, else resized here."""
+    return resize(clip.frames, clip.resized_hw)
+
+
 def resize_frames(clip):
-    """[T, 3, H, W] float32 (0-255): bicubic antialiased resize to the budget's size, as qwen_vl_utils does."""
-    video = torch.from_numpy(clip.frames).permute(0, 3, 1, 2)
-    return TF.resize(video, list(clip.resized_hw), interpolation=InterpolationMode.BICUBIC, antialias=True).float()
+    """[T, 3, H, W] float32 (0-255) at the budget's size: what qwen_vl_utils hands the processor."""
+    return sized_frames(clip).permute(0, 3, 1, 2).float()
+
+
+def video_patches(frames, vp):
+    """[T, H, W, 3] uint8 frames -> ([rows, 3 * tps * ps * ps] uint8, [grid_t, grid_h, grid_w]) in the order of the
+    video processor's `patchify` (rows: t, h/m, w/m, m, m; columns: channel, t, y, x); a clip of odd length repeats
+    its last frame, as the processor does."""
+    tps, ps, m = vp.temporal_patch_size, vp.patch_size, vp.merge_size
+    if pad := -len(frames) % tps:
+        frames = torch.cat([frames, frames[-1:].expand(pad, -1, -1, -1)])
+    t, h, w, c = frames.shape
+    gt, gh, gw = t // tps, h // ps, w // ps
+    x = frames.reshape(gt, tps, gh // m, m, ps, gw // m, m, ps, c).permute(0, 2, 5, 3, 6, 8, 1, 4, 7)
+    return x.reshape(gt * gh * gw, c * tps * ps * ps), [gt, gh, gw]
+
+
+def normalizer(vp):
+    """Per-column (mean, std) of the processor's fused rescale-and-normalise: (x - mean / r) / (std / r) in float32,
+    one channel per block of columns."""
+    if not (vp.do_rescale and vp.do_normalize):
+        raise VideoMismatch("the video processor does not rescale and normalise: the uint8 path does not apply")
+    per_channel = vp.temporal_patch_size * vp.patch_size**2
+    mean = (torch.tensor(vp.image_mean) * (1.0 / vp.rescale_factor)).repeat_interleave(per_channel)
+    std = (torch.tensor(vp.image_std) * (1.0 / vp.rescale_factor)).repeat_interleave(per_channel)
+    return mean, std
 
 
 def video_metadata(clip):
@@ -120,26 +150,59 @@ def clip_key(clip):
     return digest, tuple(clip.resized_hw), tuple(clip.indices), clip.meta["fps"], clip.meta["total_frames"]
 
 
-def video_features(processor, clip):
+def processor_features(processor, clip):
     """The processor's own video outputs for one clip (pixel rows, grid, seconds per grid) and the placeholder text
-    its tokens expand to, memoised by the clip's content and sampling."""
+    its tokens expand to: what `video_features` must equal."""
+    processed, replacements = processor._process_videos(
+        [resize_frames(clip)],
+        video_metadata=[video_metadata(clip)],
+        do_resize=False,
+        do_sample_frames=False,
+        return_metadata=True,
+        return_tensors="pt",
+    )
+    keys = ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts")
+    return {k: processed[k] for k in keys if k in processed}, replacements[0]
+
+
+_CHECKED = set()  # processor fingerprints whose uint8 path was compared with the processor
+
+
+def video_features(processor, clip):
+    """`processor_features` of one clip from its uint8 patches, memoised (uint8) by the clip's content and sampling.
+    The first clip per processor is compared with the processor's own outputs: any difference is a VideoMismatch."""
+    vp = processor.video_processor
 
     def make():
-        processed, replacements = processor._process_videos(
-            [resize_frames(clip)],
-            video_metadata=[video_metadata(clip)],
-            do_resize=False,
-            do_sample_frames=False,
-            return_metadata=True,
-            return_tensors="pt",
-        )
-        return {
-            k: processed[k] for k in ("pixel_values_videos", "video_grid_thw", "second_per_grid_ts") if k in processed
-        }, replacements[0]
+        patches, grid = video_patches(sized_frames(clip), vp)
+        grid = torch.tensor([grid])
+        seconds = None
+        if "second_per_grid_ts" in processor.model_input_names:  # Qwen2.5-VL: from the sampled fps, as its processor
+            sampled_fps = len(clip.indices) / clip.meta["total_frames"] * clip.meta["fps"]
+            seconds = [vp.temporal_patch_size / sampled_fps]
+        return patches, grid, seconds, processor.replace_video_token({"video_grid_thw": grid}, video_idx=0)
 
-    return VIDEO_MEMO.get(
-        (fingerprint(processor),) + clip_key(clip), make, lambda v: v[0]["pixel_values_videos"].nbytes + 2 * len(v[1])
-    )
+    key = (fingerprint(processor),) + clip_key(clip)
+    patches, grid, seconds, text = VIDEO_MEMO.get(key, make, lambda v: v[0].nbytes + 2 * len(v[3]))
+    mean, std = normalizer(vp)
+    out = {"pixel_values_videos": patches.to(torch.float32).sub_(mean).div_(std), "video_grid_thw": grid}
+    if seconds is not None:
+        out["second_per_grid_ts"] = seconds
+    if key[0] not in _CHECKED:
+        check_fast_path(out, text, processor_features(processor, clip))
+        _CHECKED.add(key[0])
+    return out, text
+
+
+def check_fast_path(ours, text, theirs):
+    """The uint8 path against the processor, bit for bit (a transformers upgrade that changes its steps stops here)."""
+    want, want_text = theirs
+    if sorted(ours) != sorted(want) or text != want_text:
+        raise VideoMismatch(f"video features: keys {sorted(ours)} vs the processor's {sorted(want)}, or their tokens")
+    for k, v in want.items():
+        same = torch.equal(ours[k], v) if torch.is_tensor(v) else list(ours[k]) == list(v)
+        if not same:
+            raise VideoMismatch(f"video features: {k} differs from the processor's (transformers changed its steps?)")
 
 
 def token_ids(processor, text):

@@ -17,7 +17,16 @@ BUDGET = {"total_s": 600, "peak_rss_mb": 4096}
 STAGES = {
     "data + frames": (
         60,
-        ("synth_ball", "synth_vau", "download", "extract_frames", "vaubench_build", "vaubench_link", "ball_link"),
+        (
+            "synth_ball",
+            "synth_vau",
+            "download",
+            "extract_frames",
+            "size_frames",
+            "vaubench_build",
+            "vaubench_link",
+            "ball_link",
+        ),
     ),
     "tiny model build": (10, ("build_model",)),
     "SFT": (180, ("sft",)),

@@ -121,7 +121,8 @@ def annotations_dir():
 
 
 def frame_shards(datasets):
-    return [f"results/frames/{d}/shard-{i}" for d in datasets for i in SHARDS]
+    """The sized frame caches of `datasets` (what every model input is built from)."""
+    return [f"results/frames/{d}/sized-{i}" for d in datasets for i in SHARDS]
 
 
 def as_json(obj):
