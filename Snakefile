@@ -25,6 +25,7 @@ localrules:
     vau_eval,
     tables,
     plots,
+    learning_summary,
 
 
 include: "workflow/rules/common.smk"

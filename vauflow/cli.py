@@ -19,9 +19,18 @@ def launch(a):
     return launch_command(a.gpus, a.accelerate_config, a.port, args, run_here=main)
 
 
+def without_triton_on_cpu():
+    """Where no NVIDIA GPU is visible, mark triton absent: torch._dynamo's availability check (reached through
+    torchvision, which transformers imports) would load it only to find no GPU, 76 MB per process (measured), and
+    CPU jobs run two at a time. torch, transformers and TRL treat it as not installed."""
+    if not os.path.exists("/dev/nvidiactl") or os.environ.get("CUDA_VISIBLE_DEVICES") == "":
+        sys.modules.setdefault("triton", None)
+
+
 def main(argv=None):
     from vauflow.io import UsageError
 
+    without_triton_on_cpu()
     args = build_parser(all_commands(), description=__doc__).parse_args(argv)
     # `kill -USR1 <pid>` prints every thread's stack into the job's log: where a stuck job is stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)

@@ -48,8 +48,8 @@ def write_text(path, text):
         tmp.write_text(text, encoding="utf-8")
 
 
-def write_json(path, obj):
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+def write_json(path, obj, sort_keys=True):
+    write_text(path, json.dumps(obj, indent=2, sort_keys=sort_keys, ensure_ascii=False) + "\n")
 
 
 def write_jsonl(path, rows):

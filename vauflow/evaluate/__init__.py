@@ -101,6 +101,15 @@ COMMANDS = [
         ),
     ),
     Command(
+        ("learning-summary",),
+        "one learning-check summary from the summaries of its parts (`vauflow learning` on some of the runs)",
+        "vauflow.evaluate.learning:main_merge",
+        args=(
+            arg("--parts", nargs="+", required=True, help="the parts' summary.json files, in the summary's order"),
+            arg("--out", required=True),
+        ),
+    ),
+    Command(
         ("report",),
         "figures for snakemake --report: training curves, accuracy, IoU, confusion",
         "vauflow.evaluate.report:main",

@@ -241,9 +241,25 @@ def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32", 
             "grpo_train_reward": reward,
             "verdict": verdict(report),
         }
-    rewards = [r["grpo_train_reward"] for r in out["runs"].values() if r["grpo_train_reward"]]
-    out["grpo_raised_train_reward_somewhere"] = any(r["last"] > r["first"] for r in rewards)
-    return out
+    return with_reward_criterion(out)
+
+
+def with_reward_criterion(summary):
+    """The one criterion over all runs: GRPO raised its training reward in at least one."""
+    rewards = [r["grpo_train_reward"] for r in summary["runs"].values() if r["grpo_train_reward"]]
+    return summary | {"grpo_raised_train_reward_somewhere": any(r["last"] > r["first"] for r in rewards)}
+
+
+def merge(parts):
+    """One summary from the summaries of parts of the runs (the workflow checks each run in its own job, as soon as
+    it is trained), in the order given."""
+    out = {"alpha": ALPHA, "runs": {}, "sft_alone": {}}
+    for part in parts:
+        for key in ("sft_alone", "runs"):
+            if overlap := set(out[key]) & set(part[key]):
+                raise ValueError(f"learning check parts overlap: {sorted(overlap)}")
+            out[key] |= part[key]
+    return with_reward_criterion(out)
 
 
 def interval_p(s, baseline):
@@ -348,6 +364,20 @@ def main(a):
     from vauflow.io import write_json, write_text
 
     summary = check_all(a.runs, a.sft, a.grpo, data_of(a), a.budget, seed=a.seed, dtype=a.dtype, alone=a.sft_alone)
+    # in the order checked (a run's tasks, frames, stages), which the summary's table keeps when parts are merged
+    write_json(Path(a.out) / "summary.json", summary, sort_keys=False)
+    write_text(Path(a.out) / "summary.md", markdown(summary))
+    print(markdown(summary))
+
+
+def main_merge(a):
+    """`vauflow learning-summary`."""
+    import json
+    from pathlib import Path
+
+    from vauflow.io import write_json, write_text
+
+    summary = merge([json.loads(Path(p).read_text()) for p in a.parts])
     write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))
     print(markdown(summary))

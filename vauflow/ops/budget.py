@@ -31,35 +31,41 @@ STAGES = {
     "tiny model build": (10, ("build_model",)),
     "SFT": (180, ("sft",)),
     "GRPO (all runs)": (180, ("grpo",)),
-    "eval": (250, ("evaluate", "learning_check", "vau_eval")),
+    "eval": (250, ("evaluate", "learning_check", "learning_summary", "vau_eval")),
     "tables + report": (30, ("tables", "plots")),
 }
 SAMPLE_HZ = 10
 
 
 class TreeRSS:
-    """Peak of the summed RSS of a process and all its descendants."""
+    """Peak of the summed RSS of a process and all its descendants, and what made it (`at_peak`: each process's
+    RSS in MB and its command, largest first)."""
 
     def __init__(self, pid):
         self.root = psutil.Process(pid)
         self.peak = 0
+        self.at_peak = []
         self.samples = 0
         self._stop = threading.Event()
         self._t = threading.Thread(target=self._run, daemon=True)
 
     def _run(self):
         while not self._stop.is_set():
-            total = 0
+            total, each = 0, []
             try:
                 procs = [self.root] + self.root.children(recursive=True)
             except psutil.Error:
                 procs = []
             for p in procs:
                 try:
-                    total += p.memory_info().rss
+                    rss = p.memory_info().rss
+                    each.append((rss, p))
+                    total += rss
                 except psutil.Error:
                     pass
-            self.peak = max(self.peak, total)
+            if total > self.peak:
+                each.sort(key=lambda x: -x[0])
+                self.peak, self.at_peak = total, [(round(rss / 2**20), _command(p)) for rss, p in each]
             self.samples += 1
             self._stop.wait(1 / SAMPLE_HZ)
 
@@ -70,6 +76,19 @@ class TreeRSS:
     def __exit__(self, *exc):
         self._stop.set()
         self._t.join()
+
+
+def _command(process):
+    """A process's command in a few words (the vauflow stage, else the program)."""
+    try:
+        words = process.cmdline()
+    except psutil.Error:
+        return "?"
+    if "vauflow" in " ".join(words[:3]):
+        start = next((i for i, w in enumerate(words) if w == "--"), None)
+        words = words[start + 1 :] if start is not None else words[1:]
+        return " ".join(w for w in words[:4] if not w.startswith("{"))[:80]
+    return " ".join(Path(w).name if i == 0 else w for i, w in enumerate(words[:2]))[:80]
 
 
 def union_length(intervals):
@@ -122,6 +141,7 @@ def run_with_budget(command, report, benchmarks_dir):
         "wall_s": round(wall, 2),
         "peak_rss_mb": round(meter.peak / 2**20, 1),
         "rss_samples": meter.samples,
+        "at_peak_rss": [{"mb": mb, "process": cmd} for mb, cmd in meter.at_peak],
         "sample_hz": SAMPLE_HZ,
         "budget": BUDGET,
         "stages": {k: v | {"budget_s": STAGES[k][0]} for k, v in stages.items()},
@@ -138,6 +158,8 @@ def format_report(r):
         f"peak RSS {r['peak_rss_mb']:.0f} MB / {r['budget']['peak_rss_mb']} MB "
         f"[{ok(r['peak_rss_mb'], r['budget']['peak_rss_mb'])}] ({r['rss_samples']} samples at {r['sample_hz']} Hz)"
     ]
+    if r.get("at_peak_rss"):
+        lines.append("budget:   at the peak: " + ", ".join(f"{p['process']} {p['mb']} MB" for p in r["at_peak_rss"]))
     for k, v in r["stages"].items():
         lines.append(
             f"budget:   {k:<18} {v['s']:7.1f} s / {v['budget_s']} s [{ok(v['s'], v['budget_s'])}] "
