@@ -97,15 +97,23 @@ COMMANDS = [
             arg("--budget", type=json_value, required=True, help="JSON video budget (frames.budgets.train)"),
             arg("--seed", type=int, default=0),
             DTYPE,
-            arg("--out", required=True),
+            arg(
+                "--part",
+                help="one job of the check (sft-<run> or grpo-<run>, vauflow.plan.learning_parts): --out is then the "
+                "file its JSON goes to",
+            ),
+            arg("--out", required=True, help="folder of summary.json and summary.md (with --part: a JSON file)"),
         ),
     ),
     Command(
         ("learning-summary",),
-        "one learning-check summary from the summaries of its parts (`vauflow learning` on some of the runs)",
+        "the learning check's summary from its parts (`vauflow learning --part`)",
         "vauflow.evaluate.learning:main_merge",
         args=(
-            arg("--parts", nargs="+", required=True, help="the parts' summary.json files, in the summary's order"),
+            arg("--runs", type=json_value, required=True, help="the --runs of the parts"),
+            arg("--sft-alone", type=json_value, default={}, help="the --sft-alone of the parts"),
+            arg("--seed", type=int, default=0),
+            arg("--parts", nargs="+", required=True, help="the parts' JSON files"),
             arg("--out", required=True),
         ),
     ),

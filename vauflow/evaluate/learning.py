@@ -68,53 +68,62 @@ def train_reward(grpo_dir, frac=0.2):
     return {"steps": len(log), "first": float(np.mean(first)), "last": float(np.mean(last))}
 
 
-def check_run(
-    run, task_names, models, data, budget, seed=0, batch_size=LEARNING_CHECK_BATCH, dtype="float32", think=False
-):
-    """models: {"sft": dir, "grpo": dir}. Returns {task: report} for every task of the run; with `think` (a run
-    trained to think) also with the think prompt, as "think/<frames>". On the job's GPU the models compute in `dtype`
-    (model.dtype), on the CPU in float32."""
+def check_model(folder, task_think, data, budget, seed=0, batch_size=LEARNING_CHECK_BATCH, dtype="float32"):
+    """One trained model on the held-out rows of its tasks, with the frames as they are, shuffled and blanked;
+    `task_think`: {task: also with the think prompt, as "think/<frames>"}. Returns {task: {"baseline", "modes":
+    {mode: summary}, "scores": per-row scores with the frames as they are (for the paired GRPO - SFT)}}. On the job's
+    GPU the model computes in `dtype` (model.dtype), on the CPU in float32."""
     import torch
 
     from vauflow.evaluate.predict import predict  # torch: not at import (the memory plan reads this module's sizes)
     from vauflow.model.load import load_model
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = {
-        stage: load_model(d, dtype=dtype if device == "cuda" else "float32", device=device)[0]
-        for stage, d in models.items()
-    }
+    model = load_model(folder, dtype=dtype if device == "cuda" else "float32", device=device)[0]
     report = {}
-    for task in task_names:
+    for task, think in task_think.items():
         t = tasks.get(task)
         train = load_rows(task, data[t.source], "train")[0]
         test = heldout_rows(task, data)
         base = baseline(task, train, test)
-        entry = {"baseline": base, "stages": {}}
-        raw = {}
-        for stage, model in loaded.items():
-            entry["stages"][stage] = {}
-            modes = [("", test, t.learning.max_new_tokens)]
-            if think:  # the same rows with the think prompt (the rows' targets pick the training prompt)
-                modes.append(("think/", [r | {"target": "think"} for r in test], t.learning.think_tokens))
-            for prefix, rows, limit in modes:
-                for how in t.learning.transforms:
-                    texts = predict(
-                        models[stage],
-                        rows,
-                        budget,
-                        batch_size=batch_size,
-                        max_new_tokens=limit,
-                        transform=how,
-                        seed=seed,
-                        model=model,
-                    )
-                    scores = row_scores(t, rows, texts)
-                    raw[stage, prefix + how] = scores
-                    entry["stages"][stage][prefix + how] = summarise(task, scores, base, seed)
-                    entry["stages"][stage][prefix + how]["example"] = texts[0][:80] if texts else ""
-        if "sft" in loaded and "grpo" in loaded:
-            diff = [g - s for g, s in zip(raw["grpo", "none"], raw["sft", "none"])]
+        entry = {"baseline": base, "modes": {}, "scores": []}
+        modes = [("", test, t.learning.max_new_tokens)]
+        if think:  # the same rows with the think prompt (the rows' targets pick the training prompt)
+            modes.append(("think/", [r | {"target": "think"} for r in test], t.learning.think_tokens))
+        for prefix, rows, limit in modes:
+            for how in t.learning.transforms:
+                texts = predict(
+                    folder,
+                    rows,
+                    budget,
+                    batch_size=batch_size,
+                    max_new_tokens=limit,
+                    transform=how,
+                    seed=seed,
+                    model=model,
+                )
+                scores = row_scores(t, rows, texts)
+                if prefix + how == "none":
+                    entry["scores"] = scores
+                entry["modes"][prefix + how] = summarise(task, scores, base, seed) | {
+                    "example": texts[0][:80] if texts else ""
+                }
+        report[task] = entry
+    return report
+
+
+def pair(task_names, checked, think, seed=0):
+    """One run's report from its models' checks (`checked`: {"sft": check_model of its SFT start, if any, "grpo":
+    of the GRPO model}): per task, each stage's modes (the think ones where the run was trained to think) and the
+    paired GRPO - SFT difference with the frames as they are."""
+    report = {}
+    for task in task_names:
+        entry = {"baseline": checked["grpo"][task]["baseline"], "stages": {}}
+        for stage, by in checked.items():
+            modes = by[task]["modes"]
+            entry["stages"][stage] = {m: s for m, s in modes.items() if think or not m.startswith("think/")}
+        if "sft" in checked:
+            diff = [g - s for g, s in zip(checked["grpo"][task]["scores"], checked["sft"][task]["scores"])]
             entry["grpo_minus_sft"] = {
                 "mean": float(np.mean(diff)) if diff else 0.0,
                 "ci95": bootstrap_mean(diff, seed),
@@ -218,48 +227,83 @@ def verdict_alone(task, e):
     return out
 
 
-def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32", alone=None):
-    """runs: {GRPO run: {"tasks": [...], "sft": the SFT run it started from or None}}; each GRPO model is compared
-    with that SFT model on the run's tasks. alone: {SFT run: {"tasks", "base"}}: tasks SFT alone trains, each
-    compared with the untrained base (check_alone)."""
+def check_part(part, runs, alone, sft_root, grpo_root, data, budget, seed=0, dtype="float32"):
+    """One job of the check (vauflow.plan.learning_parts), each trained model checked once: `sft-<run>` scores the SFT
+    model on every task of the GRPO runs that start from it (with the think prompt where one of them thinks) and its
+    tasks checked alone against the untrained base; `grpo-<run>` scores the GRPO model on its run's tasks."""
     from pathlib import Path
 
-    out = {"alpha": ALPHA, "runs": {}, "sft_alone": {}}
-    for run, spec in (alone or {}).items():
-        models = {"base": spec["base"], "sft": Path(sft_root) / run}
-        report = {task: check_alone(task, models, data, budget, seed, dtype=dtype) for task in spec["tasks"]}
-        verdicts = {k: v for task, e in report.items() for k, v in verdict_alone(task, e).items()}
-        out["sft_alone"][run] = {"tasks": report, "verdict": verdicts}
-    for run, spec in runs.items():
-        task_names = spec["tasks"]
-        models = ({"sft": Path(sft_root) / spec["sft"]} if spec["sft"] else {}) | {"grpo": Path(grpo_root) / run}
-        report = check_run(run, task_names, models, data, budget, seed, dtype=dtype, think=spec.get("think", False))
-        reward = train_reward(models["grpo"])
-        out["runs"][run] = {
-            "sft_run": spec["sft"],
-            "tasks": report,
-            "grpo_train_reward": reward,
-            "verdict": verdict(report),
+    stage, run = part.split("-", 1)
+    if stage == "sft":
+        task_think = {}
+        for spec in runs.values():
+            if spec["sft"] == run:
+                for task in spec["tasks"]:
+                    task_think[task] = task_think.get(task, False) or spec.get("think", False)
+        out = {"sft": {}, "sft_alone": {}}
+        if task_think:
+            out["sft"][run] = check_model(Path(sft_root) / run, task_think, data, budget, seed, dtype=dtype)
+        if run in alone:
+            models = {"base": alone[run]["base"], "sft": Path(sft_root) / run}
+            report = {t: check_alone(t, models, data, budget, seed, dtype=dtype) for t in alone[run]["tasks"]}
+            verdicts = {k: v for task, e in report.items() for k, v in verdict_alone(task, e).items()}
+            out["sft_alone"][run] = {"tasks": report, "verdict": verdicts}
+        return out
+    spec, folder = runs[run], Path(grpo_root) / run
+    think = {t: spec.get("think", False) for t in spec["tasks"]}
+    return {
+        "grpo": {
+            run: {"check": check_model(folder, think, data, budget, seed, dtype=dtype), "reward": train_reward(folder)}
         }
+    }
+
+
+def merge(runs, alone, parts, seed=0):
+    """The summary from the parts' checks: each GRPO run paired with its SFT start, the runs checked alone."""
+    from vauflow.io import UsageError
+
+    got = {"sft": {}, "grpo": {}, "sft_alone": {}}
+    for part in parts:
+        for key in got:
+            got[key] |= part.get(key, {})
+    out = {"alpha": ALPHA, "runs": {}, "sft_alone": {}}
+    try:
+        for run in alone:
+            out["sft_alone"][run] = got["sft_alone"][run]
+        for run, spec in runs.items():
+            checked = ({"sft": got["sft"][spec["sft"]]} if spec["sft"] else {}) | {"grpo": got["grpo"][run]["check"]}
+            report = pair(spec["tasks"], checked, spec.get("think", False), seed)
+            out["runs"][run] = {
+                "sft_run": spec["sft"],
+                "tasks": report,
+                "grpo_train_reward": got["grpo"][run]["reward"],
+                "verdict": verdict(report),
+            }
+    except KeyError as e:
+        raise UsageError(
+            f"learning check: no part holds {e.args[0]!r} (pass every part of plan.learning_parts)"
+        ) from None
     return with_reward_criterion(out)
+
+
+def check_all(runs, sft_root, grpo_root, data, budget, seed=0, dtype="float32", alone=None):
+    """runs: {GRPO run: {"tasks": [...], "sft": the SFT run it started from or None, "think"}}; each GRPO model is
+    compared with that SFT model on the run's tasks. alone: {SFT run: {"tasks", "base"}}: tasks SFT alone trains,
+    each compared with the untrained base (check_alone). Every part in this process (the workflow runs each in a job
+    of its own)."""
+    from vauflow.plan import learning_parts
+
+    alone = alone or {}
+    parts = [
+        check_part(p, runs, alone, sft_root, grpo_root, data, budget, seed, dtype) for p in learning_parts(runs, alone)
+    ]
+    return merge(runs, alone, parts, seed)
 
 
 def with_reward_criterion(summary):
     """The one criterion over all runs: GRPO raised its training reward in at least one."""
     rewards = [r["grpo_train_reward"] for r in summary["runs"].values() if r["grpo_train_reward"]]
     return summary | {"grpo_raised_train_reward_somewhere": any(r["last"] > r["first"] for r in rewards)}
-
-
-def merge(parts):
-    """One summary from the summaries of parts of the runs (the workflow checks each run in its own job, as soon as
-    it is trained), in the order given."""
-    out = {"alpha": ALPHA, "runs": {}, "sft_alone": {}}
-    for part in parts:
-        for key in ("sft_alone", "runs"):
-            if overlap := set(out[key]) & set(part[key]):
-                raise ValueError(f"learning check parts overlap: {sorted(overlap)}")
-            out[key] |= part[key]
-    return with_reward_criterion(out)
 
 
 def interval_p(s, baseline):
@@ -363,9 +407,13 @@ def main(a):
     from vauflow.commands import data_of
     from vauflow.io import write_json, write_text
 
+    if a.part:
+        part = check_part(a.part, a.runs, a.sft_alone, a.sft, a.grpo, data_of(a), a.budget, seed=a.seed, dtype=a.dtype)
+        # in the order checked (a run's tasks, frames, stages): the summary's table keeps it
+        write_json(a.out, part, sort_keys=False)
+        return
     summary = check_all(a.runs, a.sft, a.grpo, data_of(a), a.budget, seed=a.seed, dtype=a.dtype, alone=a.sft_alone)
-    # in the order checked (a run's tasks, frames, stages), which the summary's table keeps when parts are merged
-    write_json(Path(a.out) / "summary.json", summary, sort_keys=False)
+    write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))
     print(markdown(summary))
 
@@ -377,7 +425,7 @@ def main_merge(a):
 
     from vauflow.io import write_json, write_text
 
-    summary = merge([json.loads(Path(p).read_text()) for p in a.parts])
+    summary = merge(a.runs, a.sft_alone, [json.loads(Path(p).read_text()) for p in a.parts], a.seed)
     write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))
     print(markdown(summary))

@@ -124,3 +124,11 @@ def sft_checked_alone(config):
         if names:
             out[run] = {"tasks": names, "base": run_base(config, run)}
     return out
+
+
+def learning_parts(runs, alone):
+    """The learning check's jobs, each trained model checked once: `sft-<run>` for every SFT model a GRPO run
+    starts from or that is checked alone, `grpo-<run>` for every GRPO run. runs: {GRPO run: {"sft": its SFT run or
+    None, ...}}; alone: {SFT run: ...} (the check's arguments)."""
+    sft = sorted({spec["sft"] for spec in runs.values() if spec["sft"]} | set(alone))
+    return [f"sft-{run}" for run in sft] + [f"grpo-{run}" for run in sorted(runs)]

@@ -19,6 +19,7 @@ from vauflow.plan import (
     grpo_params,
     grpo_runs,
     judged_models,
+    learning_parts,
     memory_refusal,
     model_folder,
     run_base,
@@ -81,9 +82,19 @@ SFT_RUNS = sft_runs(config)
 GRPO_INIT_SFT = {run: grpo_init_run(config, run) for run in GRPO_RUNS}
 # SFT runs the learning check also compares with their untrained base (the reasoning task)
 SFT_ALONE = sft_checked_alone(config)
-# the learning check in parts, each run checked in its own job once it is trained: sft-<run> (SFT_ALONE), grpo-<run>
-# (in the order the one-job check reported them: sorted by run)
-LEARNING_PARTS = [f"sft-{r}" for r in sorted(SFT_ALONE)] + [f"grpo-{r}" for r in sorted(GRPO_RUNS)]
+# the learning check's arguments, and its jobs: each trained model checked once, as soon as it is trained
+LEARNING_RUNS = {
+    r: {
+        "tasks": run_tasks(config, r),
+        "sft": GRPO_INIT_SFT[r],
+        "think": grpo_params(config, r)["target"] != "answer",
+    }
+    for r in GRPO_RUNS
+}
+LEARNING_ALONE = {
+    r: {"tasks": s["tasks"], "base": model_folder(config, s["base"])} for r, s in SFT_ALONE.items()
+}
+LEARNING_PARTS = learning_parts(LEARNING_RUNS, LEARNING_ALONE)
 # the evaluation matrix: every model a table needs, with its cells (task, split, think)
 EVAL_MODELS = eval_models(config)
 # GPU stages wait for the GPU canary when it is on (a wrong allocation fails in seconds, not after a queue wait)
@@ -138,35 +149,14 @@ def model_dir(name):
     return ancient(folder) if MODELS[name]["source"] == "local" else folder
 
 
-def learning_part(part):
-    """(stage, run) of a learning-check part name."""
-    stage, run = part.split("-", 1)
-    return stage, run
-
-
 def learning_part_models(wildcards):
-    """The folders one part of the learning check loads."""
-    stage, run = learning_part(wildcards.part)
-    if stage == "sft":
-        return {"sft": f"results/sft/{run}", "base": model_dir(SFT_ALONE[run]["base"])}
-    sft = GRPO_INIT_SFT[run]
-    return ({"sft": f"results/sft/{sft}"} if sft else {}) | {"grpo": f"results/grpo/{run}"}
-
-
-def learning_part_params(wildcards):
-    """The `vauflow learning` arguments of one part: its runs (one GRPO run, or one SFT run checked alone)."""
-    stage, run = learning_part(wildcards.part)
-    runs, alone = {}, {}
-    if stage == "sft":
-        spec = SFT_ALONE[run]
-        alone[run] = {"tasks": spec["tasks"], "base": model_folder(config, spec["base"])}
-    else:
-        runs[run] = {
-            "tasks": run_tasks(config, run),
-            "sft": GRPO_INIT_SFT[run],
-            "think": grpo_params(config, run)["target"] != "answer",
-        }
-    return {"runs": as_json(runs), "sft_alone": as_json(alone)}
+    """The model folders one part of the learning check reads."""
+    stage, run = wildcards.part.split("-", 1)
+    if stage == "grpo":
+        return {"grpo": f"results/grpo/{run}"}
+    return {"sft": f"results/sft/{run}"} | (
+        {"base": model_dir(SFT_ALONE[run]["base"])} if run in SFT_ALONE else {}
+    )
 
 
 def eval_model_dir(wildcards):
