@@ -39,7 +39,7 @@ test: setup
 report: setup
 	snakemake --report results/report.html $(ARGS)
 
-# the performance suite: bench/results/latest.{json,md} (full: about 15 min on 2 cores; quick: <= 5 min)
+# the performance suite: bench/results/latest.{json,md} (full: about 25 min on 2 cores; quick: <= 5 min)
 bench: setup
 	python bench/suite.py
 

@@ -10,10 +10,12 @@ from conftest import REPO
 NAMES = {
     "frames_vs_ffmpeg",
     "frames_vs_ffmpeg_synthetic",
+    "frames_sizing",
     "frame_cache_gb_per_1k_videos",
     "cache_vs_ondemand",
     "batched_eval_speedup",
     "grpo_step_vs_stock",
+    "grpo_vision_videos_per_step",
     "dag_dryrun_5k_s",
     "noop_rerun_s",
     "smoke_dag_s",
@@ -46,6 +48,7 @@ def test_quick_suite_reports_every_figure(tmp_path):
             "cache_vs_ondemand",
             "batched_eval_speedup",
             "grpo_step_vs_stock",
+            "grpo_vision_videos_per_step",
             "dag_dryrun_5k_s",
             "noop_rerun_s",
             "frames_memory_flat",
@@ -53,9 +56,10 @@ def test_quick_suite_reports_every_figure(tmp_path):
         ):
             assert isinstance(entry["met"], bool) and entry["raw"], name
     sizes = results["frame_cache_gb_per_1k_videos"]["raw"]
-    assert (
-        sizes["png"]["gb_per_1k"] < sizes["raw"]["gb_per_1k"] and sizes["jpeg"]["gb_per_1k"] < sizes["png"]["gb_per_1k"]
-    )
+    for cache in ("extracted_gb_per_1k", "sized_gb_per_1k"):
+        assert sizes["png"][cache] < sizes["raw"][cache] and sizes["jpeg"][cache] < sizes["png"][cache], cache
+    # the tower runs once per prompt in each of the rollout, reference and policy passes
+    assert results["grpo_vision_videos_per_step"]["value"] == 3
     # batching must not change what the trained model says
     assert results["batched_eval_speedup"]["raw"]["mismatch_rate_sft"] == 0
     md = (tmp_path / "latest.md").read_text()

@@ -16,6 +16,7 @@ from conftest import REPO, VENV_BIN
 DOCKERFILES = sorted((REPO / "containers").glob("*/Dockerfile"))
 HADOLINT = [str(VENV_BIN / "hadolint"), "-c", str(REPO / "containers/.hadolint.yaml")]
 GPU_RULES = {"sft": "train", "grpo": "train", "gpu_canary": "train", "evaluate": "eval", "learning_check": "eval"}
+TORCH_CPU_RULES = {"size_frames": "train"}  # CPU jobs that need torch: the image that has it
 
 
 def lock():
@@ -132,12 +133,12 @@ def test_every_gpu_rule_runs_in_its_image():
             rules[m.group(1)] = m.group(2)
     gpu_profile = yaml.safe_load((REPO / "profiles/local-gpu/config.yaml").read_text())["set-resources"]
     assert set(gpu_profile) == set(GPU_RULES)
-    for rule, image in GPU_RULES.items():
+    for rule, image in (GPU_RULES | TORCH_CPU_RULES).items():
         assert f'container:\n        config["containers"]["{image}"]' in rules[rule], rule
     data_rules = [rule for rule, body in rules.items() if "envs/data.yaml" in body]
     assert {"download", "extract_frames", "vaubench_build", "vaubench_link", "tables"} <= set(data_rules)
     for rule, body in rules.items():
-        if rule not in GPU_RULES and "shell:" in body:
+        if rule not in GPU_RULES | TORCH_CPU_RULES and "shell:" in body:
             image = re.search(r'container:\n +config\["containers"\]\["data"\]', body)
             assert "conda:" in body and (image if rule in data_rules else "container:" not in body), rule
     from vauflow.plan import load_config

@@ -93,4 +93,4 @@ def test_fresh_clone_reruns_only_the_untracked(tracked, tmp_path):
     vauflow("dvc", "pull", "--workdir", clone)
     assert digest(clone, paths) == digest(wd, paths)
     todo = jobs(snakemake(*TARGETS, "-n", workdir=clone, configfiles=[REPO / "config.yaml", SMOKE]))
-    assert set(todo) == {"extract_frames", "vaubench_link", "ball_link"}, todo
+    assert set(todo) == {"extract_frames", "size_frames", "vaubench_link", "ball_link"}, todo

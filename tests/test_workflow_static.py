@@ -22,7 +22,7 @@ def expected_jobs(cfg):
     n += any(ds[d]["origin"] == "synthetic" for d in vau)  # synth_vau: one job for every synthetic source
     n += sum(v["origin"] == "download" for v in ds.values())  # download (videos)
     n += cfg["annotations"]["vaubench"]["origin"] == "download"  # download (annotations)
-    n += cfg["frames"]["shards"] * len(ds)  # extract_frames
+    n += 2 * cfg["frames"]["shards"] * len(ds)  # extract_frames, size_frames
     n += 3  # vaubench_build, vaubench_link, ball_link
     n += 1  # build_model or fetch_model: the base model
     grpo = cfg["grpo"]["runs"]
@@ -33,6 +33,7 @@ def expected_jobs(cfg):
     groups = [("", ("qa", "tag", "cls", "ball"), grpo)]
     groups += [(f"@{b}", tasks, [r for r in grpo if r in tasks]) for b, tasks in cfg["model"]["other_bases"].items()]
     shown, qa_rows = {"base"} | zero_shot, {"base"} | zero_shot
+    checked = set()  # learning_check: one job per trained model (GRPO runs, their SFT starts, SFT checked alone)
     for suffix, tasks, runs in groups:
         if suffix:
             n += f"zs-{suffix[1:]}" not in zero_shot  # fetch_model / build_model of that base
@@ -42,6 +43,9 @@ def expected_jobs(cfg):
         sft = set(tasks_sft) | {r if starts[r] == "sft" else starts[r][4:] for r in runs if starts[r] != "base"}
         inits = {cfg["sft"]["per_task"].get(r, {}).get("init", cfg["sft"]["init"]) for r in sft} - {"base"}
         n += len(sft | inits)  # sft runs: configured, GRPO warm starts, and the SFT runs those continue from
+        checked |= {f"grpo-{r}{suffix}" for r in runs}
+        checked |= {f"sft-{r if starts[r] == 'sft' else starts[r][4:]}{suffix}" for r in runs if starts[r] != "base"}
+        checked |= {f"sft-{r}{suffix}" for r in sft | inits if "reasoning" in cfg["mixes"].get(r, [r])}
         n += len(runs)  # grpo, one per task or mix
         # evaluate: one job per model a table shows: per task the SFT model its RFT run started from (or its own
         # SFT run), and every RFT run
@@ -54,7 +58,8 @@ def expected_jobs(cfg):
         # vau_eval: one job per model of Table A (zero-shot ones, bases, their SFT models and QA RFT runs)
         if "qa" in tasks:
             qa_rows |= {m for m in shown if m == f"rft-qa{suffix}" or m == _qa_sft(cfg, starts, sft, suffix)}
-    n += bool(cfg["learning_check"]) and bool(grpo)  # learning_check, one job over every run
+    if cfg["learning_check"] and grpo:
+        n += len(checked) + 1  # learning_check parts, learning_summary
     n += len(shown) + 1  # evaluate, then one tables job
     n += len(qa_rows) if cfg["eval"]["reasoning"] else 0
     n += 1  # plots

@@ -19,19 +19,26 @@ def launch(a):
     return launch_command(a.gpus, a.accelerate_config, a.port, args, run_here=main)
 
 
-def without_triton_on_cpu():
-    """Where no NVIDIA GPU is visible, mark triton absent: torch._dynamo's availability check (reached through
-    torchvision, which transformers imports) would load it only to find no GPU, 76 MB per process (measured), and
-    CPU jobs run two at a time. torch, transformers and TRL treat it as not installed."""
+def without_unused_imports(args=None):
+    """Mark absent what a job would import only to find it unused (torch, transformers and TRL then treat it as not
+    installed): triton where no NVIDIA GPU is visible (torch._dynamo's availability check, reached through
+    torchvision, loads it: 76 MB per process, measured), and wandb unless the job's training reports to it
+    (transformers' availability check imports it: 18 MB). CPU jobs run two at a time on the default. `vauflow
+    launch` leaves it to the command it runs."""
+    if args is not None and args.vauflow_command.words == ("launch",):
+        return
     if not os.path.exists("/dev/nvidiactl") or os.environ.get("CUDA_VISIBLE_DEVICES") == "":
         sys.modules.setdefault("triton", None)
+    params = getattr(args, "params", None)
+    if "wandb" not in str(params.get("report_to") if isinstance(params, dict) else ""):
+        sys.modules.setdefault("wandb", None)
 
 
 def main(argv=None):
     from vauflow.io import UsageError
 
-    without_triton_on_cpu()
     args = build_parser(all_commands(), description=__doc__).parse_args(argv)
+    without_unused_imports(args)
     # `kill -USR1 <pid>` prints every thread's stack into the job's log: where a stuck job is stuck
     faulthandler.register(signal.SIGUSR1, all_threads=True)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")

@@ -46,8 +46,6 @@ rule learning_summary:
         "benchmarks/learning_summary.tsv"
     conda:
         "../../envs/report.yaml"
-    container:
-        config["containers"]["data"]
     params:
         runs=as_json(LEARNING_RUNS),
         sft_alone=as_json(LEARNING_ALONE),
