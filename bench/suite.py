@@ -360,9 +360,12 @@ def dag_dryrun_5k(repeats):
     }
 
 
-def whole_dag(workdir, configfiles):
-    """Run the DAG under `vauflow budget` (wall time, peak RSS summed over the process tree)."""
+def whole_dag(workdir, configfiles, snakefile=REPO / "Snakefile", **kw):
+    """Run the DAG under `vauflow budget` (wall time, peak RSS summed over the process tree); no config files: the
+    workdir's config.yaml."""
     report = workdir / "budget.json"
+    configs = ["--configfile", *configfiles] if configfiles else []
+    # per-stage times come from the workdir's benchmark files
     sh(
         "vauflow",
         "budget",
@@ -371,39 +374,29 @@ def whole_dag(workdir, configfiles):
         "--",
         "snakemake",
         "-s",
-        REPO / "Snakefile",
+        snakefile,
         "--cores",
         "2",
-        "--configfile",
-        *configfiles,
+        *configs,
         cwd=workdir,
-    )  # per-stage times come from the workdir's benchmark files
+        **kw,
+    )
     return json.loads(report.read_text())
 
 
-def baseline_dag():
+def baseline_dag(ours):
     """The default DAG of the BASELINE commit under the same measure, on this machine: a git worktree of it, its own
-    package first on PYTHONPATH (as bench/byte_identity.py runs an older commit), this checkout's .venv."""
+    package first on PYTHONPATH (as bench/byte_identity.py runs an older commit), this checkout's .venv. Returns its
+    budget report and which of the outputs bench/byte_identity.py compares differ from those of `ours` (a workdir)."""
+    from byte_identity import digests
+
     tree = WORK / "baseline"
     sh("git", "-C", REPO, "worktree", "prune")
     sh("git", "-C", REPO, "worktree", "add", "--detach", "--force", tree, BASELINE)
     try:
-        report = tree / "budget.json"
-        sh(
-            "vauflow",
-            "budget",
-            "--report",
-            report,
-            "--",
-            "snakemake",
-            "-s",
-            tree / "Snakefile",
-            "--cores",
-            "2",
-            cwd=tree,
-            env=os.environ | {"PYTHONPATH": str(tree)},
-        )
-        return json.loads(report.read_text())
+        report = whole_dag(tree, [], tree / "Snakefile", env=os.environ | {"PYTHONPATH": str(tree)})
+        theirs, mine = digests(tree), digests(ours)
+        return report, sorted(f for f in theirs | mine if theirs.get(f) != mine.get(f))
     finally:
         sh("git", "-C", REPO, "worktree", "remove", "--force", tree)
 
@@ -679,7 +672,7 @@ def main(argv=None):
             "value": budget["peak_rss_mb"],
             "conditions": "summed over the process tree",
         }
-        base = baseline_dag()
+        base, differ = baseline_dag(default)
         results["default_dag_vs_baseline"] = {
             "ratio": round(budget["wall_s"] / base["wall_s"], 3),
             "raw": {
@@ -688,6 +681,7 @@ def main(argv=None):
                 "peak_rss_mb": budget["peak_rss_mb"],
                 "baseline_peak_rss_mb": base["peak_rss_mb"],
                 "at_peak_rss": budget.get("at_peak_rss"),
+                "outputs_differing_from_baseline": differ,  # of bench/byte_identity.py's: weights, tables, learning
             },
             "conditions": f"config.yaml, 2 cores: this checkout's default DAG / commit {BASELINE}'s (the start of "
             "the performance issue), one after the other",

@@ -327,3 +327,28 @@ def test_dag_refuses_a_job_that_cannot_fit_in_one_line(tmp_path):
         check=False,
     )  # an H200; an expression of attempt
     assert fits.returncode == 0, fits.stderr[-2000:]
+
+
+@pytest.mark.parametrize("report_to", ["none", "wandb"])
+def test_jobs_skip_the_imports_they_would_not_use(report_to):
+    """On a machine without an NVIDIA GPU a job never loads triton, and wandb only when its training reports to it
+    (both are loaded by availability checks alone: transformers' and torch._dynamo's); what remains works. Control:
+    without the CLI's setting, the same imports load triton here."""
+    from conftest import run
+
+    code = (
+        "import sys, json; from vauflow.cli import without_unused_imports; import argparse;"
+        "a = argparse.Namespace(params={'report_to': %r}, vauflow_command=argparse.Namespace(words=('sft',)));"
+        "%s"
+        "from transformers import Qwen2_5_VLForConditionalGeneration; from trl import SFTTrainer;"
+        "from transformers.integrations import is_wandb_available;"
+        "print(json.dumps({m: sys.modules.get(m, 0) is not None and m in sys.modules for m in ('triton', 'wandb')}"
+        " | {'wandb_available': is_wandb_available()}))"
+    )
+    got = json.loads(run(["python", "-c", code % (report_to, "without_unused_imports(a);")]).stdout.splitlines()[-1])
+    assert got["triton"] is False
+    assert got["wandb_available"] is (report_to == "wandb" and got["wandb"])
+    if report_to == "none":
+        assert got["wandb"] is False
+        plain = json.loads(run(["python", "-c", code % (report_to, "")]).stdout.splitlines()[-1])
+        assert plain["triton"] is True  # the control: the availability check loads it

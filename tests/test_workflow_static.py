@@ -139,8 +139,9 @@ def test_shards_change_only_frame_jobs(workdir, tmp_path):
     extra.write_text("frames: {shards: 5}\n")
     a, _ = dry_run_total(workdir=workdir)
     b, out = dry_run_total(extra, workdir=workdir)
-    assert b - a == 3 * 4  # 4 datasets, 2 -> 5 shards each
+    assert b - a == 2 * 3 * 4  # extraction and sizing, 4 datasets, 2 -> 5 shards each
     assert re.search(r"^extract_frames\s+20$", out, re.M), out[-2000:]
+    assert re.search(r"^size_frames\s+20$", out, re.M), out[-2000:]
 
 
 def test_partial_target_data(workdir):
@@ -228,4 +229,4 @@ def test_a_dataset_switched_off_leaves_the_dag(workdir, tmp_path):
         assert "msad" not in out.replace("test_msad", "") and "ecva" in out, target
     with_msad, _ = dry_run_total(REPO / "presets/paper.yaml", workdir=workdir)
     without = int(re.search(r"^total\s+(\d+)$", dag, re.M).group(1))
-    assert with_msad - without == 16 + 1  # its 16 frame shards and its download: the rest of the DAG stays
+    assert with_msad - without == 2 * 16 + 1  # its 16 frame shards (extracted, sized), its download: the rest stays

@@ -309,10 +309,17 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
         "jpeg_quality": jpeg_quality,
         "budgets": {n: b.to_dict() for n, b in budgets.items()},
     }
+    return write_cache(out_dir, index, quarantine, summary)
+
+
+def write_cache(out_dir, index, quarantine, summary):
+    """A cache's index, quarantine list and summary (whose counts must reconcile); returns the summary."""
     assert summary["videos"] == summary["extracted"] + summary["quarantined"]
-    write_json(out_dir / "index.json", index)
-    write_text(out_dir / "quarantine.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine))
-    write_json(out_dir / "summary.json", summary)
+    write_json(Path(out_dir) / "index.json", index)
+    write_text(
+        Path(out_dir) / "quarantine.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine)
+    )
+    write_json(Path(out_dir) / "summary.json", summary)
     return summary
 
 

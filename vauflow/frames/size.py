@@ -13,8 +13,8 @@ from pathlib import Path
 
 from vauflow.frames.budget import BudgetError, parse_budgets
 from vauflow.frames.cache import SUFFIX, derive_clip, load_frames
-from vauflow.frames.extract import write_frames
-from vauflow.io import UsageError, write_json, write_text
+from vauflow.frames.extract import write_cache, write_frames
+from vauflow.io import UsageError
 
 log = logging.getLogger(__name__)
 
@@ -57,11 +57,7 @@ def size_dir(frames_dir, out_dir, threads=1):
             quarantine.append({"video": rel, "reason": f"sizing: {' '.join(str(e).split())}"})
             log.warning("quarantined %s: %s", rel, quarantine[-1]["reason"])
     summary = summary | {"extracted": len(index), "quarantined": len(quarantine), "sized_from": str(frames_dir)}
-    assert summary["videos"] == summary["extracted"] + summary["quarantined"]
-    write_json(out_dir / "index.json", index)
-    write_text(out_dir / "quarantine.jsonl", "".join(json.dumps(q, ensure_ascii=False) + "\n" for q in quarantine))
-    write_json(out_dir / "summary.json", summary)
-    return summary
+    return write_cache(out_dir, index, quarantine, summary)
 
 
 def main(a):
