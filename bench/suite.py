@@ -245,7 +245,7 @@ def cache_vs_ondemand(corpus, model_dir, repeats):
 
     processor = load_processor(model_dir)
     budget = paper_budgets()["train"]
-    cache = FrameCache([WORK / "sized-UCF-like-0"])  # written by frames_vs_ffmpeg
+    cache = FrameCache([WORK / "sized-UCF-like-0"])  # written by frames_sizing
     keys = sorted(cache.entries)
     chat = [{"role": "user", "content": [{"type": "video"}, {"type": "text", "text": "What happens?"}]}]
 

@@ -196,3 +196,33 @@ def test_a_task_trained_alone_is_checked_against_the_untrained_base():
     entry["blank_minus_none"]["ci95"] = [-3.0, 0.5]  # blanked no lower
     v = learning.verdict_alone("reasoning", entry)
     assert [k for k, ok in v.items() if ok] == ["reasoning: names the class above the majority baseline"]
+
+
+def test_learning_check_parts_pair_each_run_with_its_sft_start():
+    """merge() of the parts (each model checked once) gives every GRPO run its SFT start's scores, the think modes
+    only where the run thinks, the paired GRPO - SFT from the per-row scores; a run from its base has no SFT stage;
+    a missing part is a one-line error."""
+    from vauflow.evaluate import learning
+    from vauflow.io import UsageError
+    from vauflow.plan import learning_parts
+
+    def checked(score, think):
+        modes = {"none": {"n": 4, "score": score, "ci95": [0, 1], "above_baseline": score > 0.5}}
+        modes |= {"think/none": {"n": 4, "score": score, "ci95": [0, 1], "above_baseline": True}} if think else {}
+        return {"qa": {"baseline": {"value": 0.25}, "modes": modes, "scores": [score] * 4}}
+
+    runs = {
+        "a": {"tasks": ["qa"], "sft": "mix", "think": True},
+        "b": {"tasks": ["qa"], "sft": "mix", "think": False},
+        "c": {"tasks": ["qa"], "sft": None, "think": False},
+    }
+    assert learning_parts(runs, {}) == ["sft-mix", "grpo-a", "grpo-b", "grpo-c"]
+    parts = [{"sft": {"mix": checked(0.5, True)}, "sft_alone": {}}]
+    parts += [{"grpo": {r: {"check": checked(0.75, True), "reward": None}}} for r in runs]
+    out = learning.merge(runs, {}, parts)
+    a, b, c = (out["runs"][r]["tasks"]["qa"] for r in "abc")
+    assert list(a["stages"]) == ["sft", "grpo"] and "think/none" in a["stages"]["sft"]
+    assert "think/none" not in b["stages"]["sft"] and "think/none" not in b["stages"]["grpo"]
+    assert a["grpo_minus_sft"]["mean"] == 0.25 and "grpo_minus_sft" not in c and list(c["stages"]) == ["grpo"]
+    with pytest.raises(UsageError, match="no part holds 'mix'"):
+        learning.merge(runs, {}, parts[1:])

@@ -311,3 +311,27 @@ def test_sized_cache_holds_each_consumers_clip_resized(extracted, sized):
     assert "\n" not in str(e.value)
     again = vauflow("frames", "size", "--frames", out, "--out", out.parent / "twice", check=False)
     assert again.returncode == 2 and "already sized" in again.stderr
+
+
+@pytest.mark.parametrize(
+    "rate, extra, total",
+    # 8 fps, 31 frames: the union of 32 announced frames is all 32; of 31, an even 30 of them: it shrinks, no re-decode
+    [(25, 1, 100), (25, 2, 100), (8, 1, 31)],
+)
+def test_a_header_that_miscounts_still_stores_the_recounted_frames(ffmpeg, tmp_path, monkeypatch, rate, extra, total):
+    """A container announcing `extra` frames more than decode (within 2 %): the indices are recomputed from the real
+    count, decoding again if needed or keeping the rows of the smaller set. The .npy written while decoding holds
+    exactly the recounted frames (the same as a correct header gives) and nothing else is left in the cache."""
+    from vauflow.frames import extract
+
+    make_video(ffmpeg, tmp_path / "v" / "clip.mp4", src=f"testsrc=size=64x48:rate={rate}:duration={total / rate}")
+    budgets = paper_budgets() if rate == 25 else {"every": VideoBudget(fps=rate, max_frames=10_000)}
+    extract.extract_dir(tmp_path / "v", tmp_path / "right", budgets=budgets)
+    probe = extract.probe
+    monkeypatch.setattr(extract, "probe", lambda p: (*probe(p)[:2], probe(p)[2] + extra, probe(p)[3]))
+    extract.extract_dir(tmp_path / "v", tmp_path / "wrong", budgets=budgets)
+    right, wrong = (json.loads((tmp_path / d / "index.json").read_text())["clip.mp4"] for d in ("right", "wrong"))
+    assert wrong["total_frames"] == right["total_frames"] == total and wrong["indices"] == right["indices"]
+    files = list((tmp_path / "wrong" / "frames").iterdir())
+    assert [f.name for f in files] == [f"{wrong['key']}.npy"]
+    assert np.array_equal(np.load(files[0]), np.load(tmp_path / "right" / "frames" / files[0].name))

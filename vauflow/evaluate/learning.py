@@ -233,6 +233,11 @@ def check_part(part, runs, alone, sft_root, grpo_root, data, budget, seed=0, dty
     tasks checked alone against the untrained base; `grpo-<run>` scores the GRPO model on its run's tasks."""
     from pathlib import Path
 
+    from vauflow.io import UsageError
+    from vauflow.plan import learning_parts
+
+    if part not in learning_parts(runs, alone):
+        raise UsageError(f"--part {part}: not a part of these runs ({', '.join(learning_parts(runs, alone))})")
     stage, run = part.split("-", 1)
     if stage == "sft":
         task_think = {}
@@ -423,8 +428,10 @@ def main_merge(a):
     import json
     from pathlib import Path
 
-    from vauflow.io import write_json, write_text
+    from vauflow.io import UsageError, write_json, write_text
 
+    if missing := [p for p in a.parts if not Path(p).is_file()]:
+        raise UsageError(f"--parts: no file {', '.join(missing)}")
     summary = merge(a.runs, a.sft_alone, [json.loads(Path(p).read_text()) for p in a.parts], a.seed)
     write_json(Path(a.out) / "summary.json", summary)
     write_text(Path(a.out) / "summary.md", markdown(summary))

@@ -126,13 +126,13 @@ class EncodedFrames:
 
 def derive_clip(frames, meta, budget: VideoBudget):
     """One consumer's clip from an extracted cache's frames (native size; the input builder resizes)."""
-    want, sel = _positions(meta, budget)
+    want, sel = clip_positions(meta, budget)
     return _clip(np.asarray(frames[sel]), want, sel, meta, budget)
 
 
 def sized_clip(shard_dir, meta, consumer, budget: VideoBudget):
     """One consumer's clip from a sized cache: its frames as stored, already at the size the model sees."""
-    want, sel = _positions(meta, budget)
+    want, sel = clip_positions(meta, budget)
     if want != meta["consumers"][consumer]:
         raise KeyError(f"frame cache sized {consumer} at other indices than budget {budget}: re-run the frames stage")
     clip = _clip(np.asarray(load_frames(shard_dir, meta, consumer)[list(range(len(want)))]), want, sel, meta, budget)
@@ -143,8 +143,8 @@ def sized_clip(shard_dir, meta, consumer, budget: VideoBudget):
     return clip
 
 
-def _positions(meta, budget):
-    """The budget's frame indices and their positions among the extracted (union) frames."""
+def clip_positions(meta, budget):
+    """(the budget's frame indices, their positions among the extracted (union) frames)."""
     want = budget.indices(meta["total_frames"], meta["fps"])
     pos = {idx: k for k, idx in enumerate(meta["indices"])}
     missing = [i for i in want if i not in pos]

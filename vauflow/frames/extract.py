@@ -147,13 +147,16 @@ class _RGBConverter:
         self.pending = collections.deque()
 
     def _convert(self, frame, rotation, frames, k):
-        if (self.h, self.w) == (frame.height, frame.width):
-            img = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
-        else:
-            img = self.reformatter.reformat(
-                frame, format="rgb24", width=self.w, height=self.h, interpolation="AREA"
-            ).to_ndarray()
-        frames[k] = np.rot90(img, k=rotation // 90) if rotation else img
+        try:
+            if (self.h, self.w) == (frame.height, frame.width):
+                img = self.reformatter.reformat(frame, format="rgb24").to_ndarray()
+            else:
+                img = self.reformatter.reformat(
+                    frame, format="rgb24", width=self.w, height=self.h, interpolation="AREA"
+                ).to_ndarray()
+            frames[k] = np.rot90(img, k=rotation // 90) if rotation else img
+        except Exception as e:  # noqa: BLE001 - a frame that cannot be converted is a reason to quarantine
+            raise VideoRejected(f"frame {k} cannot be converted to RGB: {_one_line(e)}") from None
 
     def convert(self, frame, rotation, frames, k):
         self.pending.append(self.pool.submit(self._convert, frame, rotation, frames, k))
@@ -163,10 +166,11 @@ class _RGBConverter:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, kind, *_):
         self.pool.shutdown(wait=True)
         for f in self.pending:
-            f.result()
+            if kind is None:  # else the block's own error (a quarantine reason) is the one to report
+                f.result()
 
 
 def extract_video(path, budgets, threads=2, into=None):
@@ -212,7 +216,8 @@ def extract_video(path, budgets, threads=2, into=None):
     if rows != list(range(len(frames))):  # the union shrank after a recount: keep its rows only
         frames = np.array(frames[rows])
         if into is not None:
-            np.save(into, frames)
+            with open(into, "wb") as f:  # a file object: given a path, np.save would add ".npy" to it
+                np.save(f, frames)
     if rotation % 180:
         height, width = width, height
     meta = {

@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from vauflow.frames.budget import BudgetError, parse_budgets
-from vauflow.frames.cache import SUFFIX, derive_clip, load_frames
+from vauflow.frames.cache import SUFFIX, clip_positions, load_frames
 from vauflow.frames.extract import write_cache, write_frames
 from vauflow.io import UsageError
 
@@ -20,15 +20,30 @@ log = logging.getLogger(__name__)
 
 
 def size_video(frames_dir, meta, budgets, out_dir, jpeg_quality):
-    """Write one video's frames per consumer; returns {consumer: [h, w]}. Raises BudgetError (a quarantine reason)."""
-    from vauflow.frames.resize import resize
+    """Write one video's frames per consumer; returns {consumer: [h, w]}. Frames are read and resized CHUNK at a
+    time (memory: one consumer's resized clip). Raises BudgetError or KeyError (a quarantine reason), leaving none
+    of the video's files behind."""
+    import numpy as np
+
+    from vauflow.frames.resize import CHUNK, resize
 
     frames, sized, storage = load_frames(frames_dir, meta), {}, meta.get("storage", "raw")
-    for name, budget in budgets.items():
-        clip = derive_clip(frames, meta, budget)
-        array = resize(clip.frames, clip.resized_hw).contiguous().numpy()
-        write_frames(Path(out_dir) / "frames" / f"{meta['key']}.{name}{SUFFIX[storage]}", array, storage, jpeg_quality)
-        sized[name] = list(array.shape[1:3])
+    written = []
+    try:
+        for name, budget in budgets.items():
+            _, positions = clip_positions(meta, budget)
+            h, w = budget.resized_hw(*meta["native_hw"], len(positions))
+            array = np.empty((len(positions), h, w, 3), np.uint8)
+            for start in range(0, len(positions), CHUNK):
+                chunk = np.asarray(frames[positions[start : start + CHUNK]])
+                array[start : start + CHUNK] = resize(chunk, (h, w)).numpy()
+            written.append(Path(out_dir) / "frames" / f"{meta['key']}.{name}{SUFFIX[storage]}")
+            write_frames(written[-1], array, storage, jpeg_quality)
+            sized[name] = [h, w]
+    except (BudgetError, KeyError):
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
     return sized
 
 
@@ -37,8 +52,13 @@ def size_dir(frames_dir, out_dir, threads=1):
     import torch
 
     frames_dir, out_dir = Path(frames_dir), Path(out_dir)
-    if not (frames_dir / "index.json").is_file():
-        raise UsageError(f"--frames {frames_dir}: not an extracted frame cache (no index.json)")
+    missing = [f for f in ("index.json", "summary.json", "quarantine.jsonl") if not (frames_dir / f).is_file()]
+    if missing:
+        raise UsageError(f"--frames {frames_dir}: not an extracted frame cache (no {', '.join(missing)})")
+    if out_dir.resolve() == frames_dir.resolve():
+        raise UsageError(f"--out {out_dir}: the extracted cache itself; a sized cache goes to a folder of its own")
+    if threads < 1:
+        raise UsageError(f"--threads {threads}: at least 1")
     torch.set_num_threads(threads)
     summary = json.loads((frames_dir / "summary.json").read_text())
     if summary.get("sized_from"):

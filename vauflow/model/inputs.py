@@ -138,6 +138,9 @@ def fingerprint(processor):
                 vp.temporal_patch_size,
                 list(vp.image_mean),
                 list(vp.image_std),
+                vp.rescale_factor,
+                vp.do_rescale,
+                vp.do_normalize,
                 processor.tokenizer.backend_tokenizer.to_str(),
             )
         )

@@ -149,6 +149,18 @@ def model_dir(name):
     return ancient(folder) if MODELS[name]["source"] == "local" else folder
 
 
+def learning_part_args(wildcards):
+    """The check's arguments one part reads (a run added or changed elsewhere does not rerun it): a GRPO run's own
+    spec; for an SFT model, the runs that start from it and its own check alone."""
+    stage, run = wildcards.part.split("-", 1)
+    if stage == "grpo":
+        runs, alone = {run: LEARNING_RUNS[run]}, {}
+    else:
+        runs = {r: s for r, s in LEARNING_RUNS.items() if s["sft"] == run}
+        alone = {run: LEARNING_ALONE[run]} if run in LEARNING_ALONE else {}
+    return {"runs": as_json(runs), "sft_alone": as_json(alone)}
+
+
 def learning_part_models(wildcards):
     """The model folders one part of the learning check reads."""
     stage, run = wildcards.part.split("-", 1)

@@ -20,8 +20,8 @@ rule learning_check:
         gpu=0,
         gpu_mem_gb=0,  # a profile's GPU memory: the memory plan refuses a job that cannot fit (common.smk)
     params:
-        runs=as_json(LEARNING_RUNS),
-        sft_alone=as_json(LEARNING_ALONE),
+        runs=lambda wc: learning_part_args(wc)["runs"],
+        sft_alone=lambda wc: learning_part_args(wc)["sft_alone"],
         budget=as_json(config["frames"]["budgets"]["train"]),
         seed=config["seed"],
         dtype=config["model"]["dtype"],
