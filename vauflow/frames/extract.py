@@ -288,13 +288,14 @@ def extract_dir(videos_dir, out_dir, shard=(0, 1), budgets=None, dataset=None, t
     index, quarantine = {}, []
     for rel in mine:
         key = cache_key(rel)
+        target = out_dir / "frames" / f"{key}{SUFFIX[codec]}"
         try:
             if codec == "raw":  # written while decoding (the write cost 0.87 s of 7.4 s on 8 videos, measured)
-                with atomic_path(out_dir / "frames" / f"{key}{SUFFIX[codec]}") as tmp:
+                with atomic_path(target) as tmp:
                     frames, meta = extract_video(videos_dir / rel, budgets, threads=threads, into=tmp)
             else:
                 frames, meta = extract_video(videos_dir / rel, budgets, threads=threads)
-                write_frames(out_dir / "frames" / f"{key}{SUFFIX[codec]}", frames, codec, jpeg_quality)
+                write_frames(target, frames, codec, jpeg_quality)
         except VideoRejected as e:
             quarantine.append({"video": rel, "reason": str(e)})
             log.warning("quarantined %s: %s", rel, e)

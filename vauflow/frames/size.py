@@ -12,7 +12,7 @@ import logging
 from pathlib import Path
 
 from vauflow.frames.budget import BudgetError, parse_budgets
-from vauflow.frames.cache import SUFFIX, clip_positions, load_frames
+from vauflow.frames.cache import clip_positions, frames_path, load_frames
 from vauflow.frames.extract import write_cache, write_frames
 from vauflow.io import UsageError
 
@@ -37,7 +37,7 @@ def size_video(frames_dir, meta, budgets, out_dir, jpeg_quality):
             for start in range(0, len(positions), CHUNK):
                 chunk = np.asarray(frames[positions[start : start + CHUNK]])
                 array[start : start + CHUNK] = resize(chunk, (h, w)).numpy()
-            written.append(Path(out_dir) / "frames" / f"{meta['key']}.{name}{SUFFIX[storage]}")
+            written.append(frames_path(out_dir, meta, name))
             write_frames(written[-1], array, storage, jpeg_quality)
             sized[name] = [h, w]
     except (BudgetError, KeyError):
